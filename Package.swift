@@ -1,0 +1,76 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+// Module map: ../shared/ARCHITECTURE.md. Pure cores (BackplaneModel, DirectCardLink) never
+// depend on NIOPosix, NIOSSL or anything else that does I/O; the dependency lists below show it.
+let package = Package(
+    name: "Backplane",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "BackplaneModel", targets: ["BackplaneModel"]),
+        .library(name: "DirectCardLink", targets: ["DirectCardLink"]),
+        .library(name: "DirectCardLinkNIO", targets: ["DirectCardLinkNIO"]),
+        .executable(name: "backplane-bench", targets: ["backplane-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
+    ],
+    targets: [
+        .target(name: "BackplaneModel"),
+        // CRC32C with the CPU's instruction where it has one (SSE4.2 / ARMv8 CRC), table otherwise.
+        .target(name: "CDCLChecksum"),
+        .target(
+            name: "DirectCardLink",
+            dependencies: [
+                "BackplaneModel", "CDCLChecksum",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+        .target(
+            name: "DirectCardLinkNIO",
+            dependencies: [
+                "DirectCardLink", "BackplaneModel",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
+        ),
+        .executableTarget(
+            name: "backplane-bench",
+            dependencies: [
+                "DirectCardLink", "DirectCardLinkNIO", "BackplaneModel",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(
+            name: "BackplaneModelTests",
+            dependencies: ["BackplaneModel", .product(name: "PropertyBased", package: "swift-property-based")]
+        ),
+        .testTarget(
+            name: "DirectCardLinkTests",
+            dependencies: [
+                "DirectCardLink", "BackplaneModel",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ]
+        ),
+        .testTarget(
+            name: "DirectCardLinkNIOTests",
+            dependencies: [
+                "DirectCardLinkNIO", "DirectCardLink", "BackplaneModel",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            resources: [.copy("Fixtures")]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

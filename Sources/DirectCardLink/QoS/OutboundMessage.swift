@@ -1,0 +1,57 @@
+import BackplaneModel
+import NIOCore
+
+/// A message waiting to be sent on one link, with the addressing and QoS of its frames.
+public struct OutboundMessage: Sendable {
+    public enum Body: Sendable {
+        /// Encoded straight into the outgoing buffer when its turn comes (no intermediate copy).
+        case message(Message)
+        /// An already-encoded payload, sent in fragments.
+        case encoded(ByteBuffer)
+        /// A frame received from another link being forwarded as is (already a single fragment).
+        case forwarded(Frame)
+    }
+
+    public var type: MessageType
+    public var flags: FrameFlags
+    public var qos: QoSClass
+    public var priority: FramePriority
+    public var source: CardID
+    public var destination: CardID
+    public var correlation: UInt64
+    public var body: Body
+
+    public init(_ message: Message, qos: QoSClass, priority: FramePriority = .normal, flags: FrameFlags = [], source: CardID, destination: CardID, correlation: UInt64 = 0) {
+        self.type = message.type
+        self.flags = flags
+        self.qos = qos
+        self.priority = priority
+        self.source = source
+        self.destination = destination
+        self.correlation = correlation
+        self.body = .message(message)
+    }
+
+    /// Wraps a received frame for forwarding; its hop count goes up by one.
+    public init(forwarding frame: Frame) {
+        var frame = frame
+        frame.header.hops += 1
+        self.type = frame.header.type
+        self.flags = frame.header.flags
+        self.qos = frame.header.qos
+        self.priority = frame.header.priority
+        self.source = frame.header.source
+        self.destination = frame.header.destination
+        self.correlation = frame.header.correlation
+        self.body = .forwarded(frame)
+    }
+
+    /// Payload bytes this message will put on the link (headers not counted).
+    public var payloadLength: Int {
+        switch body {
+        case .message(let m): return m.encodedPayloadLength
+        case .encoded(let b): return b.readableBytes
+        case .forwarded(let f): return f.payload.readableBytes
+        }
+    }
+}

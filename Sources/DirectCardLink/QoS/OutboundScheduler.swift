@@ -1,0 +1,214 @@
+import BackplaneModel
+import NIOCore
+
+/// Decides which frame goes on a link next (sans I/O; one per connection).
+///
+/// - `control` is strict priority and not flow-controlled: a control message waits behind at
+///   most the one fragment already being written.
+/// - The other classes share the link by deficit round robin with quantum
+///   `weight × fragmentSize` (realtime 8, interactive 4, bulk 2, telemetry 1).
+/// - Within a class, priority is honoured in four bands (0–63, 64–127, 128–191, 192–255),
+///   FIFO within a band.
+/// - Payloads above `fragmentSize` go out as fragments; forwarded frames keep their own.
+/// - A flow-controlled class sends only while it has credit from the peer (``creditGranted``).
+/// - A class whose queue passes `highWatermark` bytes is not writable until it drains below
+///   `lowWatermark`; producers should wait (backpressure).
+public struct OutboundScheduler: Sendable {
+    public struct Configuration: Sendable, Hashable {
+        public var fragmentSize: Int
+        public var highWatermark: Int
+        public var lowWatermark: Int
+        public init(fragmentSize: Int = 64 * 1024, highWatermark: Int = 8 << 20, lowWatermark: Int = 2 << 20) {
+            precondition(fragmentSize >= 256 && lowWatermark <= highWatermark)
+            self.fragmentSize = fragmentSize
+            self.highWatermark = highWatermark
+            self.lowWatermark = lowWatermark
+        }
+    }
+
+    struct Pending: Sendable {
+        var message: OutboundMessage
+        var sequence: UInt32
+        var fragmentCount: UInt16
+        var nextFragment: UInt16 = 0
+        var offset: Int = 0
+        var length: Int
+    }
+
+    struct ClassQueue: Sendable {
+        var bands: [CircularBuffer<Pending>] = Array(repeating: CircularBuffer(initialCapacity: 16), count: 4)
+        var queuedBytes = 0
+        var count = 0
+        var credit = 0
+        var deficit = 0
+        var writable = true
+
+        /// The band that goes next: highest non-empty.
+        var headBand: Int? {
+            var b = 3
+            while b >= 0 {
+                if !bands[b].isEmpty { return b }
+                b -= 1
+            }
+            return nil
+        }
+    }
+
+    public let configuration: Configuration
+    private var queues: [ClassQueue]
+    private var nextSequence: UInt32 = 1
+    private var turn = 1  // index into the weighted classes (1...4)
+    private var turnCharged = false
+    /// The version stamped on frames this scheduler writes.
+    public var version: UInt8 = DCLVersion.current
+
+    public init(configuration: Configuration = Configuration(), initialCredit: Int = 0) {
+        self.configuration = configuration
+        self.queues = Array(repeating: ClassQueue(), count: QoSClass.allCases.count)
+        for c in QoSClass.allCases where c != .control {
+            queues[Int(c.rawValue)].credit = initialCredit
+        }
+    }
+
+    /// Messages waiting, all classes.
+    public var isEmpty: Bool { queues.allSatisfy { $0.count == 0 } }
+    public func queuedBytes(_ qos: QoSClass) -> Int { queues[Int(qos.rawValue)].queuedBytes }
+    public func credit(_ qos: QoSClass) -> Int { queues[Int(qos.rawValue)].credit }
+    public func isWritable(_ qos: QoSClass) -> Bool { queues[Int(qos.rawValue)].writable }
+
+    /// Queues a message. Returns false when the class has just become unwritable (the producer
+    /// should wait for ``isWritable(_:)``); the message is queued either way.
+    @discardableResult
+    public mutating func enqueue(_ message: OutboundMessage) -> Bool {
+        var message = message
+        var length = message.payloadLength
+        let fragmentCount: Int
+        switch message.body {
+        case .forwarded:
+            fragmentCount = 1
+        case .message(let m) where length > configuration.fragmentSize:
+            var encoded = ByteBuffer()
+            encoded.reserveCapacity(length)
+            m.encodePayload(into: &encoded)
+            length = encoded.readableBytes
+            message.body = .encoded(encoded)
+            fragmentCount = (length + configuration.fragmentSize - 1) / configuration.fragmentSize
+        case .message, .encoded:
+            fragmentCount = max(1, (length + configuration.fragmentSize - 1) / configuration.fragmentSize)
+        }
+        precondition(fragmentCount <= Int(UInt16.max), "message too large to fragment; callers check maxMessageBytes")
+        let sequence: UInt32
+        if case .forwarded(let f) = message.body {
+            sequence = f.header.sequence
+        } else {
+            sequence = nextSequence
+            nextSequence &+= 1
+        }
+        let c = Int(message.qos.rawValue)
+        let band = Int(message.priority.rawValue >> 6)
+        queues[c].bands[band].append(Pending(message: message, sequence: sequence, fragmentCount: UInt16(fragmentCount), length: length))
+        queues[c].count += 1
+        queues[c].queuedBytes += length
+        if queues[c].writable && queues[c].queuedBytes > configuration.highWatermark {
+            queues[c].writable = false
+            return false
+        }
+        return queues[c].writable
+    }
+
+    /// The peer granted `bytes` more credit for `qos`.
+    public mutating func creditGranted(_ qos: QoSClass, bytes: Int) {
+        let c = Int(qos.rawValue)
+        queues[c].credit = min(queues[c].credit + bytes, Int(Int32.max))
+    }
+
+    /// Writes the next frame into `buffer` and returns its header, or nil when nothing can be
+    /// sent now (nothing queued, or only classes without credit).
+    public mutating func dequeue(into buffer: inout ByteBuffer) -> FrameHeader? {
+        guard let c = pickClass() else { return nil }
+        return writeFragment(ofClass: c, into: &buffer)
+    }
+
+    /// Writes frames into `buffer` until about `maxBytes` have been written or nothing can be
+    /// sent; returns the number of frames written. One buffer, one write: this is how a shell
+    /// coalesces many small messages.
+    public mutating func dequeue(into buffer: inout ByteBuffer, maxBytes: Int) -> Int {
+        let start = buffer.writerIndex
+        var frames = 0
+        while buffer.writerIndex - start < maxBytes, let c = pickClass() {
+            _ = writeFragment(ofClass: c, into: &buffer)
+            frames += 1
+        }
+        return frames
+    }
+
+    private static let weighted: [QoSClass] = [.realtime, .interactive, .bulk, .telemetry]
+
+    private mutating func nextFragmentLength(_ c: Int) -> Int? {
+        guard let band = queues[c].headBand else { return nil }
+        let p = queues[c].bands[band].first!
+        return min(configuration.fragmentSize, p.length - p.offset)
+    }
+
+    private mutating func pickClass() -> Int? {
+        if queues[0].count > 0 { return 0 }
+        for _ in 0..<(2 * Self.weighted.count + 1) {
+            let c = Int(Self.weighted[turn - 1].rawValue)
+            if let need = nextFragmentLength(c) {
+                if queues[c].credit >= need || (need == 0) {
+                    if queues[c].deficit >= need { return c }
+                    if !turnCharged {
+                        queues[c].deficit += Self.weighted[turn - 1].weight * configuration.fragmentSize
+                        turnCharged = true
+                        if queues[c].deficit >= need { return c }
+                    }
+                }
+            } else {
+                queues[c].deficit = 0
+            }
+            turn = turn % Self.weighted.count + 1
+            turnCharged = false
+        }
+        return nil
+    }
+
+    private mutating func writeFragment(ofClass c: Int, into buffer: inout ByteBuffer) -> FrameHeader {
+        let band = queues[c].headBand!
+        var p = queues[c].bands[band].removeFirst()
+        let chunk = min(configuration.fragmentSize, p.length - p.offset)
+        let m = p.message
+        var header = FrameHeader(
+            version: version, type: m.type, flags: m.flags, hops: 0, qos: m.qos, priority: m.priority,
+            source: m.source, destination: m.destination, correlation: m.correlation,
+            sequence: p.sequence, fragmentIndex: p.nextFragment, fragmentCount: p.fragmentCount,
+            payloadLength: UInt32(chunk)
+        )
+        switch m.body {
+        case .message(let message):
+            FrameEncoder.write(header, into: &buffer) { message.encodePayload(into: &$0) }
+        case .encoded(let bytes):
+            let slice = bytes.getSlice(at: bytes.readerIndex + p.offset, length: chunk)!
+            FrameEncoder.write(header, into: &buffer) { $0.writeImmutableBuffer(slice) }
+        case .forwarded(let frame):
+            header = frame.header
+            FrameEncoder.write(frame, into: &buffer)
+        }
+        p.offset += chunk
+        p.nextFragment += 1
+        queues[c].queuedBytes -= chunk
+        if c != 0 {
+            queues[c].credit -= chunk
+            queues[c].deficit -= chunk
+        }
+        if p.nextFragment < p.fragmentCount {
+            queues[c].bands[band].prepend(p)
+        } else {
+            queues[c].count -= 1
+            if queues[c].count == 0 { queues[c].deficit = 0 }
+        }
+        if !queues[c].writable && queues[c].queuedBytes <= configuration.lowWatermark {
+            queues[c].writable = true
+        }
+        return header
+    }
+}

@@ -1,0 +1,38 @@
+import BackplaneModel
+
+/// The receiving side of credit-based flow control, per class.
+///
+/// The sender starts with `window` bytes of credit per flow-controlled class. Each received
+/// payload byte uses credit; a sender that goes below zero has broken the protocol. When the
+/// application has consumed half a window, a grant goes back.
+public struct ReceiveWindow: Sendable, Hashable {
+    public let window: Int
+    private var outstanding: [Int]  // credit the sender still holds, per class
+    private var consumed: [Int]  // consumed since the last grant, per class
+
+    public init(window: Int) {
+        self.window = window
+        self.outstanding = Array(repeating: window, count: QoSClass.allCases.count)
+        self.consumed = Array(repeating: 0, count: QoSClass.allCases.count)
+    }
+
+    /// A frame of `bytes` payload arrived. Returns false when the sender had no credit for it.
+    public mutating func received(_ qos: QoSClass, bytes: Int) -> Bool {
+        guard qos != .control else { return true }
+        let c = Int(qos.rawValue)
+        outstanding[c] -= bytes
+        return outstanding[c] >= 0
+    }
+
+    /// The application finished with `bytes` of class `qos`. Returns a grant to send, if due.
+    public mutating func consumed(_ qos: QoSClass, bytes: Int) -> Credit? {
+        guard qos != .control, bytes > 0 else { return nil }
+        let c = Int(qos.rawValue)
+        consumed[c] += bytes
+        guard consumed[c] >= window / 2 else { return nil }
+        let grant = consumed[c]
+        consumed[c] = 0
+        outstanding[c] += grant
+        return Credit(qos: qos, bytes: UInt32(clamping: grant))
+    }
+}

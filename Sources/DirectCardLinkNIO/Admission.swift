@@ -1,0 +1,40 @@
+import BackplaneModel
+import DirectCardLink
+import NIOConcurrencyHelpers
+
+/// What an accepting node decides about a peer that said hello.
+public enum AdmissionDecision: Sendable, Hashable {
+    /// Admit the peer under this CardID (its claimed one, or a newly assigned one).
+    case accept(CardID)
+    case reject(DCLStatus, reason: String)
+}
+
+/// Decides admission of peers. Runs on an event loop: MUST NOT block.
+public struct Admission: Sendable {
+    public let decide: @Sendable (Hello) -> AdmissionDecision
+    public init(_ decide: @escaping @Sendable (Hello) -> AdmissionDecision) { self.decide = decide }
+
+    /// Admits peers that present a CardID; refuses ones that ask to be given one.
+    public static let claimedIdentity = Admission { hello in
+        if hello.cardID == .unassigned || hello.cardID == .broadcast {
+            return .reject(.unauthorized, reason: "this node does not assign CardIDs; connect with an assigned CardID")
+        }
+        return .accept(hello.cardID)
+    }
+
+    /// Admits everyone; peers without a CardID get the next one from `first` upwards.
+    /// Peers with a token other than `token` (when given) are refused.
+    public static func assigning(startingAt first: CardID = .firstAssignable, token: String? = nil) -> Admission {
+        let next = NIOLockedValueBox(first.rawValue)
+        return Admission { hello in
+            if let token, hello.token != token {
+                return .reject(.unauthorized, reason: "join token rejected")
+            }
+            if hello.cardID != .unassigned && hello.cardID != .broadcast { return .accept(hello.cardID) }
+            return .accept(CardID(next.withLockedValue { value in
+                defer { value += 1 }
+                return value
+            }))
+        }
+    }
+}

@@ -1,0 +1,228 @@
+import BackplaneModel
+import DirectCardLink
+import NIOCore
+
+/// The NIO shell around one ``ConnectionStateMachine``: decodes bytes into frames, feeds them
+/// to the state machine and carries out the actions it returns (STYLE rule 4: it interprets,
+/// never decides). Everything here runs on the channel's event loop.
+final class DCLChannelHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private let node: DCLNode
+    private let opener: Bool
+    private var stateMachine: ConnectionStateMachine
+    private var decoder: FrameDecoder
+    private var scheduler: OutboundScheduler
+    private let coalesceBytes: Int
+    private var context: ChannelHandlerContext?
+    private var connection: DCLConnection?
+    private var tickTask: Scheduled<Void>?
+    private var handshake: EventLoopPromise<CardID>?
+    private var closeReason: Close?
+    private var flushing = false
+    private var writtenPerClass = Array(repeating: 0, count: QoSClass.allCases.count)
+
+    init(node: DCLNode, opener: Bool, handshake: EventLoopPromise<CardID>?) {
+        self.node = node
+        self.opener = opener
+        self.handshake = handshake
+        let c = node.configuration
+        self.stateMachine = ConnectionStateMachine(configuration: .init(
+            role: c.role, localID: node.cardID, versions: c.versions,
+            heartbeatInterval: c.heartbeatInterval, deadAfter: c.deadAfter, handshakeTimeout: c.handshakeTimeout,
+            initialCredit: c.initialCredit, token: c.token, metadata: c.metadata,
+            maxMessageBytes: c.maxMessageBytes, acceptsForwardedFrames: c.acceptsForwardedFrames
+        ))
+        self.decoder = FrameDecoder(maxPayloadLength: c.maxFramePayload, supportedVersions: c.versions)
+        self.scheduler = OutboundScheduler(configuration: c.scheduler)
+        self.coalesceBytes = c.coalesceBytes
+    }
+
+    private static func now() -> Instant { Instant(nanoseconds: NIODeadline.now().uptimeNanoseconds) }
+
+    // MARK: Inbound
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        if context.channel.isActive { start(context: context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        start(context: context)
+        context.fireChannelActive()
+    }
+
+    private var started = false
+    private func start(context: ChannelHandlerContext) {
+        guard !started else { return }
+        started = true
+        for action in stateMachine.start(opener: opener, now: Self.now()) { perform(action) }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        decoder.append(unwrapInboundIn(data))
+        let now = Self.now()
+        while !stateMachine.isClosed {
+            let frame: Frame?
+            do {
+                frame = try decoder.nextFrame()
+            } catch {
+                if let action = stateMachine.decodingFailed(error) { perform(action) }
+                return
+            }
+            guard let frame else { break }
+            if let action = stateMachine.frameReceived(frame, now: now) { perform(action) }
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        flushOutbound()
+        context.fireChannelReadComplete()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { flushOutbound() }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        stateMachine.transportClosed()
+        tickTask?.cancel()
+        connection?.markClosed()
+        let reason = closeReason ?? Close(status: .shuttingDown, reason: "connection closed by the peer or the network")
+        node.linkClosed(connection, channel: context.channel, reason: reason)
+        failHandshake(DCLError(reason.status, reason.reason))
+        connection = nil  // breaks the handler <-> connection cycle
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if closeReason == nil { closeReason = Close(status: .protocolError, reason: "transport error: \(error)") }
+        failHandshake(DCLError(.protocolError, "transport error: \(error)"))
+        context.close(promise: nil)
+    }
+
+    private func failHandshake(_ error: DCLError) {
+        if let handshake {
+            self.handshake = nil
+            handshake.fail(error)
+        }
+    }
+
+    // MARK: Actions
+
+    private func perform(_ action: ConnectionStateMachine.Action) {
+        guard let context else { return }
+        switch action {
+        case .send(let message):
+            if let connection {
+                connection.enqueue(message)
+            } else {
+                writeDirect(message, context: context)
+            }
+        case .deliver(let frame, let creditBytes):
+            if let connection { node.deliver(frame, from: connection) }
+            if let next = stateMachine.consumed(frame.header.qos, bytes: creditBytes) { perform(next) }
+        case .forward(let frame, let creditBytes):
+            if let connection { node.forward(frame, from: connection) }
+            if let next = stateMachine.consumed(frame.header.qos, bytes: creditBytes) { perform(next) }
+        case .admit(let hello):
+            switch node.admit(hello) {
+            case .accept(let id):
+                for next in stateMachine.admitted(as: id, now: Self.now()) { perform(next) }
+            case .reject(let status, let reason):
+                if let next = stateMachine.rejected(status, reason: reason) { perform(next) }
+            }
+        case .established(let e):
+            scheduler.version = e.version
+            for c in QoSClass.allCases where c != .control { scheduler.creditGranted(c, bytes: e.initialCredit) }
+            let connection = DCLConnection(
+                peerID: e.peerID, peerRole: e.peerRole, handler: self, eventLoop: context.eventLoop,
+                highWatermark: node.configuration.scheduler.highWatermark, lowWatermark: node.configuration.scheduler.lowWatermark
+            )
+            switch node.linkEstablished(connection, established: e, opener: opener) {
+            case .success:
+                self.connection = connection
+                if let handshake {
+                    self.handshake = nil
+                    handshake.succeed(e.peerID)
+                }
+            case .failure(let error):
+                if let next = stateMachine.closeRequested(error.status, reason: error.message) { perform(next) }
+            }
+        case .creditReceived(let qos, let bytes):
+            scheduler.creditGranted(qos, bytes: bytes)
+            flushOutbound()
+        case .close(let close, let sendFirst):
+            closeReason = close
+            tickTask?.cancel()
+            connection?.markClosed()
+            failHandshake(DCLError(close.status, close.reason))
+            if sendFirst {
+                var buffer = context.channel.allocator.buffer(capacity: 128)
+                let header = FrameHeader(version: 1, type: .close, qos: .control, priority: .highest, source: node.cardID, destination: connection?.peerID ?? .unassigned)
+                FrameEncoder.write(header, into: &buffer) { Message.close(close).encodePayload(into: &$0) }
+                let channel = context.channel
+                context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in channel.close(promise: nil) }
+            } else {
+                context.close(promise: nil)
+            }
+        case .scheduleTick(let at):
+            tickTask?.cancel()
+            tickTask = context.eventLoop.scheduleTask(deadline: .uptimeNanoseconds(at.nanoseconds)) { [self] in
+                for next in stateMachine.tick(now: Self.now()) { perform(next) }
+            }
+        }
+    }
+
+    /// Handshake frames go out before the scheduler is in use, framed as version 1.
+    private func writeDirect(_ message: OutboundMessage, context: ChannelHandlerContext) {
+        guard case .message(let m) = message.body else { return }
+        var buffer = context.channel.allocator.buffer(capacity: FrameHeader.size + message.payloadLength)
+        let header = FrameHeader(version: 1, type: message.type, flags: message.flags, qos: message.qos, priority: message.priority, source: message.source, destination: message.destination, correlation: message.correlation)
+        FrameEncoder.write(header, into: &buffer) { m.encodePayload(into: &$0) }
+        context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+    }
+
+    /// Closes the link, telling the peer why.
+    func requestClose(_ status: DCLStatus, reason: String) {
+        if let action = stateMachine.closeRequested(status, reason: reason) {
+            perform(action)
+        } else {
+            context?.close(promise: nil)
+        }
+    }
+
+    // MARK: Outbound
+
+    /// Moves queued messages into the scheduler and writes frames, coalescing up to
+    /// `coalesceBytes` per write, while the channel is writable.
+    func flushOutbound() {
+        guard let context, let connection, !flushing, !stateMachine.isClosed else { return }
+        flushing = true
+        defer { flushing = false }
+        connection.drainInbox(into: &scheduler)
+        var idle = false
+        var rounds = 0
+        while context.channel.isWritable {
+            var buffer = context.channel.allocator.buffer(capacity: coalesceBytes + FrameHeader.size + scheduler.configuration.fragmentSize)
+            while buffer.readableBytes < coalesceBytes, let header = scheduler.dequeue(into: &buffer) {
+                writtenPerClass[Int(header.qos.rawValue)] += Int(header.payloadLength)
+            }
+            if buffer.readableBytes == 0 {
+                idle = true
+                break
+            }
+            context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+            rounds += 1
+            if rounds >= 8 { break }  // let reads run; continued below
+            connection.drainInbox(into: &scheduler)
+        }
+        let more = connection.written(writtenPerClass, idle: idle)
+        for i in writtenPerClass.indices { writtenPerClass[i] = 0 }
+        if (more || !idle) && context.channel.isWritable {
+            context.eventLoop.execute { [self] in flushOutbound() }
+        }
+    }
+}

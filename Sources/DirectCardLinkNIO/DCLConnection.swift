@@ -1,0 +1,124 @@
+import BackplaneModel
+import DirectCardLink
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// The sending side of one established link, safe to use from any thread.
+///
+/// Producers append to an inbox under a short lock; the connection's event loop moves the
+/// inbox into its ``OutboundScheduler`` and writes many frames per syscall. Per-class byte
+/// counts give producers backpressure (``waitUntilWritable(_:)``).
+final class DCLConnection: Sendable {
+    struct Inbox {
+        var messages: [OutboundMessage] = []
+        var spare: [OutboundMessage] = []
+        var flushPending = false
+        var closed = false
+        var queuedBytes = Array(repeating: 0, count: QoSClass.allCases.count)
+        var waiters: [(QoSClass, CheckedContinuation<Void, any Error>)] = []
+    }
+
+    let peerID: CardID
+    let peerRole: PeerRole
+    let eventLoop: any EventLoop
+    let highWatermark: Int
+    let lowWatermark: Int
+    private let inbox = NIOLockedValueBox(Inbox())
+    /// Set once the channel handler is attached; only touched on `eventLoop`.
+    let handler: NIOLoopBound<DCLChannelHandler>
+
+    init(peerID: CardID, peerRole: PeerRole, handler: DCLChannelHandler, eventLoop: any EventLoop, highWatermark: Int, lowWatermark: Int) {
+        self.peerID = peerID
+        self.peerRole = peerRole
+        self.eventLoop = eventLoop
+        self.highWatermark = highWatermark
+        self.lowWatermark = lowWatermark
+        self.handler = NIOLoopBound(handler, eventLoop: eventLoop)
+    }
+
+    /// Queues a message; never blocks. Returns false when the link is closed.
+    @discardableResult
+    func enqueue(_ message: OutboundMessage) -> Bool {
+        let length = message.payloadLength
+        let c = Int(message.qos.rawValue)
+        let schedule: Bool? = inbox.withLockedValue { inbox in
+            if inbox.closed { return nil }
+            inbox.messages.append(message)
+            inbox.queuedBytes[c] += length
+            if inbox.flushPending { return false }
+            inbox.flushPending = true
+            return true
+        }
+        guard let schedule else { return false }
+        if schedule {
+            let handler = self.handler
+            eventLoop.execute { handler.value.flushOutbound() }
+        }
+        return true
+    }
+
+    /// Suspends while the class has more than the high watermark queued.
+    func waitUntilWritable(_ qos: QoSClass) async throws {
+        let c = Int(qos.rawValue)
+        if inbox.withLockedValue({ $0.queuedBytes[c] <= highWatermark && !$0.closed }) { return }
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            let immediate: Result<Void, any Error>? = inbox.withLockedValue { inbox in
+                if inbox.closed { return .failure(DCLError(.shuttingDown, "link to \(peerID) is closed")) }
+                if inbox.queuedBytes[c] <= highWatermark { return .success(()) }
+                inbox.waiters.append((qos, continuation))
+                return nil
+            }
+            if let immediate { continuation.resume(with: immediate) }
+        }
+    }
+
+    /// Event loop: takes everything queued since the last call.
+    func drainInbox(into scheduler: inout OutboundScheduler) {
+        var taken: [OutboundMessage] = inbox.withLockedValue { inbox in
+            let messages = inbox.messages
+            inbox.messages = inbox.spare
+            inbox.spare = []
+            return messages
+        }
+        for m in taken { scheduler.enqueue(m) }
+        taken.removeAll(keepingCapacity: true)
+        inbox.withLockedValue { $0.spare = taken }
+    }
+
+    /// Event loop: `bytes` of each class were written. Clears `flushPending` when nothing is
+    /// left to take, so the next producer schedules a flush. Returns true when the inbox has
+    /// more messages.
+    func written(_ bytesPerClass: [Int], idle: Bool) -> Bool {
+        let (more, ready) = inbox.withLockedValue { inbox -> (Bool, [CheckedContinuation<Void, any Error>]) in
+            for c in 0..<bytesPerClass.count { inbox.queuedBytes[c] -= bytesPerClass[c] }
+            var ready: [CheckedContinuation<Void, any Error>] = []
+            if !inbox.waiters.isEmpty {
+                inbox.waiters.removeAll { qos, continuation in
+                    if inbox.queuedBytes[Int(qos.rawValue)] <= lowWatermark {
+                        ready.append(continuation)
+                        return true
+                    }
+                    return false
+                }
+            }
+            let more = !inbox.messages.isEmpty
+            if idle && !more { inbox.flushPending = false }
+            return (more, ready)
+        }
+        for continuation in ready { continuation.resume() }
+        return more
+    }
+
+    /// The link is gone: later sends fail, waiters are released with an error.
+    func markClosed() {
+        let waiters = inbox.withLockedValue { inbox in
+            inbox.closed = true
+            inbox.messages.removeAll()
+            defer { inbox.waiters.removeAll() }
+            return inbox.waiters
+        }
+        for (_, continuation) in waiters {
+            continuation.resume(throwing: DCLError(.shuttingDown, "link to \(peerID) closed"))
+        }
+    }
+}
