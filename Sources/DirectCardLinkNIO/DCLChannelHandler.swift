@@ -34,7 +34,8 @@ final class DCLChannelHandler: ChannelInboundHandler, RemovableChannelHandler {
             initialCredit: c.initialCredit, token: c.token, metadata: c.metadata,
             maxMessageBytes: c.maxMessageBytes, acceptsForwardedFrames: c.acceptsForwardedFrames
         ))
-        self.decoder = FrameDecoder(maxPayloadLength: c.maxFramePayload, supportedVersions: c.versions)
+        // Version 1 framing is always readable: hello, welcome and close use it.
+        self.decoder = FrameDecoder(maxPayloadLength: c.maxFramePayload, supportedVersions: 1...max(1, c.versions.upperBound))
         self.scheduler = OutboundScheduler(configuration: c.scheduler)
         self.coalesceBytes = c.coalesceBytes
     }

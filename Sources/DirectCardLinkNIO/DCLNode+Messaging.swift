@@ -207,6 +207,10 @@ extension DCLNode {
     }
 
     private func routeShardRequest(_ m: RoutedRequest, header h: FrameHeader) {
+        if h.flags.contains(.shardResolved) {
+            dispatch(endpoint: m.endpoint, body: m.body, header: h, shard: (m.workload, m.shardKey, m.epoch))
+            return
+        }
         let resolved = state.withLockedValue { $0.shards.owner(workload: m.workload, key: m.shardKey.readableBytesView) }
         guard let (owner, epoch) = resolved else {
             replyError(to: h, .noShardOwner, "no shard map for workload '\(m.workload)' on \(cardID)")
@@ -218,7 +222,7 @@ extension DCLNode {
         }
         var forwarded = m
         forwarded.epoch = epoch
-        let message = OutboundMessage(.routedRequest(forwarded), qos: h.qos, priority: h.priority, flags: h.flags, source: h.source, destination: owner, correlation: h.correlation)
+        let message = OutboundMessage(.routedRequest(forwarded), qos: h.qos, priority: h.priority, flags: h.flags.union(.shardResolved), source: h.source, destination: owner, correlation: h.correlation)
         do {
             try route(message)
         } catch {

@@ -80,6 +80,8 @@ public struct FrameFlags: OptionSet, Hashable, Sendable {
     public static let response = FrameFlags(rawValue: 0x01)
     /// The sender expects no answer; the receiver must not send one.
     public static let oneWay = FrameFlags(rawValue: 0x02)
+    /// A shard-routed request that a router has resolved: the destination owns the shard.
+    public static let shardResolved = FrameFlags(rawValue: 0x04)
 }
 
 /// Protocol versions this library speaks.
