@@ -22,6 +22,7 @@ final class DCLChannelHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var closeReason: Close?
     private var flushing = false
     private var writtenPerClass = Array(repeating: 0, count: QoSClass.allCases.count)
+    private var handlerCache = HandlerCache()
 
     init(node: DCLNode, opener: Bool, handshake: EventLoopPromise<CardID>?) {
         self.node = node
@@ -31,7 +32,7 @@ final class DCLChannelHandler: ChannelInboundHandler, RemovableChannelHandler {
         self.stateMachine = ConnectionStateMachine(configuration: .init(
             role: c.role, localID: node.cardID, versions: c.versions,
             heartbeatInterval: c.heartbeatInterval, deadAfter: c.deadAfter, handshakeTimeout: c.handshakeTimeout,
-            initialCredit: c.initialCredit, token: c.token, metadata: c.metadata,
+            windows: c.windows, token: c.token, metadata: c.metadata,
             maxMessageBytes: c.maxMessageBytes, acceptsForwardedFrames: c.acceptsForwardedFrames
         ))
         // Version 1 framing is always readable: hello, welcome and close use it.
@@ -118,12 +119,15 @@ final class DCLChannelHandler: ChannelInboundHandler, RemovableChannelHandler {
         switch action {
         case .send(let message):
             if let connection {
+                let urgent = message.qos == .control
                 connection.enqueue(message)
+                // Credit grants and heartbeat answers must not wait for the end of a long read.
+                if urgent { flushOutbound() }
             } else {
                 writeDirect(message, context: context)
             }
         case .deliver(let frame, let creditBytes):
-            if let connection { node.deliver(frame, from: connection) }
+            if let connection { node.deliver(frame, from: connection, cache: &handlerCache) }
             if let next = stateMachine.consumed(frame.header.qos, bytes: creditBytes) { perform(next) }
         case .forward(let frame, let creditBytes):
             if let connection { node.forward(frame, from: connection) }
@@ -137,7 +141,7 @@ final class DCLChannelHandler: ChannelInboundHandler, RemovableChannelHandler {
             }
         case .established(let e):
             scheduler.version = e.version
-            for c in QoSClass.allCases where c != .control { scheduler.creditGranted(c, bytes: e.initialCredit) }
+            for c in QoSClass.allCases where c != .control { scheduler.creditGranted(c, bytes: e.windows[c]) }
             let connection = DCLConnection(
                 peerID: e.peerID, peerRole: e.peerRole, handler: self, eventLoop: context.eventLoop,
                 highWatermark: node.configuration.scheduler.highWatermark, lowWatermark: node.configuration.scheduler.lowWatermark
@@ -204,7 +208,7 @@ final class DCLChannelHandler: ChannelInboundHandler, RemovableChannelHandler {
         flushing = true
         defer { flushing = false }
         connection.drainInbox(into: &scheduler)
-        var idle = false
+        var idle = false  // nothing more can be sent now (empty, or only credit-blocked classes)
         var rounds = 0
         while context.channel.isWritable {
             var buffer = context.channel.allocator.buffer(capacity: coalesceBytes + FrameHeader.size + scheduler.configuration.fragmentSize)
@@ -220,9 +224,9 @@ final class DCLChannelHandler: ChannelInboundHandler, RemovableChannelHandler {
             if rounds >= 8 { break }  // let reads run; continued below
             connection.drainInbox(into: &scheduler)
         }
-        let more = connection.written(writtenPerClass, idle: idle)
+        let more = connection.written(writtenPerClass, idle: idle, creditBlocked: idle ? scheduler.creditBlockedClasses : 0)
         for i in writtenPerClass.indices { writtenPerClass[i] = 0 }
-        if (more || !idle) && context.channel.isWritable {
+        if (more || rounds >= 8) && context.channel.isWritable {
             context.eventLoop.execute { [self] in flushOutbound() }
         }
     }

@@ -10,9 +10,12 @@ import NIOCore
 /// counts give producers backpressure (``waitUntilWritable(_:)``).
 final class DCLConnection: Sendable {
     struct Inbox {
-        var messages: [OutboundMessage] = []
-        var spare: [OutboundMessage] = []
+        var messages = CircularBuffer<OutboundMessage>(initialCapacity: 1024)
+        var spare = CircularBuffer<OutboundMessage>(initialCapacity: 1024)
         var flushPending = false
+        /// Classes waiting for credit: enqueuing to them does not wake the event loop (the
+        /// credit grant will).
+        var creditBlocked: UInt8 = 0
         var closed = false
         var queuedBytes = Array(repeating: 0, count: QoSClass.allCases.count)
         var waiters: [(QoSClass, CheckedContinuation<Void, any Error>)] = []
@@ -38,14 +41,15 @@ final class DCLConnection: Sendable {
 
     /// Queues a message; never blocks. Returns false when the link is closed.
     @discardableResult
-    func enqueue(_ message: OutboundMessage) -> Bool {
+    func enqueue(_ message: consuming OutboundMessage) -> Bool {
         let length = message.payloadLength
         let c = Int(message.qos.rawValue)
+        var message = Optional(message)
         let schedule: Bool? = inbox.withLockedValue { inbox in
             if inbox.closed { return nil }
-            inbox.messages.append(message)
+            inbox.messages.append(message.take()!)
             inbox.queuedBytes[c] += length
-            if inbox.flushPending { return false }
+            if inbox.flushPending || inbox.creditBlocked & (1 << UInt8(c)) != 0 { return false }
             inbox.flushPending = true
             return true
         }
@@ -74,21 +78,21 @@ final class DCLConnection: Sendable {
 
     /// Event loop: takes everything queued since the last call.
     func drainInbox(into scheduler: inout OutboundScheduler) {
-        var taken: [OutboundMessage] = inbox.withLockedValue { inbox in
-            let messages = inbox.messages
-            inbox.messages = inbox.spare
-            inbox.spare = []
-            return messages
+        var taken = inbox.withLockedValue { inbox in
+            swap(&inbox.messages, &inbox.spare)
+            return inbox.spare.isEmpty ? nil : Optional(inbox.spare)
         }
-        for m in taken { scheduler.enqueue(m) }
-        taken.removeAll(keepingCapacity: true)
-        inbox.withLockedValue { $0.spare = taken }
+        guard var messages = taken.take() else { return }
+        inbox.withLockedValue { $0.spare = CircularBuffer() }  // drop the lock's reference: `messages` is now unique
+        // popFirst moves each message out: no retain/release pair per message.
+        while let m = messages.popFirst() { scheduler.enqueue(m) }
+        inbox.withLockedValue { $0.spare = messages }
     }
 
     /// Event loop: `bytes` of each class were written. Clears `flushPending` when nothing is
     /// left to take, so the next producer schedules a flush. Returns true when the inbox has
     /// more messages.
-    func written(_ bytesPerClass: [Int], idle: Bool) -> Bool {
+    func written(_ bytesPerClass: [Int], idle: Bool, creditBlocked: UInt8) -> Bool {
         let (more, ready) = inbox.withLockedValue { inbox -> (Bool, [CheckedContinuation<Void, any Error>]) in
             for c in 0..<bytesPerClass.count { inbox.queuedBytes[c] -= bytesPerClass[c] }
             var ready: [CheckedContinuation<Void, any Error>] = []
@@ -101,7 +105,13 @@ final class DCLConnection: Sendable {
                     return false
                 }
             }
-            let more = !inbox.messages.isEmpty
+            inbox.creditBlocked = creditBlocked
+            // Messages of credit-blocked classes wait for the grant, not for another flush.
+            var more = false
+            for m in inbox.messages.indices where creditBlocked & (1 << inbox.messages[m].qos.rawValue) == 0 {
+                more = true
+                break
+            }
             if idle && !more { inbox.flushPending = false }
             return (more, ready)
         }

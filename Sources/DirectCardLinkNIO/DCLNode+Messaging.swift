@@ -8,16 +8,19 @@ extension DCLNode {
     /// Handles one-way messages (and events) sent to `endpoint` on this node.
     public func onMessage(_ endpoint: String, _ handler: @escaping MessageHandler) {
         state.withLockedValue { $0.messageHandlers[endpoint] = handler }
+        handlerGeneration.add(1, ordering: .releasing)
     }
 
     /// Handles requests (and commands) to `endpoint` on the event loop.
     public func onRequest(_ endpoint: String, _ handler: @escaping RequestHandler) {
         state.withLockedValue { $0.requestHandlers[endpoint] = .sync(handler) }
+        handlerGeneration.add(1, ordering: .releasing)
     }
 
     /// Handles requests (and commands) to `endpoint` in ``run()``'s task group.
     public func onRequest(_ endpoint: String, async handler: @escaping AsyncRequestHandler) {
         state.withLockedValue { $0.requestHandlers[endpoint] = .async(handler) }
+        handlerGeneration.add(1, ordering: .releasing)
     }
 
     // MARK: Sending
@@ -27,6 +30,15 @@ extension DCLNode {
     /// - Throws: ``DCLError`` with `noRoute` when no link leads to `destination`.
     public func send(to destination: CardID, endpoint: String, body: ByteBuffer, qos: QoS = .interactive) throws(DCLError) {
         try route(OutboundMessage(.data(DataMessage(endpoint: endpoint, body: body)), qos: qos.class, priority: qos.priority, flags: .oneWay, source: cardID, destination: destination))
+    }
+
+    /// A handle for streaming many messages to one endpoint: the link is looked up once, and
+    /// each ``EndpointSender/send(_:)`` is a single short lock.
+    public func sender(to destination: CardID, endpoint: String, qos: QoS = .interactive) throws(DCLError) -> EndpointSender {
+        guard let link = link(for: destination) else {
+            throw DCLError(.noRoute, "no link or route to \(destination) from \(cardID)")
+        }
+        return EndpointSender(link: link, source: cardID, destination: destination, endpoint: endpoint, qos: qos)
     }
 
     /// Like ``send(to:endpoint:body:qos:)`` but first waits while the link's queue for this
@@ -116,17 +128,14 @@ extension DCLNode {
         let limit = timeout ?? configuration.defaultRequestTimeout
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Frame, any Error>) in
-                let loop = group.any()
-                let timeoutTask = loop.scheduleTask(in: .nanoseconds(limit.nanoseconds)) { [self] in
-                    resolve(correlation, with: .failure(DCLError(.timeout, "no answer from \(destination) within \(limit)")))
-                }
+                let deadline = NIODeadline.now() + .nanoseconds(limit.nanoseconds)
                 let registered = state.withLockedValue { state -> Bool in
                     if state.shutDown { return false }
-                    state.pending[correlation] = Pending(continuation: continuation, timeout: timeoutTask)
+                    state.pending[correlation] = Pending(continuation: continuation, deadline: deadline, destination: destination, limit: limit)
+                    if state.sweeper == nil { state.sweeper = startSweeper() }
                     return true
                 }
                 guard registered else {
-                    timeoutTask.cancel()
                     continuation.resume(throwing: DCLError(.shuttingDown, "node \(cardID) is shutting down"))
                     return
                 }
@@ -143,8 +152,21 @@ extension DCLNode {
 
     func resolve(_ correlation: UInt64, with result: Result<Frame, any Error>) {
         guard let pending = state.withLockedValue({ $0.pending.removeValue(forKey: correlation) }) else { return }
-        pending.timeout?.cancel()
         pending.continuation.resume(with: result)
+    }
+
+    /// Request timeouts are checked every 50 ms (so a timeout fires up to 50 ms late).
+    private func startSweeper() -> RepeatedTask {
+        group.next().scheduleRepeatedTask(initialDelay: .milliseconds(50), delay: .milliseconds(50)) { [self] _ in
+            let now = NIODeadline.now()
+            let expired = state.withLockedValue { state -> [Pending] in
+                let keys = state.pending.compactMap { $0.value.deadline <= now ? $0.key : nil }
+                return keys.compactMap { state.pending.removeValue(forKey: $0) }
+            }
+            for p in expired {
+                p.continuation.resume(throwing: DCLError(.timeout, "no answer from \(p.destination) within \(p.limit)"))
+            }
+        }
     }
 
     static func replyBody(_ frame: Frame) throws -> ByteBuffer {
@@ -162,7 +184,12 @@ extension DCLNode {
     // MARK: Delivery (event loop)
 
     /// A whole message addressed to this node arrived on `connection`.
-    func deliver(_ frame: Frame, from connection: DCLConnection) {
+    func deliver(_ frame: Frame, from connection: DCLConnection, cache: inout HandlerCache) {
+        let generation = handlerGeneration.load(ordering: .acquiring)
+        if generation != cache.generation {
+            (cache.messageHandlers, cache.requestHandlers) = state.withLockedValue { ($0.messageHandlers, $0.requestHandlers) }
+            cache.generation = generation
+        }
         let h = frame.header
         if h.flags.contains(.response) {
             resolve(h.correlation, with: .success(frame))
@@ -171,14 +198,14 @@ extension DCLNode {
         do {
             switch h.type {
             case .data:
-                guard case .data(let m) = try Message.decode(type: .data, payload: frame.payload) else { return }
-                dispatch(endpoint: m.endpoint, body: m.body, header: h, shard: nil)
+                let m = try DataMessage(decoding: frame.payload)
+                dispatch(endpoint: m.endpoint, body: m.body, header: h, shard: nil, cache: cache)
             case .command:
                 guard case .command(let m) = try Message.decode(type: .command, payload: frame.payload) else { return }
-                dispatch(endpoint: m.name, body: m.body, header: h, shard: nil)
+                dispatch(endpoint: m.name, body: m.body, header: h, shard: nil, cache: cache)
             case .event:
                 guard case .event(let m) = try Message.decode(type: .event, payload: frame.payload) else { return }
-                dispatch(endpoint: m.name, body: m.body, header: h, shard: nil)
+                dispatch(endpoint: m.name, body: m.body, header: h, shard: nil, cache: cache)
             case .regionWrite:
                 guard case .regionWrite(let m) = try Message.decode(type: .regionWrite, payload: frame.payload) else { return }
                 answer(h, .regionCompletion(regions.write(m)))
@@ -193,7 +220,7 @@ extension DCLNode {
                 state.withLockedValue { $0.remoteRegions[h.source, default: [:]][m.region] = m }
             case .routedRequest:
                 guard case .routedRequest(let m) = try Message.decode(type: .routedRequest, payload: frame.payload) else { return }
-                routeShardRequest(m, header: h)
+                routeShardRequest(m, header: h, cache: cache)
             default:
                 replyError(to: h, .protocolError, "\(h.type) is not a request")
             }
@@ -206,9 +233,9 @@ extension DCLNode {
         try? route(OutboundMessage(message, qos: request.qos, priority: request.priority, flags: .response, source: cardID, destination: request.source, correlation: request.correlation))
     }
 
-    private func routeShardRequest(_ m: RoutedRequest, header h: FrameHeader) {
+    private func routeShardRequest(_ m: RoutedRequest, header h: FrameHeader, cache: HandlerCache) {
         if h.flags.contains(.shardResolved) {
-            dispatch(endpoint: m.endpoint, body: m.body, header: h, shard: (m.workload, m.shardKey, m.epoch))
+            dispatch(endpoint: m.endpoint, body: m.body, header: h, shard: (m.workload, m.shardKey, m.epoch), cache: cache)
             return
         }
         let resolved = state.withLockedValue { $0.shards.owner(workload: m.workload, key: m.shardKey.readableBytesView) }
@@ -217,7 +244,7 @@ extension DCLNode {
             return
         }
         if owner == cardID {
-            dispatch(endpoint: m.endpoint, body: m.body, header: h, shard: (m.workload, m.shardKey, epoch))
+            dispatch(endpoint: m.endpoint, body: m.body, header: h, shard: (m.workload, m.shardKey, epoch), cache: cache)
             return
         }
         var forwarded = m
@@ -230,14 +257,14 @@ extension DCLNode {
         }
     }
 
-    private func dispatch(endpoint: String, body: ByteBuffer, header h: FrameHeader, shard: (workload: String, key: ByteBuffer, epoch: UInt64)?) {
+    private func dispatch(endpoint: String, body: ByteBuffer, header h: FrameHeader, shard: (workload: String, key: ByteBuffer, epoch: UInt64)?, cache: borrowing HandlerCache) {
         let isRequest = !h.flags.contains(.oneWay)
         let delivery = Delivery(source: h.source, endpoint: endpoint, body: body, qos: QoS(h.qos, priority: h.priority), correlation: h.correlation, isRequest: isRequest, shard: shard)
         if !isRequest {
-            if let handler = state.withLockedValue({ $0.messageHandlers[endpoint] }) { handler(delivery) }
+            if let handler = cache.messageHandlers[endpoint] { handler(delivery) }
             return
         }
-        guard let handler = state.withLockedValue({ $0.requestHandlers[endpoint] }) else {
+        guard let handler = cache.requestHandlers[endpoint] else {
             replyError(to: h, .noSuchEndpoint, "no endpoint '\(endpoint)' on \(cardID)")
             return
         }
@@ -270,5 +297,31 @@ extension DCLNode {
         } else {
             replyError(to: h, .handlerFailed, "\(error)")
         }
+    }
+}
+
+/// Streams one-way messages to one endpoint over one link (see ``DCLNode/sender(to:endpoint:qos:)``).
+public struct EndpointSender: Sendable {
+    let link: DCLConnection
+    public let source: CardID
+    public let destination: CardID
+    public let endpoint: String
+    public let qos: QoS
+
+    /// Queues one message; never blocks.
+    /// - Throws: ``DCLError`` when the link has closed.
+    @inlinable
+    public func send(_ body: ByteBuffer) throws(DCLError) {
+        guard enqueue(body) else { throw DCLError(.noRoute, "the link to \(destination) is closed") }
+    }
+
+    @usableFromInline
+    func enqueue(_ body: ByteBuffer) -> Bool {
+        link.enqueue(OutboundMessage(.data(DataMessage(endpoint: endpoint, body: body)), qos: qos.class, priority: qos.priority, flags: .oneWay, source: source, destination: destination))
+    }
+
+    /// Waits while this class has more than the link's high watermark queued (backpressure).
+    public func waitUntilWritable() async throws {
+        try await link.waitUntilWritable(qos.class)
     }
 }

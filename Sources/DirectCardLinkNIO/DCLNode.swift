@@ -24,15 +24,15 @@ public final class DCLNode: Sendable {
         public var heartbeatInterval: Duration = .seconds(1)
         public var deadAfter: Duration = .seconds(5)
         public var handshakeTimeout: Duration = .seconds(5)
-        /// Per-class flow-control window offered to peers that connect here.
-        public var initialCredit: Int = 8 << 20
+        /// Per-class flow-control windows offered to peers that connect here.
+        public var windows = ClassWindows()
         public var token: String = ""
         public var metadata: [String: String] = [:]
         public var maxMessageBytes: Int = 64 << 20
         public var maxFramePayload: Int = FrameDecoder.defaultMaxPayloadLength
         public var scheduler = OutboundScheduler.Configuration()
         /// Frames are gathered into writes of about this many bytes.
-        public var coalesceBytes: Int = 256 << 10
+        public var coalesceBytes: Int = 64 << 10
         public var admission: Admission = .claimedIdentity
         public var acceptsForwardedFrames = true
         public var defaultRequestTimeout: Duration = .seconds(10)
@@ -45,7 +45,9 @@ public final class DCLNode: Sendable {
 
     struct Pending {
         var continuation: CheckedContinuation<Frame, any Error>
-        var timeout: Scheduled<Void>?
+        var deadline: NIODeadline
+        var destination: CardID
+        var limit: Duration
     }
 
     struct State {
@@ -61,6 +63,8 @@ public final class DCLNode: Sendable {
         var remoteRegions: [CardID: [UInt32: RegionRegister]] = [:]
         var recentCloses: [(peer: CardID?, close: Close)] = []
         var shutDown = false
+        /// Expires timed-out requests; one repeating task instead of a timer per request.
+        var sweeper: RepeatedTask?
     }
 
     public let configuration: Configuration
@@ -69,6 +73,8 @@ public final class DCLNode: Sendable {
     public let regions = MemoryRegionTable()
     let state: NIOLockedValueBox<State>
     private let correlations = Atomic<UInt64>(0)
+    /// Moves whenever a handler is registered (see ``HandlerCache``).
+    let handlerGeneration = Atomic<Int>(0)
     private let jobs: AsyncStream<@Sendable () async -> Void>
     let jobSink: AsyncStream<@Sendable () async -> Void>.Continuation
 
@@ -161,11 +167,12 @@ public final class DCLNode: Sendable {
     public func shutdown() async {
         let (channels, listeners, pending) = state.withLockedValue { state in
             state.shutDown = true
+            state.sweeper?.cancel()
+            state.sweeper = nil
             defer { state.pending.removeAll() }
             return (Array(state.channels.values), state.listeners, Array(state.pending.values))
         }
         for p in pending {
-            p.timeout?.cancel()
             p.continuation.resume(throwing: DCLError(.shuttingDown, "node \(cardID) is shutting down"))
         }
         for listener in listeners { try? await listener.close() }

@@ -26,3 +26,11 @@ enum RequestHandlerKind: Sendable {
     case sync(RequestHandler)
     case async(AsyncRequestHandler)
 }
+
+/// A channel handler's copy of the node's handler tables, refreshed when the node's
+/// generation counter moves, so delivering a message takes no lock.
+struct HandlerCache {
+    var generation = -1
+    var messageHandlers: [String: MessageHandler] = [:]
+    var requestHandlers: [String: RequestHandlerKind] = [:]
+}

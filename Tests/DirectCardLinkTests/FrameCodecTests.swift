@@ -171,3 +171,15 @@ struct FrameCodecTests {
         #expect((try? Message.decode(type: .data, payload: badUTF8)) == nil)
     }
 }
+
+@Suite("DCL message catalogue")
+struct MessageCatalogueTests {
+    @Test("isKnown agrees with the published list of message types")
+    func knownTypes() {
+        for raw in UInt16(0)...UInt16(0x0400) {
+            let type = MessageType(rawValue: raw)
+            #expect(type.isKnown == MessageType.known.contains(type), "0x\(String(raw, radix: 16))")
+        }
+        #expect(Set(MessageType.known.map(\.rawValue)).count == MessageType.known.count, "wire values are unique")
+    }
+}

@@ -127,13 +127,13 @@ struct SchedulerTests {
         #expect(s.isWritable(.bulk))
     }
 
-    @Test("the receive window grants credit after half a window and flags senders that overrun it")
+    @Test("the receive window grants credit after a quarter window and flags senders that overrun it")
     func receiveWindow() {
-        var w = ReceiveWindow(window: 1000)
+        var w = ReceiveWindow(windows: .uniform(2400))
         let firstArrival = w.received(.bulk, bytes: 600)
         let early = w.consumed(.bulk, bytes: 400)
         let grant = w.consumed(.bulk, bytes: 200)
-        let fullWindow = w.received(.bulk, bytes: 1000)
+        let fullWindow = w.received(.bulk, bytes: 2400)
         let overrun = w.received(.bulk, bytes: 1)
         let control = w.received(.control, bytes: 1 << 30)
         #expect(firstArrival)

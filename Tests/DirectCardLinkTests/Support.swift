@@ -39,7 +39,7 @@ enum Samples {
             let low = UInt8.random(in: 1...5, using: &rng)
             return .hello(Hello(versions: low...(low + UInt8.random(in: 0...3, using: &rng)), role: [.card, .controller, .client].randomElement(using: &rng)!, cardID: CardID(rng.next()), token: string(using: &rng), metadata: meta))
         case 1:
-            return .welcome(Welcome(version: 1, acceptorRole: .controller, assignedID: CardID(rng.next()), acceptorID: CardID(rng.next()), heartbeatIntervalMilliseconds: UInt32.random(in: 0...UInt32.max, using: &rng), deadAfterMilliseconds: UInt32.random(in: 0...UInt32.max, using: &rng), initialCredit: UInt32.random(in: 0...UInt32.max, using: &rng)))
+            return .welcome(Welcome(version: 1, acceptorRole: .controller, assignedID: CardID(rng.next()), acceptorID: CardID(rng.next()), heartbeatIntervalMilliseconds: UInt32.random(in: 0...UInt32.max, using: &rng), deadAfterMilliseconds: UInt32.random(in: 0...UInt32.max, using: &rng), windows: ClassWindows(realtime: Int.random(in: 0...Int(UInt32.max), using: &rng), interactive: Int.random(in: 0...Int(UInt32.max), using: &rng), bulk: Int.random(in: 0...Int(UInt32.max), using: &rng), telemetry: Int.random(in: 0...Int(UInt32.max), using: &rng))))
         case 2: return .heartbeat(Heartbeat(nonce: rng.next()))
         case 3: return .command(Command(name: string(using: &rng), body: body))
         case 4: return .event(Event(name: string(using: &rng), body: body))

@@ -20,8 +20,8 @@ public struct ConnectionStateMachine: Sendable {
         public var heartbeatInterval: Duration
         public var deadAfter: Duration
         public var handshakeTimeout: Duration
-        /// Per-class credit window (acceptor's value wins; carried in welcome).
-        public var initialCredit: Int
+        /// Per-class flow-control windows (the acceptor's apply to both directions; carried in welcome).
+        public var windows: ClassWindows
         public var token: String
         public var metadata: [String: String]
         public var maxMessageBytes: Int
@@ -35,7 +35,7 @@ public struct ConnectionStateMachine: Sendable {
             heartbeatInterval: Duration = .seconds(1),
             deadAfter: Duration = .seconds(5),
             handshakeTimeout: Duration = .seconds(5),
-            initialCredit: Int = 8 << 20,
+            windows: ClassWindows = ClassWindows(),
             token: String = "",
             metadata: [String: String] = [:],
             maxMessageBytes: Int = 64 << 20,
@@ -47,7 +47,7 @@ public struct ConnectionStateMachine: Sendable {
             self.heartbeatInterval = heartbeatInterval
             self.deadAfter = deadAfter
             self.handshakeTimeout = handshakeTimeout
-            self.initialCredit = initialCredit
+            self.windows = windows
             self.token = token
             self.metadata = metadata
             self.maxMessageBytes = maxMessageBytes
@@ -63,7 +63,7 @@ public struct ConnectionStateMachine: Sendable {
         public var peerRole: PeerRole
         public var heartbeatInterval: Duration
         public var deadAfter: Duration
-        public var initialCredit: Int
+        public var windows: ClassWindows
     }
 
     public enum Action: Sendable {
@@ -106,7 +106,7 @@ public struct ConnectionStateMachine: Sendable {
 
     public init(configuration: Configuration) {
         self.configuration = configuration
-        self.window = ReceiveWindow(window: configuration.initialCredit)
+        self.window = ReceiveWindow(windows: configuration.windows)
         self.reassembler = Reassembler(maxMessageBytes: configuration.maxMessageBytes)
     }
 
@@ -150,7 +150,7 @@ public struct ConnectionStateMachine: Sendable {
         let e = Established(
             version: version, localID: configuration.localID, peerID: peerID, peerRole: hello.role,
             heartbeatInterval: configuration.heartbeatInterval, deadAfter: configuration.deadAfter,
-            initialCredit: configuration.initialCredit
+            windows: configuration.windows
         )
         state = .established(e)
         lastHeartbeatSent = now
@@ -158,7 +158,7 @@ public struct ConnectionStateMachine: Sendable {
             version: version, acceptorRole: configuration.role, assignedID: peerID, acceptorID: configuration.localID,
             heartbeatIntervalMilliseconds: UInt32(clamping: e.heartbeatInterval.milliseconds),
             deadAfterMilliseconds: UInt32(clamping: e.deadAfter.milliseconds),
-            initialCredit: UInt32(clamping: e.initialCredit)
+            windows: e.windows
         )
         return [control(.welcome(welcome)), .established(e), .scheduleTick(now + e.heartbeatInterval)]
     }
@@ -271,9 +271,9 @@ public struct ConnectionStateMachine: Sendable {
                 version: welcome.version, localID: welcome.assignedID, peerID: welcome.acceptorID, peerRole: welcome.acceptorRole,
                 heartbeatInterval: .milliseconds(Int64(max(1, welcome.heartbeatIntervalMilliseconds))),
                 deadAfter: .milliseconds(Int64(max(1, welcome.deadAfterMilliseconds))),
-                initialCredit: Int(welcome.initialCredit)
+                windows: welcome.windows
             )
-            window = ReceiveWindow(window: e.initialCredit)
+            window = ReceiveWindow(windows: e.windows)
             state = .established(e)
             lastHeartbeatSent = now
             return .established(e)

@@ -7,7 +7,7 @@ extension Message {
         switch self {
         case .hello(let m):
             return 3 + 8 + s(m.token) + 2 + m.metadata.reduce(0) { $0 + s($1.key) + s($1.value) }
-        case .welcome: return 2 + 8 + 8 + 4 + 4 + 4
+        case .welcome: return 2 + 8 + 8 + 4 + 4 + 16
         case .heartbeat: return 8
         case .command(let m): return s(m.name) + m.body.readableBytes
         case .event(let m): return s(m.name) + m.body.readableBytes

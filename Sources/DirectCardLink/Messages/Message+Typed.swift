@@ -21,3 +21,27 @@ extension Credit {
         self = m
     }
 }
+
+extension DataMessage {
+    /// Decodes a data payload in one pass over its bytes (the receive hot path).
+    @inlinable
+    public init(decoding payload: ByteBuffer) throws(PayloadDecodingError) {
+        // (name, name length) or a failure reason, from one pass over the bytes.
+        let parsed: Result<(String, Int), PayloadDecodingError> = payload.withUnsafeReadableBytes { bytes in
+            guard bytes.count >= 2 else {
+                return .failure(PayloadDecodingError(type: .data, field: "endpoint.length", reason: "is truncated: needs 2 byte(s), \(bytes.count) left"))
+            }
+            let length = Int(UInt16(bigEndian: bytes.loadUnaligned(as: UInt16.self)))
+            guard bytes.count >= 2 + length else {
+                return .failure(PayloadDecodingError(type: .data, field: "endpoint", reason: "is truncated: length says \(length) byte(s), \(bytes.count - 2) left"))
+            }
+            guard let name = String(validating: UnsafeRawBufferPointer(rebasing: bytes[2..<(2 + length)]), as: UTF8.self) else {
+                return .failure(PayloadDecodingError(type: .data, field: "endpoint", reason: "is not valid UTF-8"))
+            }
+            return .success((name, length))
+        }
+        let (endpoint, length) = try parsed.get()
+        self.endpoint = endpoint
+        self.body = payload.getSlice(at: payload.readerIndex + 2 + length, length: payload.readableBytes - 2 - length)!
+    }
+}

@@ -57,7 +57,9 @@ public enum Message: Hashable, Sendable {
         case .welcome(let m):
             buffer.writeMultipleIntegers(
                 m.version, m.acceptorRole.rawValue, m.assignedID.rawValue, m.acceptorID.rawValue,
-                m.heartbeatIntervalMilliseconds, m.deadAfterMilliseconds, m.initialCredit
+                m.heartbeatIntervalMilliseconds, m.deadAfterMilliseconds,
+                UInt32(clamping: m.windows.realtime), UInt32(clamping: m.windows.interactive),
+                UInt32(clamping: m.windows.bulk), UInt32(clamping: m.windows.telemetry)
             )
         case .heartbeat(let m):
             buffer.writeInteger(m.nonce)
@@ -134,9 +136,13 @@ public enum Message: Hashable, Sendable {
             let acceptor = CardID(try r.integer("acceptorID", as: UInt64.self))
             let interval = try r.integer("heartbeatIntervalMilliseconds", as: UInt32.self)
             let dead = try r.integer("deadAfterMilliseconds", as: UInt32.self)
-            let credit = try r.integer("initialCredit", as: UInt32.self)
+            var windows = ClassWindows()
+            windows.realtime = Int(try r.integer("windows.realtime", as: UInt32.self))
+            windows.interactive = Int(try r.integer("windows.interactive", as: UInt32.self))
+            windows.bulk = Int(try r.integer("windows.bulk", as: UInt32.self))
+            windows.telemetry = Int(try r.integer("windows.telemetry", as: UInt32.self))
             try r.end()
-            message = .welcome(Welcome(version: version, acceptorRole: role, assignedID: assigned, acceptorID: acceptor, heartbeatIntervalMilliseconds: interval, deadAfterMilliseconds: dead, initialCredit: credit))
+            message = .welcome(Welcome(version: version, acceptorRole: role, assignedID: assigned, acceptorID: acceptor, heartbeatIntervalMilliseconds: interval, deadAfterMilliseconds: dead, windows: windows))
         case .heartbeat:
             let nonce = try r.integer("nonce", as: UInt64.self)
             try r.end()
@@ -159,7 +165,7 @@ public enum Message: Hashable, Sendable {
             try r.end()
             message = .credit(Credit(qos: qos, bytes: bytes))
         case .data:
-            message = .data(DataMessage(endpoint: try r.string("endpoint"), body: r.rest()))
+            message = .data(try DataMessage(decoding: payload))
         case .reply:
             message = .reply(Reply(body: r.rest()))
         case .errorReply:
@@ -251,16 +257,16 @@ public struct Welcome: Hashable, Sendable {
     public var heartbeatIntervalMilliseconds: UInt32
     /// Silence after which either side declares the other dead.
     public var deadAfterMilliseconds: UInt32
-    /// Bytes each flow-controlled class may send before the first credit grant, both ways.
-    public var initialCredit: UInt32
-    public init(version: UInt8, acceptorRole: PeerRole, assignedID: CardID, acceptorID: CardID, heartbeatIntervalMilliseconds: UInt32, deadAfterMilliseconds: UInt32, initialCredit: UInt32) {
+    /// Bytes each flow-controlled class may have in flight, both ways (see ``ClassWindows``).
+    public var windows: ClassWindows
+    public init(version: UInt8, acceptorRole: PeerRole, assignedID: CardID, acceptorID: CardID, heartbeatIntervalMilliseconds: UInt32, deadAfterMilliseconds: UInt32, windows: ClassWindows) {
         self.version = version
         self.acceptorRole = acceptorRole
         self.assignedID = assignedID
         self.acceptorID = acceptorID
         self.heartbeatIntervalMilliseconds = heartbeatIntervalMilliseconds
         self.deadAfterMilliseconds = deadAfterMilliseconds
-        self.initialCredit = initialCredit
+        self.windows = windows
     }
 }
 

@@ -6,6 +6,8 @@ public struct OutboundMessage: Sendable {
     public enum Body: Sendable {
         /// Encoded straight into the outgoing buffer when its turn comes (no intermediate copy).
         case message(Message)
+        /// A data message: the hot path, kept small so queueing it is cheap.
+        case data(endpoint: String, body: ByteBuffer)
         /// An already-encoded payload, sent in fragments.
         case encoded(ByteBuffer)
         /// A frame received from another link being forwarded as is (already a single fragment).
@@ -29,7 +31,24 @@ public struct OutboundMessage: Sendable {
         self.source = source
         self.destination = destination
         self.correlation = correlation
-        self.body = .message(message)
+        if case .data(let d) = message {
+            self.body = .data(endpoint: d.endpoint, body: d.body)
+        } else {
+            self.body = .message(message)
+        }
+    }
+
+    /// A data message for `endpoint` (the fast path of ``init(_:qos:priority:flags:source:destination:correlation:)``).
+    @inlinable
+    public init(endpoint: String, body: ByteBuffer, qos: QoSClass, priority: FramePriority = .normal, flags: FrameFlags = [], source: CardID, destination: CardID, correlation: UInt64 = 0) {
+        self.type = .data
+        self.flags = flags
+        self.qos = qos
+        self.priority = priority
+        self.source = source
+        self.destination = destination
+        self.correlation = correlation
+        self.body = .data(endpoint: endpoint, body: body)
     }
 
     /// Wraps a received frame for forwarding; its hop count goes up by one.
@@ -50,6 +69,7 @@ public struct OutboundMessage: Sendable {
     public var payloadLength: Int {
         switch body {
         case .message(let m): return m.encodedPayloadLength
+        case .data(let endpoint, let body): return 2 + endpoint.utf8.count + body.readableBytes
         case .encoded(let b): return b.readableBytes
         case .forwarded(let f): return f.payload.readableBytes
         }

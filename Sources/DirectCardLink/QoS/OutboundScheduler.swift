@@ -18,7 +18,7 @@ public struct OutboundScheduler: Sendable {
         public var fragmentSize: Int
         public var highWatermark: Int
         public var lowWatermark: Int
-        public init(fragmentSize: Int = 64 * 1024, highWatermark: Int = 8 << 20, lowWatermark: Int = 2 << 20) {
+        public init(fragmentSize: Int = 64 * 1024, highWatermark: Int = 1 << 20, lowWatermark: Int = 256 << 10) {
             precondition(fragmentSize >= 256 && lowWatermark <= highWatermark)
             self.fragmentSize = fragmentSize
             self.highWatermark = highWatermark
@@ -36,22 +36,24 @@ public struct OutboundScheduler: Sendable {
     }
 
     struct ClassQueue: Sendable {
-        var bands: [CircularBuffer<Pending>] = Array(repeating: CircularBuffer(initialCapacity: 16), count: 4)
         var queuedBytes = 0
         var count = 0
         var credit = 0
         var deficit = 0
         var writable = true
+    }
 
-        /// The band that goes next: highest non-empty.
-        var headBand: Int? {
-            var b = 3
-            while b >= 0 {
-                if !bands[b].isEmpty { return b }
-                b -= 1
-            }
-            return nil
+    /// Queue per (class, band) at index `class * 4 + band`; kept flat so appends are cheap.
+    private var bands: [CircularBuffer<Pending>] = Array(repeating: CircularBuffer(initialCapacity: 64), count: QoSClass.allCases.count * 4)
+
+    /// The band of class `c` that goes next: highest non-empty.
+    private func headBand(_ c: Int) -> Int? {
+        var b = 3
+        while b >= 0 {
+            if !bands[c * 4 + b].isEmpty { return c * 4 + b }
+            b -= 1
         }
+        return nil
     }
 
     public let configuration: Configuration
@@ -79,8 +81,7 @@ public struct OutboundScheduler: Sendable {
     /// Queues a message. Returns false when the class has just become unwritable (the producer
     /// should wait for ``isWritable(_:)``); the message is queued either way.
     @discardableResult
-    public mutating func enqueue(_ message: OutboundMessage) -> Bool {
-        var message = message
+    public mutating func enqueue(_ message: consuming OutboundMessage) -> Bool {
         var length = message.payloadLength
         let fragmentCount: Int
         switch message.body {
@@ -93,7 +94,13 @@ public struct OutboundScheduler: Sendable {
             length = encoded.readableBytes
             message.body = .encoded(encoded)
             fragmentCount = (length + configuration.fragmentSize - 1) / configuration.fragmentSize
-        case .message, .encoded:
+        case .data(let endpoint, let body) where length > configuration.fragmentSize:
+            var encoded = ByteBuffer()
+            encoded.reserveCapacity(length)
+            Message.data(DataMessage(endpoint: endpoint, body: body)).encodePayload(into: &encoded)
+            message.body = .encoded(encoded)
+            fragmentCount = (length + configuration.fragmentSize - 1) / configuration.fragmentSize
+        case .message, .encoded, .data:
             fragmentCount = max(1, (length + configuration.fragmentSize - 1) / configuration.fragmentSize)
         }
         precondition(fragmentCount <= Int(UInt16.max), "message too large to fragment; callers check maxMessageBytes")
@@ -106,7 +113,7 @@ public struct OutboundScheduler: Sendable {
         }
         let c = Int(message.qos.rawValue)
         let band = Int(message.priority.rawValue >> 6)
-        queues[c].bands[band].append(Pending(message: message, sequence: sequence, fragmentCount: UInt16(fragmentCount), length: length))
+        bands[c * 4 + band].append(Pending(message: consume message, sequence: sequence, fragmentCount: UInt16(fragmentCount), length: length))
         queues[c].count += 1
         queues[c].queuedBytes += length
         if queues[c].writable && queues[c].queuedBytes > configuration.highWatermark {
@@ -114,6 +121,19 @@ public struct OutboundScheduler: Sendable {
             return false
         }
         return queues[c].writable
+    }
+
+    /// Classes (bit `1 << rawValue`) that have messages queued but too little credit to send
+    /// the next fragment: only a credit grant moves them.
+    public var creditBlockedClasses: UInt8 {
+        var mask: UInt8 = 0
+        for c in 1..<queues.count where queues[c].count > 0 {
+            if let band = headBand(c) {
+                let need = bands[band].withFirst { min(configuration.fragmentSize, $0.length - $0.offset) }
+                if queues[c].credit < need { mask |= 1 << UInt8(c) }
+            }
+        }
+        return mask
     }
 
     /// The peer granted `bytes` more credit for `qos`.
@@ -145,9 +165,8 @@ public struct OutboundScheduler: Sendable {
     private static let weighted: [QoSClass] = [.realtime, .interactive, .bulk, .telemetry]
 
     private mutating func nextFragmentLength(_ c: Int) -> Int? {
-        guard let band = queues[c].headBand else { return nil }
-        let p = queues[c].bands[band].first!
-        return min(configuration.fragmentSize, p.length - p.offset)
+        guard let band = headBand(c) else { return nil }
+        return bands[band].withFirst { min(configuration.fragmentSize, $0.length - $0.offset) }
     }
 
     private mutating func pickClass() -> Int? {
@@ -173,17 +192,18 @@ public struct OutboundScheduler: Sendable {
     }
 
     private mutating func writeFragment(ofClass c: Int, into buffer: inout ByteBuffer) -> FrameHeader {
-        let band = queues[c].headBand!
-        var p = queues[c].bands[band].removeFirst()
+        let band = headBand(c)!
+        var p = bands[band].removeFirst()
         let chunk = min(configuration.fragmentSize, p.length - p.offset)
-        let m = p.message
         var header = FrameHeader(
-            version: version, type: m.type, flags: m.flags, hops: 0, qos: m.qos, priority: m.priority,
-            source: m.source, destination: m.destination, correlation: m.correlation,
+            version: version, type: p.message.type, flags: p.message.flags, hops: 0, qos: p.message.qos, priority: p.message.priority,
+            source: p.message.source, destination: p.message.destination, correlation: p.message.correlation,
             sequence: p.sequence, fragmentIndex: p.nextFragment, fragmentCount: p.fragmentCount,
             payloadLength: UInt32(chunk)
         )
-        switch m.body {
+        switch p.message.body {
+        case .data(let endpoint, let body):
+            FrameEncoder.writeData(header, endpoint: endpoint, body: body, into: &buffer)
         case .message(let message):
             FrameEncoder.write(header, into: &buffer) { message.encodePayload(into: &$0) }
         case .encoded(let bytes):
@@ -201,7 +221,7 @@ public struct OutboundScheduler: Sendable {
             queues[c].deficit -= chunk
         }
         if p.nextFragment < p.fragmentCount {
-            queues[c].bands[band].prepend(p)
+            bands[band].prepend(p)
         } else {
             queues[c].count -= 1
             if queues[c].count == 0 { queues[c].deficit = 0 }
@@ -210,5 +230,13 @@ public struct OutboundScheduler: Sendable {
             queues[c].writable = true
         }
         return header
+    }
+}
+
+extension CircularBuffer {
+    /// Reads the first element without copying it out.
+    @inlinable
+    func withFirst<R>(_ body: (borrowing Element) -> R) -> R {
+        body(self[self.startIndex])
     }
 }

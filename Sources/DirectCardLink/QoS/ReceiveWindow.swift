@@ -2,17 +2,18 @@ import BackplaneModel
 
 /// The receiving side of credit-based flow control, per class.
 ///
-/// The sender starts with `window` bytes of credit per flow-controlled class. Each received
-/// payload byte uses credit; a sender that goes below zero has broken the protocol. When the
-/// application has consumed half a window, a grant goes back.
+/// The sender starts with a window of credit per flow-controlled class. Each received payload
+/// byte uses credit; a sender that goes below zero has broken the protocol. When the
+/// application has consumed a quarter of a window, a grant goes back (early enough that the
+/// grant's round trip does not stall a sender).
 public struct ReceiveWindow: Sendable, Hashable {
-    public let window: Int
+    public let windows: ClassWindows
     private var outstanding: [Int]  // credit the sender still holds, per class
     private var consumed: [Int]  // consumed since the last grant, per class
 
-    public init(window: Int) {
-        self.window = window
-        self.outstanding = Array(repeating: window, count: QoSClass.allCases.count)
+    public init(windows: ClassWindows) {
+        self.windows = windows
+        self.outstanding = QoSClass.allCases.map { windows[$0] }
         self.consumed = Array(repeating: 0, count: QoSClass.allCases.count)
     }
 
@@ -29,7 +30,7 @@ public struct ReceiveWindow: Sendable, Hashable {
         guard qos != .control, bytes > 0 else { return nil }
         let c = Int(qos.rawValue)
         consumed[c] += bytes
-        guard consumed[c] >= window / 2 else { return nil }
+        guard consumed[c] >= max(1, windows[qos] / 4) else { return nil }
         let grant = consumed[c]
         consumed[c] = 0
         outstanding[c] += grant

@@ -80,8 +80,21 @@ public struct FrameDecoder: Sendable {
             if buffer.capacity > 0 { buffer = ByteBuffer() }  // release the last read buffer
             return nil
         }
-        let r = buffer.readerIndex
         let offset = consumedBytes
+        if available >= FrameHeader.size {
+            // Fast path: the whole header is here; check its fields in one access.
+            let ok = buffer.withUnsafeReadableBytes { b -> Bool in
+                let p = b.baseAddress!
+                let count = UInt16(bigEndian: p.loadUnaligned(fromByteOffset: 38, as: UInt16.self))
+                return UInt16(bigEndian: p.loadUnaligned(fromByteOffset: 0, as: UInt16.self)) == FrameHeader.magic
+                    && supportedVersions.contains(p.load(fromByteOffset: 2, as: UInt8.self))
+                    && MessageType(rawValue: UInt16(bigEndian: p.loadUnaligned(fromByteOffset: 4, as: UInt16.self))).isKnown
+                    && p.load(fromByteOffset: 6, as: UInt8.self) < UInt8(QoSClass.allCases.count)
+                    && count >= 1 && UInt16(bigEndian: p.loadUnaligned(fromByteOffset: 36, as: UInt16.self)) < count
+            }
+            if ok { return try decodeHeaderAndPayload(available: available, offset: offset) }
+        }
+        let r = buffer.readerIndex
         // Check each field as soon as its bytes are here.
         if available >= 2 {
             let magic = buffer.getInteger(at: r, as: UInt16.self)!
@@ -115,38 +128,46 @@ public struct FrameDecoder: Sendable {
             }
         }
         guard available >= FrameHeader.size else { return nil }
-        let length = Int(buffer.getInteger(at: r + 40, as: UInt32.self)!)
+        return try decodeHeaderAndPayload(available: available, offset: offset)
+    }
+
+    private mutating func decodeHeaderAndPayload(available: Int, offset: Int) throws(FrameDecodingError) -> Frame? {
+        // One access to the bytes for the whole header and its checksum.
+        let parsed: (FrameHeader, UInt32, UInt32)? = buffer.withUnsafeReadableBytes { bytes in
+            let p = bytes.baseAddress!
+            let length = Int(UInt32(bigEndian: p.loadUnaligned(fromByteOffset: 40, as: UInt32.self)))
+            let header = FrameHeader(
+                version: p.load(fromByteOffset: 2, as: UInt8.self),
+                type: MessageType(rawValue: UInt16(bigEndian: p.loadUnaligned(fromByteOffset: 4, as: UInt16.self))),
+                flags: FrameFlags(rawValue: p.load(fromByteOffset: 3, as: UInt8.self) & 0x0F),
+                hops: p.load(fromByteOffset: 3, as: UInt8.self) >> 4,
+                qos: QoSClass(rawValue: p.load(fromByteOffset: 6, as: UInt8.self))!,
+                priority: FramePriority(p.load(fromByteOffset: 7, as: UInt8.self)),
+                source: CardID(UInt64(bigEndian: p.loadUnaligned(fromByteOffset: 8, as: UInt64.self))),
+                destination: CardID(UInt64(bigEndian: p.loadUnaligned(fromByteOffset: 16, as: UInt64.self))),
+                correlation: UInt64(bigEndian: p.loadUnaligned(fromByteOffset: 24, as: UInt64.self)),
+                sequence: UInt32(bigEndian: p.loadUnaligned(fromByteOffset: 32, as: UInt32.self)),
+                fragmentIndex: UInt16(bigEndian: p.loadUnaligned(fromByteOffset: 36, as: UInt16.self)),
+                fragmentCount: UInt16(bigEndian: p.loadUnaligned(fromByteOffset: 38, as: UInt16.self)),
+                payloadLength: UInt32(length)
+            )
+            guard length <= maxPayloadLength, bytes.count >= FrameHeader.size + length else { return (header, 0, 0) }
+            let expected = UInt32(bigEndian: p.loadUnaligned(fromByteOffset: 44, as: UInt32.self))
+            let actual = dcl_crc32c(dcl_crc32c(0, p, 44), p + FrameHeader.size, length)
+            return (header, expected, actual)
+        }
+        guard let (header, expected, actual) = parsed else { return nil }
+        let length = Int(header.payloadLength)
         guard length <= maxPayloadLength else {
             throw FrameDecodingError(.payloadTooLarge, "bytes \(offset + 40)-\(offset + 43): payload length \(length) exceeds the limit of \(maxPayloadLength)")
         }
         guard available >= FrameHeader.size + length else { return nil }
-
-        let expected = buffer.getInteger(at: r + 44, as: UInt32.self)!
-        let actual = FrameEncoder.checksum(of: buffer, frameStart: r, payloadLength: length)
         guard expected == actual else {
             throw FrameDecodingError(.checksumMismatch, "bytes \(offset + 44)-\(offset + 47): CRC32C 0x\(hex(expected)) does not match the frame's 0x\(hex(actual))")
         }
-        let (magic, version, flagsAndHops, type, qos, priority, source, destination, correlation, sequence, fragmentIndex, fragmentCount) =
-            buffer.readMultipleIntegers(as: (UInt16, UInt8, UInt8, UInt16, UInt8, UInt8, UInt64, UInt64, UInt64, UInt32, UInt16, UInt16).self)!
-        _ = magic
-        buffer.moveReaderIndex(forwardBy: 8)  // length and CRC, already read
+        buffer.moveReaderIndex(forwardBy: FrameHeader.size)
         let payload = buffer.readSlice(length: length)!
         consumedBytes += FrameHeader.size + length
-        let header = FrameHeader(
-            version: version,
-            type: MessageType(rawValue: type),
-            flags: FrameFlags(rawValue: flagsAndHops & 0x0F),
-            hops: flagsAndHops >> 4,
-            qos: QoSClass(rawValue: qos)!,
-            priority: FramePriority(priority),
-            source: CardID(source),
-            destination: CardID(destination),
-            correlation: correlation,
-            sequence: sequence,
-            fragmentIndex: fragmentIndex,
-            fragmentCount: fragmentCount,
-            payloadLength: UInt32(length)
-        )
         return Frame(header: header, payload: payload)
     }
 }

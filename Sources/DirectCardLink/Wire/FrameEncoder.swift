@@ -31,6 +31,47 @@ public enum FrameEncoder {
         write(frame.header, into: &buffer) { $0.writeBuffer(&payload) }
     }
 
+    /// Appends one data frame (endpoint name and body) with a single access to `buffer`: the
+    /// hot path for small messages.
+    @inlinable
+    public static func writeData(_ header: FrameHeader, endpoint: String, body: ByteBuffer, into buffer: inout ByteBuffer) {
+        var endpoint = endpoint
+        let payloadLength = 2 + endpoint.utf8.count + body.readableBytes
+        let frameLength = FrameHeader.size + payloadLength
+        body.withUnsafeReadableBytes { bodyBytes in
+            endpoint.withUTF8 { name in
+                _ = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: frameLength) { out in
+                    let p = out.baseAddress!
+                    storeHeader(header, payloadLength: payloadLength, at: p)
+                    p.storeBytes(of: UInt16(name.count).bigEndian, toByteOffset: 48, as: UInt16.self)
+                    if name.count > 0 { (p + 50).copyMemory(from: name.baseAddress!, byteCount: name.count) }
+                    if bodyBytes.count > 0 { (p + 50 + name.count).copyMemory(from: bodyBytes.baseAddress!, byteCount: bodyBytes.count) }
+                    let crc = dcl_crc32c(dcl_crc32c(0, p, 44), p + FrameHeader.size, payloadLength)
+                    p.storeBytes(of: crc.bigEndian, toByteOffset: 44, as: UInt32.self)
+                    return frameLength
+                }
+            }
+        }
+    }
+
+    /// Stores header bytes 0..<44 (everything but the CRC) at `p`.
+    @inlinable
+    static func storeHeader(_ h: FrameHeader, payloadLength: Int, at p: UnsafeMutableRawPointer) {
+        p.storeBytes(of: FrameHeader.magic.bigEndian, toByteOffset: 0, as: UInt16.self)
+        p.storeBytes(of: h.version, toByteOffset: 2, as: UInt8.self)
+        p.storeBytes(of: (h.hops << 4) | h.flags.rawValue, toByteOffset: 3, as: UInt8.self)
+        p.storeBytes(of: h.type.rawValue.bigEndian, toByteOffset: 4, as: UInt16.self)
+        p.storeBytes(of: h.qos.rawValue, toByteOffset: 6, as: UInt8.self)
+        p.storeBytes(of: h.priority.rawValue, toByteOffset: 7, as: UInt8.self)
+        p.storeBytes(of: h.source.rawValue.bigEndian, toByteOffset: 8, as: UInt64.self)
+        p.storeBytes(of: h.destination.rawValue.bigEndian, toByteOffset: 16, as: UInt64.self)
+        p.storeBytes(of: h.correlation.bigEndian, toByteOffset: 24, as: UInt64.self)
+        p.storeBytes(of: h.sequence.bigEndian, toByteOffset: 32, as: UInt32.self)
+        p.storeBytes(of: h.fragmentIndex.bigEndian, toByteOffset: 36, as: UInt16.self)
+        p.storeBytes(of: h.fragmentCount.bigEndian, toByteOffset: 38, as: UInt16.self)
+        p.storeBytes(of: UInt32(truncatingIfNeeded: payloadLength).bigEndian, toByteOffset: 40, as: UInt32.self)
+    }
+
     /// Encodes one frame into a new buffer.
     public static func encode(_ frame: Frame, allocator: ByteBufferAllocator = ByteBufferAllocator()) -> ByteBuffer {
         var buffer = allocator.buffer(capacity: FrameHeader.size + frame.payload.readableBytes)

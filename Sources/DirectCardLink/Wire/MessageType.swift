@@ -36,7 +36,13 @@ public struct MessageType: RawRepresentable, Hashable, Sendable, CustomStringCon
         .routedRequest,
     ]
 
-    public var isKnown: Bool { Self.known.contains(self) }
+    @inlinable
+    public var isKnown: Bool {
+        switch rawValue {
+        case 0x0001...0x0007, 0x0101...0x0103, 0x0201...0x0205, 0x0301: return true
+        default: return false
+        }
+    }
 
     public var description: String {
         switch self {
