@@ -23,6 +23,8 @@ final class DCLChannelHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var flushing = false
     private var writtenPerClass = Array(repeating: 0, count: QoSClass.allCases.count)
     private var handlerCache = HandlerCache()
+    /// Coalesced writes per turn of the event loop before it goes back to reading.
+    private static let maxRounds = 2
 
     init(node: DCLNode, opener: Bool, handshake: EventLoopPromise<CardID>?) {
         self.node = node
@@ -221,12 +223,12 @@ final class DCLChannelHandler: ChannelInboundHandler, RemovableChannelHandler {
             }
             context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
             rounds += 1
-            if rounds >= 8 { break }  // let reads run; continued below
+            if rounds >= Self.maxRounds { break }  // let reads (e.g. a control reply) run; continued below
             connection.drainInbox(into: &scheduler)
         }
         let more = connection.written(writtenPerClass, idle: idle, creditBlocked: idle ? scheduler.creditBlockedClasses : 0)
         for i in writtenPerClass.indices { writtenPerClass[i] = 0 }
-        if (more || rounds >= 8) && context.channel.isWritable {
+        if (more || rounds >= Self.maxRounds) && context.channel.isWritable {
             context.eventLoop.execute { [self] in flushOutbound() }
         }
     }

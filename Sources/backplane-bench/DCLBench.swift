@@ -134,8 +134,12 @@ enum DCLMeasurements {
     static func send(_ sender: EndpointSender, count: Int, body: ByteBuffer, counters: Counters) async throws -> UInt64 {
         let target = counters.messages + count
         let done = counters.expect(target)
+        // Distinct buffers, as an application sends distinct messages: one shared buffer would
+        // make every send and every write touch the same reference count from two cores.
+        let poolSize = max(1, min(1024, (256 << 10) / max(1, body.readableBytes)))
+        let pool = (0..<poolSize).map { _ in ByteBuffer(bytes: body.readableBytesView) }
         for i in 0..<count {
-            try sender.send(body)
+            try sender.send(pool[i % poolSize])
             if i & 255 == 255 { try await sender.waitUntilWritable() }
         }
         return await done.value

@@ -35,7 +35,7 @@ extension DataMessage {
             guard bytes.count >= 2 + length else {
                 return .failure(PayloadDecodingError(type: .data, field: "endpoint", reason: "is truncated: length says \(length) byte(s), \(bytes.count - 2) left"))
             }
-            guard let name = String(validating: UnsafeRawBufferPointer(rebasing: bytes[2..<(2 + length)]), as: UTF8.self) else {
+            guard let name = decodeUTF8(UnsafeRawBufferPointer(rebasing: bytes[2..<(2 + length)])) else {
                 return .failure(PayloadDecodingError(type: .data, field: "endpoint", reason: "is not valid UTF-8"))
             }
             return .success((name, length))
@@ -44,4 +44,14 @@ extension DataMessage {
         self.endpoint = endpoint
         self.body = payload.getSlice(at: payload.readerIndex + 2 + length, length: payload.readableBytes - 2 - length)!
     }
+}
+
+/// UTF-8 bytes to a String, or nil when they are not valid UTF-8. Endpoint names are almost
+/// always ASCII, which needs no validation beyond the high bit.
+@inlinable
+func decodeUTF8(_ bytes: UnsafeRawBufferPointer) -> String? {
+    var high: UInt8 = 0
+    for b in bytes { high |= b }
+    if high < 0x80 { return String(decoding: bytes, as: UTF8.self) }
+    return String(validating: bytes, as: UTF8.self)
 }

@@ -84,28 +84,34 @@ public struct OutboundScheduler: Sendable {
     public mutating func enqueue(_ message: consuming OutboundMessage) -> Bool {
         var length = message.payloadLength
         let fragmentCount: Int
-        switch message.body {
-        case .forwarded:
+        let forwarded: Bool
+        if case .forwarded = message.body { forwarded = true } else { forwarded = false }
+        if forwarded {
             fragmentCount = 1
-        case .message(let m) where length > configuration.fragmentSize:
-            var encoded = ByteBuffer()
-            encoded.reserveCapacity(length)
-            m.encodePayload(into: &encoded)
-            length = encoded.readableBytes
-            message.body = .encoded(encoded)
+        } else if length <= configuration.fragmentSize {
+            fragmentCount = 1
+        } else {
+            // Large: encode once so fragments can be cut from one buffer.
+            switch message.body {
+            case .message(let m):
+                var encoded = ByteBuffer()
+                encoded.reserveCapacity(length)
+                m.encodePayload(into: &encoded)
+                message.body = .encoded(encoded)
+            case .data(let endpoint, let body):
+                var encoded = ByteBuffer()
+                encoded.reserveCapacity(length)
+                Message.data(DataMessage(endpoint: endpoint, body: body)).encodePayload(into: &encoded)
+                message.body = .encoded(encoded)
+            case .encoded, .forwarded:
+                break
+            }
+            length = message.payloadLength
             fragmentCount = (length + configuration.fragmentSize - 1) / configuration.fragmentSize
-        case .data(let endpoint, let body) where length > configuration.fragmentSize:
-            var encoded = ByteBuffer()
-            encoded.reserveCapacity(length)
-            Message.data(DataMessage(endpoint: endpoint, body: body)).encodePayload(into: &encoded)
-            message.body = .encoded(encoded)
-            fragmentCount = (length + configuration.fragmentSize - 1) / configuration.fragmentSize
-        case .message, .encoded, .data:
-            fragmentCount = max(1, (length + configuration.fragmentSize - 1) / configuration.fragmentSize)
         }
         precondition(fragmentCount <= Int(UInt16.max), "message too large to fragment; callers check maxMessageBytes")
         let sequence: UInt32
-        if case .forwarded(let f) = message.body {
+        if forwarded, case .forwarded(let f) = message.body {
             sequence = f.header.sequence
         } else {
             sequence = nextSequence
