@@ -23,6 +23,9 @@ final class DCLChannelHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var flushing = false
     private var writtenPerClass = Array(repeating: 0, count: QoSClass.allCases.count)
     private var handlerCache = HandlerCache()
+    /// Bytes delivered but not yet reported to the state machine as consumed, per class;
+    /// reported every 16 KiB and at the end of each read, not per message.
+    private var unconsumed = Array(repeating: 0, count: QoSClass.allCases.count)
     /// Coalesced writes per turn of the event loop before it goes back to reading.
     private static let maxRounds = 2
 
@@ -78,6 +81,19 @@ final class DCLChannelHandler: ChannelInboundHandler, RemovableChannelHandler {
             guard let frame else { break }
             if let action = stateMachine.frameReceived(frame, now: now) { perform(action) }
         }
+        for c in unconsumed.indices where unconsumed[c] > 0 { settle(c) }
+    }
+
+    private func settle(_ c: Int) {
+        let bytes = unconsumed[c]
+        unconsumed[c] = 0
+        if let next = stateMachine.consumed(QoSClass(rawValue: UInt8(c))!, bytes: bytes) { perform(next) }
+    }
+
+    private func consumed(_ qos: QoSClass, _ bytes: Int) {
+        let c = Int(qos.rawValue)
+        unconsumed[c] += bytes
+        if unconsumed[c] >= 16 << 10 { settle(c) }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -130,10 +146,10 @@ final class DCLChannelHandler: ChannelInboundHandler, RemovableChannelHandler {
             }
         case .deliver(let frame, let creditBytes):
             if let connection { node.deliver(frame, from: connection, cache: &handlerCache) }
-            if let next = stateMachine.consumed(frame.header.qos, bytes: creditBytes) { perform(next) }
+            consumed(frame.header.qos, creditBytes)
         case .forward(let frame, let creditBytes):
             if let connection { node.forward(frame, from: connection) }
-            if let next = stateMachine.consumed(frame.header.qos, bytes: creditBytes) { perform(next) }
+            consumed(frame.header.qos, creditBytes)
         case .admit(let hello):
             switch node.admit(hello) {
             case .accept(let id):
@@ -148,6 +164,7 @@ final class DCLChannelHandler: ChannelInboundHandler, RemovableChannelHandler {
                 peerID: e.peerID, peerRole: e.peerRole, handler: self, eventLoop: context.eventLoop,
                 highWatermark: node.configuration.scheduler.highWatermark, lowWatermark: node.configuration.scheduler.lowWatermark
             )
+            connection.setVersion(e.version)
             switch node.linkEstablished(connection, established: e, opener: opener) {
             case .success:
                 self.connection = connection
@@ -214,8 +231,8 @@ final class DCLChannelHandler: ChannelInboundHandler, RemovableChannelHandler {
         var rounds = 0
         while context.channel.isWritable {
             var buffer = context.channel.allocator.buffer(capacity: coalesceBytes + FrameHeader.size + scheduler.configuration.fragmentSize)
-            while buffer.readableBytes < coalesceBytes, let header = scheduler.dequeue(into: &buffer) {
-                writtenPerClass[Int(header.qos.rawValue)] += Int(header.payloadLength)
+            while buffer.readableBytes < coalesceBytes, let written = scheduler.dequeueCounted(into: &buffer) {
+                writtenPerClass[Int(written.qos.rawValue)] += written.payloadBytes
             }
             if buffer.readableBytes == 0 {
                 idle = true

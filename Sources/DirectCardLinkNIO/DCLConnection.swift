@@ -2,6 +2,7 @@ import BackplaneModel
 import DirectCardLink
 import NIOConcurrencyHelpers
 import NIOCore
+import Synchronization
 
 /// The sending side of one established link, safe to use from any thread.
 ///
@@ -18,6 +19,10 @@ final class DCLConnection: Sendable {
         var creditBlocked: UInt8 = 0
         var closed = false
         var queuedBytes = Array(repeating: 0, count: QoSClass.allCases.count)
+        /// Small one-way data frames encoded by producers, per (class, band) at `class * 4 + band`.
+        var runs = Array(repeating: ByteBuffer(), count: QoSClass.allCases.count * 4)
+        var runPayload = Array(repeating: 0, count: QoSClass.allCases.count * 4)
+        var nextSequence: UInt32 = 1
         var waiters: [(QoSClass, CheckedContinuation<Void, any Error>)] = []
     }
 
@@ -26,6 +31,7 @@ final class DCLConnection: Sendable {
     let eventLoop: any EventLoop
     let highWatermark: Int
     let lowWatermark: Int
+    private let _version = Atomic<UInt8>(DCLVersion.current)
     private let inbox = NIOLockedValueBox(Inbox())
     /// Set once the channel handler is attached; only touched on `eventLoop`.
     let handler: NIOLoopBound<DCLChannelHandler>
@@ -47,7 +53,15 @@ final class DCLConnection: Sendable {
         var message = Optional(message)
         let schedule: Bool? = inbox.withLockedValue { inbox in
             if inbox.closed { return nil }
-            inbox.messages.append(message.take()!)
+            var m = message.take()!
+            if m.sequence == nil, case .forwarded = m.body {} else if m.sequence == nil {
+                m.sequence = inbox.nextSequence
+                inbox.nextSequence &+= 1
+            }
+            // Keep FIFO order within a class and band: an open run of that band goes first.
+            let slot = c * 4 + Int(m.priority.rawValue >> 6)
+            if inbox.runs[slot].readableBytes > 0 { Self.closeRun(slot, &inbox) }
+            inbox.messages.append(m)
             inbox.queuedBytes[c] += length
             if inbox.flushPending || inbox.creditBlocked & (1 << UInt8(c)) != 0 { return false }
             inbox.flushPending = true
@@ -60,6 +74,55 @@ final class DCLConnection: Sendable {
         }
         return true
     }
+
+    /// Largest payload a producer encodes itself (bigger messages go through the scheduler whole).
+    static let runPayloadLimit = 1024
+
+    /// Queues a small one-way data message by encoding its frame right here, into the run of
+    /// its class and band: the event loop then moves whole runs instead of single messages.
+    /// Never blocks. Returns false when the link is closed.
+    func enqueueData(endpoint: String, body: ByteBuffer, qos: QoS, source: CardID, destination: CardID) -> Bool {
+        let c = Int(qos.class.rawValue)
+        let length = 2 + endpoint.utf8.count + body.readableBytes
+        guard c != 0, length <= Self.runPayloadLimit else {
+            return enqueue(OutboundMessage(endpoint: endpoint, body: body, qos: qos.class, priority: qos.priority, flags: .oneWay, source: source, destination: destination))
+        }
+        let slot = c * 4 + Int(qos.priority.rawValue >> 6)
+        let schedule: Bool? = inbox.withLockedValue { inbox in
+            if inbox.closed { return nil }
+            let header = FrameHeader(
+                version: version, type: .data, flags: .oneWay, qos: qos.class, priority: qos.priority,
+                source: source, destination: destination, sequence: inbox.nextSequence
+            )
+            inbox.nextSequence &+= 1
+            if inbox.runs[slot].capacity == 0 { inbox.runs[slot].reserveCapacity(16 << 10) }
+            FrameEncoder.writeData(header, endpoint: endpoint, body: body, into: &inbox.runs[slot])
+            inbox.runPayload[slot] += length
+            inbox.queuedBytes[c] += length
+            if inbox.runs[slot].readableBytes >= (64 << 10) { Self.closeRun(slot, &inbox) }
+            if inbox.flushPending || inbox.creditBlocked & (1 << UInt8(c)) != 0 { return false }
+            inbox.flushPending = true
+            return true
+        }
+        guard let schedule else { return false }
+        if schedule {
+            let handler = self.handler
+            eventLoop.execute { handler.value.flushOutbound() }
+        }
+        return true
+    }
+
+    /// Moves the open run of `slot` into the message queue.
+    private static func closeRun(_ slot: Int, _ inbox: inout Inbox) {
+        let run = inbox.runs[slot]
+        inbox.runs[slot] = ByteBuffer()
+        inbox.messages.append(OutboundMessage(run: run, payloadBytes: inbox.runPayload[slot], qos: QoSClass(rawValue: UInt8(slot / 4))!, priority: FramePriority(UInt8(slot % 4) << 6)))
+        inbox.runPayload[slot] = 0
+    }
+
+    /// The protocol version frames are stamped with; set once the handshake is done.
+    var version: UInt8 { _version.load(ordering: .relaxed) }
+    func setVersion(_ v: UInt8) { _version.store(v, ordering: .relaxed) }
 
     /// Suspends while the class has more than the high watermark queued.
     func waitUntilWritable(_ qos: QoSClass) async throws {
@@ -79,6 +142,7 @@ final class DCLConnection: Sendable {
     /// Event loop: takes everything queued since the last call.
     func drainInbox(into scheduler: inout OutboundScheduler) {
         var taken = inbox.withLockedValue { inbox in
+            for slot in inbox.runs.indices where inbox.runs[slot].readableBytes > 0 { Self.closeRun(slot, &inbox) }
             swap(&inbox.messages, &inbox.spare)
             return inbox.spare.isEmpty ? nil : Optional(inbox.spare)
         }
@@ -112,6 +176,12 @@ final class DCLConnection: Sendable {
                 more = true
                 break
             }
+            if !more {
+                for slot in inbox.runs.indices where inbox.runs[slot].readableBytes > 0 && creditBlocked & (1 << UInt8(slot / 4)) == 0 {
+                    more = true
+                    break
+                }
+            }
             if idle && !more { inbox.flushPending = false }
             return (more, ready)
         }
@@ -124,6 +194,7 @@ final class DCLConnection: Sendable {
         let waiters = inbox.withLockedValue { inbox in
             inbox.closed = true
             inbox.messages.removeAll()
+            inbox.runs = []
             defer { inbox.waiters.removeAll() }
             return inbox.waiters
         }

@@ -29,6 +29,12 @@ extension DCLNode {
     /// beyond the link's high watermark stay queued (use ``sendWhenWritable`` to wait instead).
     /// - Throws: ``DCLError`` with `noRoute` when no link leads to `destination`.
     public func send(to destination: CardID, endpoint: String, body: ByteBuffer, qos: QoS = .interactive) throws(DCLError) {
+        if destination != .broadcast, let link = link(for: destination) {
+            guard link.enqueueData(endpoint: endpoint, body: body, qos: qos, source: cardID, destination: destination) else {
+                throw DCLError(.noRoute, "the link to \(link.peerID) toward \(destination) is closed")
+            }
+            return
+        }
         try route(OutboundMessage(.data(DataMessage(endpoint: endpoint, body: body)), qos: qos.class, priority: qos.priority, flags: .oneWay, source: cardID, destination: destination))
     }
 
@@ -188,6 +194,7 @@ extension DCLNode {
         let generation = handlerGeneration.load(ordering: .acquiring)
         if generation != cache.generation {
             (cache.messageHandlers, cache.requestHandlers) = state.withLockedValue { ($0.messageHandlers, $0.requestHandlers) }
+            cache.lastMessageHandler = nil
             cache.generation = generation
         }
         let h = frame.header
@@ -199,13 +206,13 @@ extension DCLNode {
             switch h.type {
             case .data:
                 let m = try DataMessage(decoding: frame.payload)
-                dispatch(endpoint: m.endpoint, body: m.body, header: h, shard: nil, cache: cache)
+                dispatch(endpoint: m.endpoint, body: m.body, header: h, shard: nil, cache: &cache)
             case .command:
                 guard case .command(let m) = try Message.decode(type: .command, payload: frame.payload) else { return }
-                dispatch(endpoint: m.name, body: m.body, header: h, shard: nil, cache: cache)
+                dispatch(endpoint: m.name, body: m.body, header: h, shard: nil, cache: &cache)
             case .event:
                 guard case .event(let m) = try Message.decode(type: .event, payload: frame.payload) else { return }
-                dispatch(endpoint: m.name, body: m.body, header: h, shard: nil, cache: cache)
+                dispatch(endpoint: m.name, body: m.body, header: h, shard: nil, cache: &cache)
             case .regionWrite:
                 guard case .regionWrite(let m) = try Message.decode(type: .regionWrite, payload: frame.payload) else { return }
                 answer(h, .regionCompletion(regions.write(m)))
@@ -220,7 +227,7 @@ extension DCLNode {
                 state.withLockedValue { $0.remoteRegions[h.source, default: [:]][m.region] = m }
             case .routedRequest:
                 guard case .routedRequest(let m) = try Message.decode(type: .routedRequest, payload: frame.payload) else { return }
-                routeShardRequest(m, header: h, cache: cache)
+                routeShardRequest(m, header: h, cache: &cache)
             default:
                 replyError(to: h, .protocolError, "\(h.type) is not a request")
             }
@@ -233,9 +240,9 @@ extension DCLNode {
         try? route(OutboundMessage(message, qos: request.qos, priority: request.priority, flags: .response, source: cardID, destination: request.source, correlation: request.correlation))
     }
 
-    private func routeShardRequest(_ m: RoutedRequest, header h: FrameHeader, cache: HandlerCache) {
+    private func routeShardRequest(_ m: RoutedRequest, header h: FrameHeader, cache: inout HandlerCache) {
         if h.flags.contains(.shardResolved) {
-            dispatch(endpoint: m.endpoint, body: m.body, header: h, shard: (m.workload, m.shardKey, m.epoch), cache: cache)
+            dispatch(endpoint: m.endpoint, body: m.body, header: h, shard: (m.workload, m.shardKey, m.epoch), cache: &cache)
             return
         }
         let resolved = state.withLockedValue { $0.shards.owner(workload: m.workload, key: m.shardKey.readableBytesView) }
@@ -244,7 +251,7 @@ extension DCLNode {
             return
         }
         if owner == cardID {
-            dispatch(endpoint: m.endpoint, body: m.body, header: h, shard: (m.workload, m.shardKey, epoch), cache: cache)
+            dispatch(endpoint: m.endpoint, body: m.body, header: h, shard: (m.workload, m.shardKey, epoch), cache: &cache)
             return
         }
         var forwarded = m
@@ -257,11 +264,11 @@ extension DCLNode {
         }
     }
 
-    private func dispatch(endpoint: String, body: ByteBuffer, header h: FrameHeader, shard: (workload: String, key: ByteBuffer, epoch: UInt64)?, cache: borrowing HandlerCache) {
+    private func dispatch(endpoint: String, body: ByteBuffer, header h: FrameHeader, shard: (workload: String, key: ByteBuffer, epoch: UInt64)?, cache: inout HandlerCache) {
         let isRequest = !h.flags.contains(.oneWay)
         let delivery = Delivery(source: h.source, endpoint: endpoint, body: body, qos: QoS(h.qos, priority: h.priority), correlation: h.correlation, isRequest: isRequest, shard: shard)
         if !isRequest {
-            if let handler = cache.messageHandlers[endpoint] { handler(delivery) }
+            if let handler = cache.messageHandler(endpoint) { handler(delivery) }
             return
         }
         guard let handler = cache.requestHandlers[endpoint] else {
@@ -317,7 +324,7 @@ public struct EndpointSender: Sendable {
 
     @usableFromInline
     func enqueue(_ body: ByteBuffer) -> Bool {
-        link.enqueue(OutboundMessage(.data(DataMessage(endpoint: endpoint, body: body)), qos: qos.class, priority: qos.priority, flags: .oneWay, source: source, destination: destination))
+        link.enqueueData(endpoint: endpoint, body: body, qos: qos, source: source, destination: destination)
     }
 
     /// Waits while this class has more than the link's high watermark queued (backpressure).

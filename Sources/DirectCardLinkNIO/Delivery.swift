@@ -33,4 +33,15 @@ struct HandlerCache {
     var generation = -1
     var messageHandlers: [String: MessageHandler] = [:]
     var requestHandlers: [String: RequestHandlerKind] = [:]
+    /// The last one-way endpoint looked up: streams hit the same one again and again.
+    var lastMessageEndpoint = ""
+    var lastMessageHandler: MessageHandler?
+
+    mutating func messageHandler(_ endpoint: String) -> MessageHandler? {
+        if let handler = lastMessageHandler, endpoint == lastMessageEndpoint { return handler }
+        let handler = messageHandlers[endpoint]
+        lastMessageEndpoint = endpoint
+        lastMessageHandler = handler
+        return handler
+    }
 }

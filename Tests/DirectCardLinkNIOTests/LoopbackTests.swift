@@ -147,3 +147,28 @@ struct LoopbackTests {
         try await bus.stop()
     }
 }
+
+@Suite("DCL streams on loopback")
+struct StreamTests {
+    @Test("small messages, big messages and requests on one class arrive in the order they were sent")
+    func fifoAcrossPaths() async throws {
+        let bus = try await Bus.start()
+        let (stream, sink) = AsyncStream.makeStream(of: Int.self)
+        bus.c.onMessage("seq") { d in sink.yield(Int(d.body.getInteger(at: d.body.readerIndex, as: UInt32.self)!)) }
+        let sender = try bus.a.sender(to: bus.c.cardID, endpoint: "seq", qos: .interactive)
+        let total = 5_000
+        for i in 0..<total {
+            var body = ByteBuffer(integer: UInt32(i))
+            if i % 1000 == 999 { body.writeRepeatingByte(0, count: 100_000) }  // fragmented, not a run
+            if i % 2 == 0 { try sender.send(body) } else { try bus.a.send(to: bus.c.cardID, endpoint: "seq", body: body) }
+            if i % 256 == 0 { try await sender.waitUntilWritable() }
+        }
+        var received: [Int] = []
+        for await i in stream {
+            received.append(i)
+            if received.count == total { break }
+        }
+        #expect(received == Array(0..<total))
+        try await bus.stop()
+    }
+}

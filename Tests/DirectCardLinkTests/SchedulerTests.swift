@@ -144,3 +144,63 @@ struct SchedulerTests {
         #expect(control, "control is never counted")
     }
 }
+
+@Suite("DCL runs of pre-encoded frames")
+struct RunTests {
+    static let a = CardID(0x1_000001)
+    static let b = CardID(0x1_000002)
+
+    /// `count` encoded one-way data frames carrying their index, as a producer builds a run.
+    func run(_ range: Range<Int>, qos: QoSClass) -> (ByteBuffer, Int) {
+        var buffer = ByteBuffer()
+        var payload = 0
+        for i in range {
+            let body = ByteBuffer(integer: UInt32(i))
+            FrameEncoder.writeData(FrameHeader(type: .data, flags: .oneWay, qos: qos, source: Self.a, destination: Self.b, sequence: UInt32(i)), endpoint: "s", body: body, into: &buffer)
+            payload += 2 + 1 + 4
+        }
+        return (buffer, payload)
+    }
+
+    func indices(_ buffer: ByteBuffer) throws -> [Int] {
+        var decoder = FrameDecoder()
+        decoder.append(buffer)
+        var out: [Int] = []
+        while let frame = try decoder.nextFrame() {
+            let m = try DataMessage(decoding: frame.payload)
+            out.append(Int(m.body.getInteger(at: m.body.readerIndex, as: UInt32.self)!))
+        }
+        return out
+    }
+
+    @Test("runs are cut on frame boundaries within credit, in order, and control still goes first")
+    func runsRespectCreditAndOrder() throws {
+        var s = OutboundScheduler(configuration: .init(fragmentSize: 1024), initialCredit: 70)  // 10 frames' payload
+        let (first, firstPayload) = run(0..<100, qos: .bulk)
+        s.enqueue(OutboundMessage(run: first, payloadBytes: firstPayload, qos: .bulk, priority: .normal))
+        s.enqueue(OutboundMessage(endpoint: "s", body: ByteBuffer(integer: UInt32(100)), qos: .bulk, flags: .oneWay, source: Self.a, destination: Self.b))
+        var out = ByteBuffer()
+        var sent = 0
+        while let (qos, bytes) = s.dequeueCounted(into: &out) {
+            #expect(qos == .bulk)
+            sent += bytes
+        }
+        #expect(sent == 70, "exactly the credit, in whole frames")
+        #expect(try indices(out) == Array(0..<10))
+        s.enqueue(OutboundMessage(.heartbeat(Heartbeat(nonce: 1)), qos: .control, source: Self.a, destination: Self.b))
+        s.creditGranted(.bulk, bytes: 1 << 20)
+        var next = ByteBuffer()
+        let firstAfterGrant = s.dequeue(into: &next)
+        #expect(firstAfterGrant?.type == .heartbeat, "control before the rest of the run")
+        var rest = ByteBuffer()
+        var chunkSizes: [Int] = []
+        while true {
+            let before = rest.readableBytes
+            guard s.dequeueCounted(into: &rest) != nil else { break }
+            chunkSizes.append(rest.readableBytes - before)
+        }
+        #expect(chunkSizes.allSatisfy { $0 <= 1024 }, "a run goes out at most one fragment's worth at a time")
+        #expect(try indices(rest) == Array(10...100), "the run, then the message queued after it")
+        #expect(s.isEmpty)
+    }
+}

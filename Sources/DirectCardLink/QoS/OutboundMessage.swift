@@ -12,6 +12,9 @@ public struct OutboundMessage: Sendable {
         case encoded(ByteBuffer)
         /// A frame received from another link being forwarded as is (already a single fragment).
         case forwarded(Frame)
+        /// Complete small frames of one class and priority band, already encoded back to back by
+        /// the producer (see `DCLConnection`). `payloadBytes` is their payload total.
+        case run(ByteBuffer, payloadBytes: Int)
     }
 
     public var type: MessageType
@@ -21,6 +24,8 @@ public struct OutboundMessage: Sendable {
     public var source: CardID
     public var destination: CardID
     public var correlation: UInt64
+    /// Set by whoever numbers this link's messages; the scheduler numbers those left nil.
+    public var sequence: UInt32?
     public var body: Body
 
     public init(_ message: Message, qos: QoSClass, priority: FramePriority = .normal, flags: FrameFlags = [], source: CardID, destination: CardID, correlation: UInt64 = 0) {
@@ -72,6 +77,21 @@ public struct OutboundMessage: Sendable {
         case .data(let endpoint, let body): return 2 + endpoint.utf8.count + body.readableBytes
         case .encoded(let b): return b.readableBytes
         case .forwarded(let f): return f.payload.readableBytes
+        case .run(_, let payloadBytes): return payloadBytes
         }
+    }
+}
+
+extension OutboundMessage {
+    /// A run of pre-encoded frames (all of class `qos`, priority band of `priority`).
+    public init(run: ByteBuffer, payloadBytes: Int, qos: QoSClass, priority: FramePriority) {
+        self.type = .data
+        self.flags = .oneWay
+        self.qos = qos
+        self.priority = priority
+        self.source = .unassigned
+        self.destination = .unassigned
+        self.correlation = 0
+        self.body = .run(run, payloadBytes: payloadBytes)
     }
 }

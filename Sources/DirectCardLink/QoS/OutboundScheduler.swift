@@ -31,8 +31,11 @@ public struct OutboundScheduler: Sendable {
         var sequence: UInt32
         var fragmentCount: UInt16
         var nextFragment: UInt16 = 0
+        /// Payload bytes already sent (for runs: of the frames already sent).
         var offset: Int = 0
         var length: Int
+        /// Runs only: bytes of the run buffer already sent.
+        var runOffset: Int = 0
     }
 
     struct ClassQueue: Sendable {
@@ -85,8 +88,10 @@ public struct OutboundScheduler: Sendable {
         var length = message.payloadLength
         let fragmentCount: Int
         let forwarded: Bool
+        var isRun = false
         if case .forwarded = message.body { forwarded = true } else { forwarded = false }
-        if forwarded {
+        if case .run = message.body { isRun = true }
+        if forwarded || isRun {
             fragmentCount = 1
         } else if length <= configuration.fragmentSize {
             fragmentCount = 1
@@ -103,7 +108,7 @@ public struct OutboundScheduler: Sendable {
                 encoded.reserveCapacity(length)
                 Message.data(DataMessage(endpoint: endpoint, body: body)).encodePayload(into: &encoded)
                 message.body = .encoded(encoded)
-            case .encoded, .forwarded:
+            case .encoded, .forwarded, .run:
                 break
             }
             length = message.payloadLength
@@ -113,6 +118,8 @@ public struct OutboundScheduler: Sendable {
         let sequence: UInt32
         if forwarded, case .forwarded(let f) = message.body {
             sequence = f.header.sequence
+        } else if let assigned = message.sequence {
+            sequence = assigned
         } else {
             sequence = nextSequence
             nextSequence &+= 1
@@ -135,7 +142,7 @@ public struct OutboundScheduler: Sendable {
         var mask: UInt8 = 0
         for c in 1..<queues.count where queues[c].count > 0 {
             if let band = headBand(c) {
-                let need = bands[band].withFirst { min(configuration.fragmentSize, $0.length - $0.offset) }
+                let need = bands[band].withFirst { Self.nextUnit($0, fragmentSize: configuration.fragmentSize) }
                 if queues[c].credit < need { mask |= 1 << UInt8(c) }
             }
         }
@@ -152,7 +159,15 @@ public struct OutboundScheduler: Sendable {
     /// sent now (nothing queued, or only classes without credit).
     public mutating func dequeue(into buffer: inout ByteBuffer) -> FrameHeader? {
         guard let c = pickClass() else { return nil }
-        return writeFragment(ofClass: c, into: &buffer)
+        return writeFragment(ofClass: c, into: &buffer).header
+    }
+
+    /// Like ``dequeue(into:)``, for shells that account queued bytes: returns the class and
+    /// the payload bytes written (a run of pre-encoded frames may write several frames).
+    public mutating func dequeueCounted(into buffer: inout ByteBuffer) -> (qos: QoSClass, payloadBytes: Int)? {
+        guard let c = pickClass() else { return nil }
+        let written = writeFragment(ofClass: c, into: &buffer)
+        return (written.header.qos, written.payloadBytes)
     }
 
     /// Writes frames into `buffer` until about `maxBytes` have been written or nothing can be
@@ -172,7 +187,7 @@ public struct OutboundScheduler: Sendable {
 
     private mutating func nextFragmentLength(_ c: Int) -> Int? {
         guard let band = headBand(c) else { return nil }
-        return bands[band].withFirst { min(configuration.fragmentSize, $0.length - $0.offset) }
+        return bands[band].withFirst { Self.nextUnit($0, fragmentSize: configuration.fragmentSize) }
     }
 
     private mutating func pickClass() -> Int? {
@@ -197,16 +212,25 @@ public struct OutboundScheduler: Sendable {
         return nil
     }
 
-    private mutating func writeFragment(ofClass c: Int, into buffer: inout ByteBuffer) -> FrameHeader {
+    /// Payload bytes the next frame of `p` carries: one fragment, or a run's next frame.
+    static func nextUnit(_ p: borrowing Pending, fragmentSize: Int) -> Int {
+        if case .run(let bytes, _) = p.message.body {
+            return Int(bytes.getInteger(at: bytes.readerIndex + p.runOffset + 40, as: UInt32.self)!)
+        }
+        return min(fragmentSize, p.length - p.offset)
+    }
+
+    private mutating func writeFragment(ofClass c: Int, into buffer: inout ByteBuffer) -> (header: FrameHeader, payloadBytes: Int) {
         let band = headBand(c)!
         var p = bands[band].removeFirst()
-        let chunk = min(configuration.fragmentSize, p.length - p.offset)
+        var chunk = min(configuration.fragmentSize, p.length - p.offset)
         var header = FrameHeader(
             version: version, type: p.message.type, flags: p.message.flags, hops: 0, qos: p.message.qos, priority: p.message.priority,
             source: p.message.source, destination: p.message.destination, correlation: p.message.correlation,
             sequence: p.sequence, fragmentIndex: p.nextFragment, fragmentCount: p.fragmentCount,
             payloadLength: UInt32(chunk)
         )
+        var finished = false
         switch p.message.body {
         case .data(let endpoint, let body):
             FrameEncoder.writeData(header, endpoint: endpoint, body: body, into: &buffer)
@@ -218,15 +242,36 @@ public struct OutboundScheduler: Sendable {
         case .forwarded(let frame):
             header = frame.header
             FrameEncoder.write(frame, into: &buffer)
+        case .run(let bytes, _):
+            // Whole frames, up to one fragment's worth of bytes and within credit and deficit.
+            let budget = c == 0 ? Int.max : min(queues[c].credit, queues[c].deficit)
+            var payload = 0
+            var end = p.runOffset
+            let limit = bytes.readableBytes
+            repeat {
+                let length = Int(bytes.getInteger(at: bytes.readerIndex + end + 40, as: UInt32.self)!)
+                if payload > 0 && (payload + length > budget || end - p.runOffset + FrameHeader.size + length > configuration.fragmentSize) { break }
+                payload += length
+                end += FrameHeader.size + length
+            } while end < limit
+            var run = bytes.getSlice(at: bytes.readerIndex + p.runOffset, length: end - p.runOffset)!
+            header.payloadLength = UInt32(payload)
+            buffer.writeBuffer(&run)
+            p.runOffset = end
+            chunk = payload
+            finished = end >= limit
         }
         p.offset += chunk
-        p.nextFragment += 1
         queues[c].queuedBytes -= chunk
         if c != 0 {
             queues[c].credit -= chunk
             queues[c].deficit -= chunk
         }
-        if p.nextFragment < p.fragmentCount {
+        if case .run = p.message.body {} else {
+            p.nextFragment += 1
+            finished = p.nextFragment >= p.fragmentCount
+        }
+        if !finished {
             bands[band].prepend(p)
         } else {
             queues[c].count -= 1
@@ -235,7 +280,7 @@ public struct OutboundScheduler: Sendable {
         if !queues[c].writable && queues[c].queuedBytes <= configuration.lowWatermark {
             queues[c].writable = true
         }
-        return header
+        return (header, chunk)
     }
 }
 

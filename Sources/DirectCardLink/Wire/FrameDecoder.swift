@@ -82,17 +82,11 @@ public struct FrameDecoder: Sendable {
         }
         let offset = consumedBytes
         if available >= FrameHeader.size {
-            // Fast path: the whole header is here; check its fields in one access.
-            let ok = buffer.withUnsafeReadableBytes { b -> Bool in
-                let p = b.baseAddress!
-                let count = UInt16(bigEndian: p.loadUnaligned(fromByteOffset: 38, as: UInt16.self))
-                return UInt16(bigEndian: p.loadUnaligned(fromByteOffset: 0, as: UInt16.self)) == FrameHeader.magic
-                    && supportedVersions.contains(p.load(fromByteOffset: 2, as: UInt8.self))
-                    && MessageType(rawValue: UInt16(bigEndian: p.loadUnaligned(fromByteOffset: 4, as: UInt16.self))).isKnown
-                    && p.load(fromByteOffset: 6, as: UInt8.self) < UInt8(QoSClass.allCases.count)
-                    && count >= 1 && UInt16(bigEndian: p.loadUnaligned(fromByteOffset: 36, as: UInt16.self)) < count
+            switch try decodeValidFrame(available: available, offset: offset) {
+            case .frame(let frame): return frame
+            case .incomplete: return nil
+            case .invalidHeader: break  // the field-by-field checks below name the bad byte
             }
-            if ok { return try decodeHeaderAndPayload(available: available, offset: offset) }
         }
         let r = buffer.readerIndex
         // Check each field as soon as its bytes are here.
@@ -129,6 +123,57 @@ public struct FrameDecoder: Sendable {
         }
         guard available >= FrameHeader.size else { return nil }
         return try decodeHeaderAndPayload(available: available, offset: offset)
+    }
+
+    /// Fast path: the whole header is here and every field is valid; parses it, checks the
+    /// CRC and slices the payload in one pass. Returns nil (to take the field-by-field path that
+    /// names the bad byte) when a header field is invalid.
+    private enum FastDecode {
+        case frame(Frame)
+        case incomplete
+        case invalidHeader
+    }
+
+    private mutating func decodeValidFrame(available: Int, offset: Int) throws(FrameDecodingError) -> FastDecode {
+        let supported = supportedVersions
+        let maxPayload = maxPayloadLength
+        let parsed: (header: FrameHeader, crcMatches: Bool, complete: Bool)? = buffer.withUnsafeReadableBytes { bytes in
+            let p = bytes.baseAddress!
+            let count = UInt16(bigEndian: p.loadUnaligned(fromByteOffset: 38, as: UInt16.self))
+            let index = UInt16(bigEndian: p.loadUnaligned(fromByteOffset: 36, as: UInt16.self))
+            let type = MessageType(rawValue: UInt16(bigEndian: p.loadUnaligned(fromByteOffset: 4, as: UInt16.self)))
+            let version = p.load(fromByteOffset: 2, as: UInt8.self)
+            let flagsAndHops = p.load(fromByteOffset: 3, as: UInt8.self)
+            let length = Int(UInt32(bigEndian: p.loadUnaligned(fromByteOffset: 40, as: UInt32.self)))
+            guard UInt16(bigEndian: p.loadUnaligned(fromByteOffset: 0, as: UInt16.self)) == FrameHeader.magic,
+                  supported.contains(version), type.isKnown,
+                  let qos = QoSClass(rawValue: p.load(fromByteOffset: 6, as: UInt8.self)),
+                  count >= 1, index < count, length <= maxPayload
+            else { return nil }
+            let header = FrameHeader(
+                version: version, type: type, flags: FrameFlags(rawValue: flagsAndHops & 0x0F), hops: flagsAndHops >> 4,
+                qos: qos, priority: FramePriority(p.load(fromByteOffset: 7, as: UInt8.self)),
+                source: CardID(UInt64(bigEndian: p.loadUnaligned(fromByteOffset: 8, as: UInt64.self))),
+                destination: CardID(UInt64(bigEndian: p.loadUnaligned(fromByteOffset: 16, as: UInt64.self))),
+                correlation: UInt64(bigEndian: p.loadUnaligned(fromByteOffset: 24, as: UInt64.self)),
+                sequence: UInt32(bigEndian: p.loadUnaligned(fromByteOffset: 32, as: UInt32.self)),
+                fragmentIndex: index, fragmentCount: count, payloadLength: UInt32(length)
+            )
+            guard bytes.count >= FrameHeader.size + length else { return (header, false, false) }
+            let expected = UInt32(bigEndian: p.loadUnaligned(fromByteOffset: 44, as: UInt32.self))
+            return (header, expected == dcl_crc32c(dcl_crc32c(0, p, 44), p + FrameHeader.size, length), true)
+        }
+        guard let parsed else { return .invalidHeader }
+        guard parsed.complete else { return .incomplete }
+        guard parsed.crcMatches else {
+            _ = try decodeHeaderAndPayload(available: available, offset: offset)  // throws the mismatch
+            return .invalidHeader
+        }
+        let length = Int(parsed.header.payloadLength)
+        buffer.moveReaderIndex(forwardBy: FrameHeader.size)
+        let payload = buffer.readSlice(length: length)!
+        consumedBytes += FrameHeader.size + length
+        return .frame(Frame(header: parsed.header, payload: payload))
     }
 
     private mutating func decodeHeaderAndPayload(available: Int, offset: Int) throws(FrameDecodingError) -> Frame? {
