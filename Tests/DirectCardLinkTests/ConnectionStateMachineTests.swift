@@ -108,7 +108,7 @@ struct ConnectionStateMachineTests {
         for _ in 0..<1 {
             if case .close(let c, _)? = card.frameReceived(big, now: .zero) { closed = c; break }
         }
-        #expect(closed?.status == .flowControlViolation, "256 KiB bulk window, 1 MiB sent without consuming")
+        #expect(closed?.status == .flowControlViolation, "192 KiB bulk window, 1 MiB sent without consuming")
     }
 
     @Test("frames for other cards are handed to the router; frames for this card are delivered")

@@ -6,14 +6,14 @@ import BackplaneModel
 /// Because bytes in flight sit in kernel buffers ahead of any later frame, the bulk and
 /// telemetry windows are what bound the latency a control frame sees behind a bulk stream:
 /// roughly `window / link rate`. Defaults: realtime and interactive 1 MiB, bulk and
-/// telemetry 256 KiB.
+/// telemetry 192 KiB (three 64 KiB fragments).
 public struct ClassWindows: Hashable, Sendable {
     public var realtime: Int
     public var interactive: Int
     public var bulk: Int
     public var telemetry: Int
 
-    public init(realtime: Int = 1 << 20, interactive: Int = 1 << 20, bulk: Int = 256 << 10, telemetry: Int = 256 << 10) {
+    public init(realtime: Int = 1 << 20, interactive: Int = 1 << 20, bulk: Int = 192 << 10, telemetry: Int = 192 << 10) {
         self.realtime = realtime
         self.interactive = interactive
         self.bulk = bulk
