@@ -54,7 +54,7 @@ final class DCLConnection: Sendable {
         let schedule: Bool? = inbox.withLockedValue { inbox in
             if inbox.closed { return nil }
             var m = message.take()!
-            if m.sequence == nil, case .forwarded = m.body {} else if m.sequence == nil {
+            if m.sequence == nil && !m.isForwarded {  // forwarded frames keep their source's number
                 m.sequence = inbox.nextSequence
                 inbox.nextSequence &+= 1
             }
@@ -63,16 +63,9 @@ final class DCLConnection: Sendable {
             if inbox.runs[slot].readableBytes > 0 { Self.closeRun(slot, &inbox) }
             inbox.messages.append(m)
             inbox.queuedBytes[c] += length
-            if inbox.flushPending || inbox.creditBlocked & (1 << UInt8(c)) != 0 { return false }
-            inbox.flushPending = true
-            return true
+            return Self.needsWake(&inbox, c)
         }
-        guard let schedule else { return false }
-        if schedule {
-            let handler = self.handler
-            eventLoop.execute { handler.value.flushOutbound() }
-        }
-        return true
+        return wake(schedule)
     }
 
     /// Largest payload a producer encodes itself (bigger messages go through the scheduler whole).
@@ -100,10 +93,21 @@ final class DCLConnection: Sendable {
             inbox.runPayload[slot] += length
             inbox.queuedBytes[c] += length
             if inbox.runs[slot].readableBytes >= (64 << 10) { Self.closeRun(slot, &inbox) }
-            if inbox.flushPending || inbox.creditBlocked & (1 << UInt8(c)) != 0 { return false }
-            inbox.flushPending = true
-            return true
+            return Self.needsWake(&inbox, c)
         }
+        return wake(schedule)
+    }
+
+    /// Whether a message of class `c` just queued must wake the event loop: not when a flush
+    /// is already pending, nor when the class waits for credit (the grant wakes it).
+    private static func needsWake(_ inbox: inout Inbox, _ c: Int) -> Bool {
+        if inbox.flushPending || inbox.creditBlocked & (1 << UInt8(c)) != 0 { return false }
+        inbox.flushPending = true
+        return true
+    }
+
+    /// Carries out an enqueue's outcome: nil means the link is closed.
+    private func wake(_ schedule: Bool?) -> Bool {
         guard let schedule else { return false }
         if schedule {
             let handler = self.handler

@@ -70,6 +70,12 @@ public struct OutboundMessage: Sendable {
         self.body = .forwarded(frame)
     }
 
+    /// True for a frame relayed from another link.
+    public var isForwarded: Bool {
+        if case .forwarded = body { return true }
+        return false
+    }
+
     /// Payload bytes this message will put on the link (headers not counted).
     public var payloadLength: Int {
         switch body {
