@@ -8,6 +8,11 @@ struct ConnectionStateMachineTests {
     static let card = CardID(0x1_000005)
 
     /// Encodes a `.send` action into the frame the peer would receive.
+    func wire(_ actions: [ConnectionStateMachine.Action]) -> Frame? {
+        for action in actions { if let frame = wire(action) { return frame } }
+        return nil
+    }
+
     func wire(_ action: ConnectionStateMachine.Action) -> Frame? {
         guard case .send(let m) = action else { return nil }
         var s = OutboundScheduler(initialCredit: 1 << 20)
@@ -35,7 +40,9 @@ struct ConnectionStateMachineTests {
         guard case .admit(let h)? = bmc.frameReceived(hello, now: t0) else { Issue.record("expected admit"); return }
         #expect(h.token == "join" && h.cardID == .unassigned)
         let admitted = bmc.admitted(as: Self.card, now: t0)
-        let welcome = try #require(wire(admitted[0]))
+        guard case .established? = admitted.first else { Issue.record("the link is established before the welcome goes out"); return }
+        let welcome = try #require(wire(admitted))
+        #expect(welcome.header.type == .welcome && welcome.header.version == 1)
         guard case .established(let e)? = card.frameReceived(welcome, now: t0) else { Issue.record("expected established"); return }
         #expect(e.localID == Self.card && e.peerID == .bmc && e.peerRole == .controller && e.version == 1)
         #expect(bmc.established?.peerID == Self.card && bmc.established?.peerRole == .card)
@@ -66,7 +73,7 @@ struct ConnectionStateMachineTests {
         let hello = try #require(wire(card.start(opener: true, now: .zero)[0]))
         _ = bmc.start(opener: false, now: .zero)
         _ = bmc.frameReceived(hello, now: .zero)
-        let welcome = try #require(wire(bmc.admitted(as: Self.card, now: .zero)[0]))
+        let welcome = try #require(wire(bmc.admitted(as: Self.card, now: .zero)))
         _ = card.frameReceived(welcome, now: .zero)
         return (card, bmc)
     }

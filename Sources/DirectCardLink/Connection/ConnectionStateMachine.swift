@@ -160,7 +160,8 @@ public struct ConnectionStateMachine: Sendable {
             deadAfterMilliseconds: UInt32(clamping: e.deadAfter.milliseconds),
             windows: e.windows
         )
-        return [control(.welcome(welcome)), .established(e), .scheduleTick(now + e.heartbeatInterval)]
+        // Established first: the shell registers the link before the peer can see the welcome.
+        return [.established(e), control(.welcome(welcome)), .scheduleTick(now + e.heartbeatInterval)]
     }
 
     /// Acceptor: the shell refused the peer.

@@ -224,8 +224,10 @@ public struct OutboundScheduler: Sendable {
         let band = headBand(c)!
         var p = bands[band].removeFirst()
         var chunk = min(configuration.fragmentSize, p.length - p.offset)
+        let type = p.message.type
         var header = FrameHeader(
-            version: version, type: p.message.type, flags: p.message.flags, hops: 0, qos: p.message.qos, priority: p.message.priority,
+            // Handshake and close frames are always version 1, so any peer can read them.
+            version: type == .hello || type == .welcome || type == .close ? 1 : version, type: type, flags: p.message.flags, hops: 0, qos: p.message.qos, priority: p.message.priority,
             source: p.message.source, destination: p.message.destination, correlation: p.message.correlation,
             sequence: p.sequence, fragmentIndex: p.nextFragment, fragmentCount: p.fragmentCount,
             payloadLength: UInt32(chunk)
