@@ -19,7 +19,7 @@ let package = Package(
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
     ],
     targets: [
-        .target(name: "BackplaneModel"),
+        .target(name: "BackplaneModel", exclude: ["README.md"]),
         // CRC32C with the CPU's instruction where it has one (SSE4.2 / ARMv8 CRC), table otherwise.
         .target(name: "CDCLChecksum"),
         .target(
@@ -27,7 +27,8 @@ let package = Package(
             dependencies: [
                 "BackplaneModel", "CDCLChecksum",
                 .product(name: "NIOCore", package: "swift-nio"),
-            ]
+            ],
+            exclude: ["README.md"]
         ),
         .target(
             name: "DirectCardLinkNIO",
@@ -37,7 +38,8 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
-            ]
+            ],
+            exclude: ["README.md"]
         ),
         .executableTarget(
             name: "backplane-bench",
