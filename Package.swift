@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "BackplaneModel", targets: ["BackplaneModel"]),
         .library(name: "DirectCardLink", targets: ["DirectCardLink"]),
         .library(name: "DirectCardLinkNIO", targets: ["DirectCardLinkNIO"]),
+        .library(name: "ClusterStore", targets: ["ClusterStore"]),
         .executable(name: "backplane-bench", targets: ["backplane-bench"]),
     ],
     dependencies: [
@@ -17,6 +18,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
     ],
     targets: [
         .target(name: "BackplaneModel", exclude: ["README.md"]),
@@ -41,6 +43,12 @@ let package = Package(
             ],
             exclude: ["README.md"]
         ),
+        // etcd-shaped store: protocol, in-memory and SQLite (GRDB) backends.
+        .target(
+            name: "ClusterStore",
+            dependencies: ["BackplaneModel", .product(name: "GRDB", package: "GRDB.swift")],
+            exclude: ["README.md"]
+        ),
         .executableTarget(
             name: "backplane-bench",
             dependencies: [
@@ -62,6 +70,10 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]
+        ),
+        .testTarget(
+            name: "ClusterStoreTests",
+            dependencies: ["ClusterStore", "BackplaneModel"]
         ),
         .testTarget(
             name: "DirectCardLinkNIOTests",
