@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "DirectCardLink", targets: ["DirectCardLink"]),
         .library(name: "DirectCardLinkNIO", targets: ["DirectCardLinkNIO"]),
         .library(name: "ClusterStore", targets: ["ClusterStore"]),
+        .library(name: "WorkloadBalancer", targets: ["WorkloadBalancer"]),
         .executable(name: "backplane-bench", targets: ["backplane-bench"]),
     ],
     dependencies: [
@@ -43,6 +44,8 @@ let package = Package(
             ],
             exclude: ["README.md"]
         ),
+        // AWB: placement decisions over an immutable view of the bus (pure).
+        .target(name: "WorkloadBalancer", dependencies: ["BackplaneModel"]),
         // etcd-shaped store: protocol, in-memory and SQLite (GRDB) backends.
         .target(
             name: "ClusterStore",
@@ -70,6 +73,10 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]
+        ),
+        .testTarget(
+            name: "WorkloadBalancerTests",
+            dependencies: ["WorkloadBalancer", "BackplaneModel"]
         ),
         .testTarget(
             name: "ClusterStoreTests",
