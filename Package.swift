@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "DirectCardLinkNIO", targets: ["DirectCardLinkNIO"]),
         .library(name: "ClusterStore", targets: ["ClusterStore"]),
         .library(name: "WorkloadBalancer", targets: ["WorkloadBalancer"]),
+        .library(name: "CardOS", targets: ["CardOS"]),
         .executable(name: "backplane-bench", targets: ["backplane-bench"]),
     ],
     dependencies: [
@@ -20,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.2"),
     ],
     targets: [
         .target(name: "BackplaneModel", exclude: ["README.md"]),
@@ -46,6 +48,11 @@ let package = Package(
         ),
         // AWB: placement decisions over an immutable view of the bus (pure).
         .target(name: "WorkloadBalancer", dependencies: ["BackplaneModel"]),
+        // The card agent: inventory, container runtimes (runc, process), later profiler and shard host.
+        .target(name: "CardOS", dependencies: [
+            "BackplaneModel", "DirectCardLink", "DirectCardLinkNIO",
+            .product(name: "Subprocess", package: "swift-subprocess"),
+        ]),
         // etcd-shaped store: protocol, in-memory and SQLite (GRDB) backends.
         .target(
             name: "ClusterStore",
@@ -77,6 +84,10 @@ let package = Package(
         .testTarget(
             name: "WorkloadBalancerTests",
             dependencies: ["WorkloadBalancer", "BackplaneModel"]
+        ),
+        .testTarget(
+            name: "CardOSTests",
+            dependencies: ["CardOS", "BackplaneModel"]
         ),
         .testTarget(
             name: "ClusterStoreTests",

@@ -1,0 +1,130 @@
+import BackplaneModel
+import Foundation
+import Testing
+@testable import CardOS
+
+func temporaryDirectory(_ name: String) -> String {
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("bp-\(name)-\(UUID().uuidString.prefix(8))").path
+    try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+}
+
+/// Collects container exits so tests can await them (no sleeping).
+final class Exits: Sendable {
+    let stream: AsyncStream<ContainerExit>
+    let continuation: AsyncStream<ContainerExit>.Continuation
+    init() { (stream, continuation) = AsyncStream.makeStream() }
+    var handler: @Sendable (ContainerExit) -> Void { { [continuation] in continuation.yield($0) } }
+    func next() async -> ContainerExit? {
+        var it = stream.makeAsyncIterator()
+        return await it.next()
+    }
+}
+
+private let runcMissing = RuncRuntime.unavailableReason()
+
+@Suite("runc driver (real containers)", .serialized, .enabled(if: runcMissing == nil, "skipped: \(runcMissing ?? "")"))
+struct RuncRuntimeTests {
+    let state = temporaryDirectory("runc-state")
+    let cache = temporaryDirectory("runc-cache")
+
+    func runtime() throws -> RuncRuntime {
+        try RuncRuntime(stateDirectory: state, cacheDirectory: cache, cgroupParent: "backplane-test/\(UUID().uuidString.prefix(8))")
+    }
+
+    @Test("a busybox container runs with its cgroup limits; stop leaves nothing behind")
+    func limitsAndCleanUp() async throws {
+        let runtime = try runtime()
+        let exits = Exits()
+        let spec = ContainerSpec(id: "web-0", image: "busybox", command: ["sleep", "1000"], resources: Resources(cpuMillis: 250, memoryBytes: 64 << 20))
+        let handle = try await runtime.start(spec, onExit: exits.handler)
+        #expect(kill(handle.pid, 0) == 0, "the init process is alive")
+        #expect(CgroupPaths.memoryLimit(of: handle.cgroupPath) == 64 << 20)
+        if !CgroupPaths.isV2 {
+            let quota = try String(contentsOfFile: "/sys/fs/cgroup/cpu\(handle.cgroupPath)/cpu.cfs_quota_us", encoding: .utf8)
+            #expect(quota.trimmingCharacters(in: .whitespacesAndNewlines) == "25000")
+            let pids = try String(contentsOfFile: "/sys/fs/cgroup/pids\(handle.cgroupPath)/pids.max", encoding: .utf8)
+            #expect(pids.trimmingCharacters(in: .whitespacesAndNewlines) == "256")
+        }
+        let procCgroup = try String(contentsOfFile: "/proc/\(handle.pid)/cgroup", encoding: .utf8)
+        #expect(procCgroup.contains(handle.cgroupPath), "the pid is in the container's cgroup")
+        #expect(try await runtime.list() == ["web-0"])
+
+        try await runtime.stop("web-0", grace: .milliseconds(500))
+        let exit = await exits.next()
+        #expect(exit?.id == "web-0" && exit?.oomKilled == false)
+        #expect(try await runtime.list().isEmpty, "no runc state left")
+        #expect(CgroupPaths.directories(for: handle.cgroupPath).allSatisfy { !FileManager.default.fileExists(atPath: $0) }, "no cgroup left")
+        #expect(!FileManager.default.fileExists(atPath: "\(state)/bundles/web-0"), "no bundle left")
+        #expect(kill(handle.pid, 0) != 0, "the process is gone")
+    }
+
+    @Test("exit codes and output are captured")
+    func exitCodeAndLogs() async throws {
+        let runtime = try runtime()
+        let exits = Exits()
+        let handle = try await runtime.start(ContainerSpec(id: "job-1", image: "busybox", command: ["/bin/sh", "-c", "echo hello from $HOSTNAME; echo oops >&2; exit 3"], resources: Resources(cpuMillis: 100, memoryBytes: 16 << 20)), onExit: exits.handler)
+        let exit = await exits.next()
+        #expect(exit?.code == 3)
+        // Workloads must be able to receive SIGTERM: nothing blocked, nothing ignored but what
+        // the kernel sets for PID 1.
+        let probe = try await runtime.start(ContainerSpec(id: "probe-1", image: "busybox", command: ["/bin/sh", "-c", "grep SigBlk /proc/self/status"], resources: Resources(cpuMillis: 100, memoryBytes: 16 << 20)), onExit: exits.handler)
+        _ = await exits.next()
+        #expect(try String(contentsOfFile: probe.stdoutPath, encoding: .utf8) == "SigBlk:\t0000000000000000\n")
+        #expect(try String(contentsOfFile: handle.stdoutPath, encoding: .utf8) == "hello from job-1\n")
+        #expect(try String(contentsOfFile: handle.stderrPath, encoding: .utf8) == "oops\n")
+        #expect(try await runtime.list().isEmpty)
+    }
+
+    @Test("a container that goes over its memory limit is OOM-killed and reported so")
+    func oomKill() async throws {
+        let runtime = try runtime()
+        let exits = Exits()
+        _ = try await runtime.start(ContainerSpec(id: "hog-0", image: "busybox", command: ["dd", "if=/dev/zero", "of=/dev/null", "bs=128M", "count=1"], resources: Resources(cpuMillis: 100, memoryBytes: 32 << 20)), onExit: exits.handler)
+        let exit = await exits.next()
+        #expect(exit?.code == 137 && exit?.oomKilled == true, "\(String(describing: exit))")
+    }
+
+    @Test("a restarted card removes containers an earlier run left")
+    func leftovers() async throws {
+        let parent = "backplane-test/\(UUID().uuidString.prefix(8))"
+        let first = try RuncRuntime(stateDirectory: state, cacheDirectory: cache, cgroupParent: parent)
+        let exits = Exits()
+        let handle = try await first.start(ContainerSpec(id: "old-0", image: "busybox", command: ["sleep", "1000"], resources: Resources(cpuMillis: 100, memoryBytes: 16 << 20)), onExit: exits.handler)
+        let second = try RuncRuntime(stateDirectory: state, cacheDirectory: cache, cgroupParent: parent)
+        #expect(try await second.cleanUpLeftovers() == ["old-0"])
+        _ = await exits.next()
+        #expect(try await second.list().isEmpty)
+        #expect(kill(handle.pid, 0) != 0)
+        #expect(CgroupPaths.directories(for: handle.cgroupPath).allSatisfy { !FileManager.default.fileExists(atPath: $0) })
+    }
+
+    @Test("a missing image directory is a clear error")
+    func badImage() async throws {
+        let runtime = try runtime()
+        await #expect(throws: RuntimeError.self) {
+            _ = try await runtime.start(ContainerSpec(id: "x-0", image: "/nonexistent/rootfs", command: ["true"], resources: Resources(cpuMillis: 100, memoryBytes: 16 << 20)), onExit: { _ in })
+        }
+    }
+}
+
+@Suite("process driver")
+struct ProcessRuntimeTests {
+    @Test("runs host commands, captures output and exit codes, stops with TERM")
+    func basics() async throws {
+        let runtime = try ProcessRuntime(stateDirectory: temporaryDirectory("proc"))
+        let exits = Exits()
+        let probe = try await runtime.start(ContainerSpec(id: "p-0", image: "busybox", command: ["/bin/sh", "-c", "grep SigBlk /proc/self/status"], resources: Resources(cpuMillis: 100, memoryBytes: 64 << 20)), onExit: exits.handler)
+        _ = await exits.next()
+        #expect(try String(contentsOfFile: probe.stdoutPath, encoding: .utf8) == "SigBlk:\t0000000000000000\n", "children start with no signal blocked")
+        let handle = try await runtime.start(ContainerSpec(id: "p-1", image: "busybox", command: ["/bin/sh", "-c", "echo $HOSTNAME; exit 4"], resources: Resources(cpuMillis: 100, memoryBytes: 64 << 20)), onExit: exits.handler)
+        #expect(await exits.next()?.code == 4)
+        #expect(try String(contentsOfFile: handle.stdoutPath, encoding: .utf8) == "p-1\n")
+        let sleeper = try await runtime.start(ContainerSpec(id: "p-2", image: "busybox", command: ["sleep", "1000"], resources: Resources(cpuMillis: 100, memoryBytes: 64 << 20)), onExit: exits.handler)
+        #expect(try await runtime.list() == ["p-2"])
+        try await runtime.stop("p-2", grace: .seconds(2))
+        let stopped = await exits.next()
+        #expect(stopped?.code == 128 + SIGTERM, "\(String(describing: stopped))")
+        #expect(kill(sleeper.pid, 0) != 0)
+    }
+}
