@@ -5,6 +5,14 @@ import Foundation
 public enum BusyboxImage {
     public static let candidates = ["/bin/busybox", "/usr/bin/busybox"]
 
+    /// A dynamically linked binary names its loader (PT_INTERP) near the start of the file.
+    static func isStatic(_ path: String) -> Bool {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return false }
+        defer { try? handle.close() }
+        let head = (try? handle.read(upToCount: 16 << 10)) ?? Data()
+        return head.starts(with: [0x7F, 0x45, 0x4C, 0x46]) && head.range(of: Data("/ld-linux".utf8)) == nil && head.range(of: Data("/ld-musl".utf8)) == nil
+    }
+
     /// Returns the rootfs directory, building it first if needed.
     /// - Throws: ``RuntimeError`` naming the missing package when no static busybox exists.
     public static func rootfs(cacheDirectory: String) throws -> String {
@@ -12,8 +20,8 @@ public enum BusyboxImage {
         let marker = (root as NSString).appendingPathComponent(".complete")
         let fm = FileManager.default
         if fm.fileExists(atPath: marker) { return root }
-        guard let busybox = candidates.first(where: { fm.isExecutableFile(atPath: $0) }) else {
-            throw RuntimeError("the busybox image needs a static busybox binary (Debian: apt-get install busybox-static); looked in \(candidates.joined(separator: ", "))")
+        guard let busybox = candidates.first(where: { fm.isExecutableFile(atPath: $0) && isStatic($0) }) else {
+            throw RuntimeError("the busybox image needs a statically linked busybox (Debian: apt-get install busybox-static); looked in \(candidates.joined(separator: ", "))")
         }
         let staging = root + ".tmp-\(getpid())"
         try? fm.removeItem(atPath: staging)

@@ -47,8 +47,9 @@ public protocol ContainerRuntime: Sendable {
     /// `runc` or `process`.
     var kind: String { get }
 
-    /// Starts the container and returns once its init process runs. `onExit` is called once,
-    /// when it ends (by itself, by a signal, or by ``stop(_:grace:)``).
+    /// Starts the container and returns once its init process has run. `onExit` is called once,
+    /// when it ends (by itself, by a signal, or by ``stop(_:grace:)``) — possibly before `start`
+    /// returns, for a container that ends at once.
     func start(_ spec: ContainerSpec, onExit: @escaping @Sendable (ContainerExit) -> Void) async throws -> ContainerHandle
 
     /// Stops the container: TERM, then KILL after `grace`. Returns when it is gone and nothing of

@@ -27,7 +27,7 @@ public final class RuncRuntime: ContainerRuntime {
         self.stateDirectory = stateDirectory
         self.cacheDirectory = cacheDirectory
         self.cgroupParent = cgroupParent
-        for dir in ["runc", "bundles", "logs"] {
+        for dir in ["runc", "bundles", "logs", "pids"] {
             try FileManager.default.createDirectory(atPath: (stateDirectory as NSString).appendingPathComponent(dir), withIntermediateDirectories: true)
         }
     }
@@ -48,6 +48,7 @@ public final class RuncRuntime: ContainerRuntime {
 
     private var runcRoot: String { (stateDirectory as NSString).appendingPathComponent("runc") }
     private func bundle(_ id: String) -> String { (stateDirectory as NSString).appendingPathComponent("bundles/\(id)") }
+    private func pidPath(_ id: String) -> String { (stateDirectory as NSString).appendingPathComponent("pids/\(id)") }
     private func log(_ id: String, _ stream: String) -> String { (stateDirectory as NSString).appendingPathComponent("logs/\(id).\(stream)") }
 
     public func start(_ spec: ContainerSpec, onExit: @escaping @Sendable (ContainerExit) -> Void) async throws -> ContainerHandle {
@@ -75,7 +76,8 @@ public final class RuncRuntime: ContainerRuntime {
 
         let stdoutPath = log(spec.id, "out")
         let stderrPath = log(spec.id, "err")
-        let pidFile = (bundle as NSString).appendingPathComponent("init.pid")
+        // Outside the bundle: it must outlive a container that ends at once (see below).
+        let pidFile = pidPath(spec.id)
         try? fm.removeItem(atPath: pidFile)
 
         let child = try await Supervisor.spawn(
@@ -99,6 +101,10 @@ public final class RuncRuntime: ContainerRuntime {
             }
             if kill(child.pid, 0) != 0 || running.withLock({ $0[spec.id] == nil }) {
                 await watcher.value
+                // Started and already ended (its exit has been reported), or never started.
+                if let text = try? String(contentsOfFile: pidFile, encoding: .utf8), let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
+                    return ContainerHandle(id: spec.id, pid: pid, cgroupPath: cgroupsPath, stdoutPath: stdoutPath, stderrPath: stderrPath)
+                }
                 let err = (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? ""
                 throw RuntimeError("runc failed to start \(spec.id): \(err.suffix(500))")
             }
@@ -131,6 +137,7 @@ public final class RuncRuntime: ContainerRuntime {
         // Whatever an interrupted run left behind.
         _ = try? runc(["delete", "--force", id])
         try? FileManager.default.removeItem(atPath: bundle(id))
+        try? FileManager.default.removeItem(atPath: pidPath(id))
         try removeCgroup(id)
     }
 
@@ -151,6 +158,7 @@ public final class RuncRuntime: ContainerRuntime {
         let bundles = (try? FileManager.default.contentsOfDirectory(atPath: (stateDirectory as NSString).appendingPathComponent("bundles"))) ?? []
         for id in bundles where !known.contains(id) {
             try? FileManager.default.removeItem(atPath: bundle(id))
+            try? FileManager.default.removeItem(atPath: pidPath(id))
             try? removeCgroup(id)
             if !removed.contains(id) { removed.append(id) }
         }
