@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "ClusterStore", targets: ["ClusterStore"]),
         .library(name: "WorkloadBalancer", targets: ["WorkloadBalancer"]),
         .library(name: "CardOS", targets: ["CardOS"]),
+        .library(name: "BusController", targets: ["BusController"]),
         .executable(name: "backplane-bench", targets: ["backplane-bench"]),
     ],
     dependencies: [
@@ -53,6 +54,10 @@ let package = Package(
             "BackplaneModel", "DirectCardLink", "DirectCardLinkNIO",
             .product(name: "Subprocess", package: "swift-subprocess"),
         ]),
+        // The BMC: registry, reconciler, plan applier, enumeration, API.
+        .target(name: "BusController", dependencies: [
+            "BackplaneModel", "WorkloadBalancer", "ClusterStore", "DirectCardLink", "DirectCardLinkNIO",
+        ]),
         // etcd-shaped store: protocol, in-memory and SQLite (GRDB) backends.
         .target(
             name: "ClusterStore",
@@ -88,6 +93,10 @@ let package = Package(
         .testTarget(
             name: "CardOSTests",
             dependencies: ["CardOS", "BackplaneModel"]
+        ),
+        .testTarget(
+            name: "BusControllerTests",
+            dependencies: ["BusController", "ClusterStore", "WorkloadBalancer", "BackplaneModel"]
         ),
         .testTarget(
             name: "ClusterStoreTests",

@@ -1,0 +1,139 @@
+import BackplaneModel
+import WorkloadBalancer
+
+/// Turns desired state (workloads) and actual state (instances, cards) into the instance
+/// changes that move one toward the other. Pure: time comes in as `now`; nothing is read or
+/// written here. The plan applier commits the result with compare-and-swap.
+public struct Reconciler: Sendable {
+    public var balancer: Balancer
+    /// Restart backoff: `base × 2^(restarts)`, at most `maxBackoff`.
+    public var baseBackoff: Duration
+    public var maxBackoff: Duration
+
+    public init(balancer: Balancer = Balancer(), baseBackoff: Duration = .seconds(1), maxBackoff: Duration = .seconds(60)) {
+        self.balancer = balancer
+        self.baseBackoff = baseBackoff
+        self.maxBackoff = maxBackoff
+    }
+
+    /// What the bus looks like to one reconciliation.
+    public struct Snapshot: Sendable {
+        public var workloads: [WorkloadSpec]
+        public var instances: [InstanceRecord]
+        public var cards: [Card]
+        public init(workloads: [WorkloadSpec], instances: [InstanceRecord], cards: [Card]) {
+            self.workloads = workloads
+            self.instances = instances
+            self.cards = cards
+        }
+    }
+
+    /// The changes to make: instances to write (new or updated) and ids to delete.
+    public struct Changes: Hashable, Sendable {
+        public var upserts: [InstanceRecord] = []
+        public var deletions: [String] = []
+        public var isEmpty: Bool { upserts.isEmpty && deletions.isEmpty }
+    }
+
+    public func reconcile(_ s: Snapshot, now: Instant) -> Changes {
+        var changes = Changes()
+        let cards = Dictionary(uniqueKeysWithValues: s.cards.map { ($0.id, $0) })
+        var instances = Dictionary(uniqueKeysWithValues: s.instances.map { ($0.instance.id, $0) })
+        let workloads = Dictionary(uniqueKeysWithValues: s.workloads.map { ($0.key, $0) })
+        func update(_ r: InstanceRecord) {
+            instances[r.instance.id] = r
+            changes.upserts.removeAll { $0.instance.id == r.instance.id }
+            changes.upserts.append(r)
+        }
+
+        // 1. Instances whose workload is gone, or beyond the replica count, stop; stopped ones go.
+        for r in instances.values.sorted(by: { $0.instance.id < $1.instance.id }) {
+            let spec = workloads[r.workloadKey]
+            let wanted = spec.map { r.ordinal < $0.replicas } ?? false
+            if wanted { continue }
+            switch r.instance.state {
+            case .pending, .stopped:
+                instances.removeValue(forKey: r.instance.id)
+                changes.deletions.append(r.instance.id)
+            case .exited where r.instance.card == nil || cards[r.instance.card!]?.state != .ready:
+                instances.removeValue(forKey: r.instance.id)
+                changes.deletions.append(r.instance.id)
+            case .starting, .running, .exited:
+                var next = r
+                next.instance.state = .stopping
+                update(next)
+            case .stopping:
+                // A card that is gone will never confirm the stop.
+                if let card = r.instance.card, cards[card]?.state == .lost || cards[card] == nil {
+                    instances.removeValue(forKey: r.instance.id)
+                    changes.deletions.append(r.instance.id)
+                }
+            }
+        }
+
+        // 2. Every workload gets instances for ordinals 0..<replicas.
+        for spec in s.workloads.sorted(by: { $0.key < $1.key }) {
+            for ordinal in 0..<spec.replicas {
+                let id = InstanceRecord.id(workload: spec.name, ordinal: ordinal)
+                if instances[id] == nil {
+                    update(InstanceRecord(spec: spec, ordinal: ordinal))
+                }
+            }
+        }
+
+        // 3. Instances on lost or removed cards go back to pending; exited ones restart per policy.
+        for r in instances.values.sorted(by: { $0.instance.id < $1.instance.id }) {
+            guard let spec = workloads[r.workloadKey], r.ordinal < spec.replicas else { continue }
+            var next = r
+            if let card = r.instance.card, [.lost, .removed].contains(cards[card]?.state ?? .removed), [.starting, .running, .exited].contains(r.instance.state) {
+                next.unplace(reason: "card \(card) was lost")
+                update(next)
+            } else if r.instance.state == .exited {
+                let failed = (r.instance.exitCode ?? 0) != 0
+                let restart = spec.restart == .always || (spec.restart == .onFailure && failed)
+                guard restart else { continue }
+                let due = r.exitedAt.map { $0 + backoff(restarts: r.instance.restarts) } ?? now
+                if now >= due {
+                    next.unplace(reason: nil)
+                    next.instance.restarts += 1
+                    update(next)
+                } else if next.restartAt != due {
+                    next.restartAt = due
+                    update(next)
+                }
+            }
+        }
+
+        // 4. Place pending instances with the balancer.
+        let pending = instances.values.filter { $0.instance.state == .pending }
+        if !pending.isEmpty {
+            var allocated: [CardID: Resources] = [:]
+            for r in instances.values where r.instance.holdsResources {
+                allocated[r.instance.card!, default: .zero] = allocated[r.instance.card!, default: .zero] + r.instance.requested
+            }
+            let views = s.cards.map { CardView(card: $0, allocated: allocated[$0.id] ?? .zero) }
+            let requests = pending.map { PlacementRequest(instanceID: $0.instance.id, workload: $0.instance.workload, tenant: $0.instance.tenant, priority: $0.instance.priority, resources: $0.instance.requested) }
+            let plan = balancer.plan(requests, cards: views)
+            for placement in plan.placements {
+                var next = instances[placement.instanceID]!
+                next.instance.state = .starting
+                next.instance.card = placement.card
+                next.instance.pendingReason = nil
+                next.placedAt = now
+                update(next)
+            }
+            for p in plan.pending where instances[p.instanceID]!.instance.pendingReason != p.reason {
+                var next = instances[p.instanceID]!
+                next.instance.pendingReason = p.reason
+                update(next)
+            }
+        }
+        changes.upserts.sort { $0.instance.id < $1.instance.id }
+        return changes
+    }
+
+    public func backoff(restarts: Int) -> Duration {
+        let factor = 1 << min(restarts, 20)
+        return min(maxBackoff, baseBackoff * factor)
+    }
+}

@@ -1,0 +1,52 @@
+import BackplaneModel
+import Foundation
+
+/// An instance as the BMC stores it: the public ``Instance`` plus bookkeeping.
+public struct InstanceRecord: Hashable, Sendable, Codable {
+    public var instance: Instance
+    /// Position among the workload's replicas (instance ids are `<workload>-<ordinal>`).
+    public var ordinal: Int
+    public var image: String
+    public var command: [String]
+    public var env: [String: String]
+    public var placedAt: Instant?
+    public var exitedAt: Instant?
+    /// When an exited instance is due to restart (after backoff).
+    public var restartAt: Instant?
+    /// Store revision this record was read at (not stored; set by the registry).
+    public var modRevision: Int64 = 0
+
+    enum CodingKeys: String, CodingKey { case instance, ordinal, image, command, env, placedAt, exitedAt, restartAt }
+
+    public static func id(workload: String, ordinal: Int) -> String { "\(workload)-\(ordinal)" }
+
+    public init(spec: WorkloadSpec, ordinal: Int) {
+        instance = Instance(id: Self.id(workload: spec.name, ordinal: ordinal), workload: spec.name, tenant: spec.tenant, priority: spec.priority, requested: spec.resources)
+        self.ordinal = ordinal
+        image = spec.image
+        command = spec.command
+        env = spec.env
+    }
+
+    public var workloadKey: String { WorkloadSpec.key(tenant: instance.tenant, name: instance.workload) }
+
+    /// Back to pending, off its card.
+    mutating func unplace(reason: String?) {
+        instance.state = .pending
+        instance.card = nil
+        instance.pid = nil
+        instance.containerID = nil
+        instance.runtime = nil
+        instance.exitCode = nil
+        placedAt = nil
+        exitedAt = nil
+        restartAt = nil
+        _ = reason
+    }
+}
+
+extension WorkloadSpec {
+    /// Unique on the bus: tenant and name.
+    public var key: String { Self.key(tenant: tenant, name: name) }
+    public static func key(tenant: String, name: String) -> String { "\(tenant)/\(name)" }
+}

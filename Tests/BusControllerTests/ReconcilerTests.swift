@@ -1,0 +1,139 @@
+import BackplaneModel
+import ClusterStore
+import Testing
+import WorkloadBalancer
+@testable import BusController
+
+func spec(_ name: String, replicas: Int = 1, cpu: Int64 = 250, memoryMi: Int64 = 64, priority: Int = 500, restart: WorkloadSpec.RestartPolicy = .always) -> WorkloadSpec {
+    WorkloadSpec(name: name, priority: priority, image: "busybox", command: ["sleep", "1000"], resources: Resources(cpuMillis: cpu, memoryBytes: memoryMi << 20), replicas: replicas, restart: restart)
+}
+
+func card(_ n: UInt64, state: Card.State = .ready, cpu: Int64 = 2000, memoryMi: Int64 = 1024) -> Card {
+    Card(id: CardID(0x1_000000 + n), name: "card-\(n)", state: state, capacity: Resources(cpuMillis: cpu, memoryBytes: memoryMi << 20))
+}
+
+let t0 = Instant(nanoseconds: 1_000_000_000_000)
+
+/// Runs reconcile → apply until nothing changes, like the BMC's loop.
+func settle(_ registry: Registry, _ reconciler: Reconciler = Reconciler(), now: Instant = t0) async throws -> Registry.State {
+    for _ in 0..<10 {
+        let state = try await registry.read()
+        let changes = reconciler.reconcile(state.snapshot, now: now)
+        if changes.isEmpty { return state }
+        #expect(try await registry.apply(changes, readAt: state))
+    }
+    Issue.record("did not settle in 10 rounds")
+    return try await registry.read()
+}
+
+@Suite("BMC reconciler and plan applier")
+struct ReconcilerTests {
+    @Test("a workload's replicas are placed across the ready cards")
+    func placesReplicas() async throws {
+        let registry = Registry(store: InMemoryClusterStore())
+        for n: UInt64 in 1...3 { try await registry.putCard(card(n)) }
+        try await registry.putWorkload(spec("web", replicas: 3))
+        let state = try await settle(registry)
+        let instances = state.snapshot.instances.sorted { $0.instance.id < $1.instance.id }
+        #expect(instances.map(\.instance.id) == ["web-0", "web-1", "web-2"])
+        #expect(instances.allSatisfy { $0.instance.state == .starting })
+        #expect(Set(instances.compactMap(\.instance.card)).count == 3, "spread over three cards")
+    }
+
+    @Test("a workload that fits nowhere stays pending with the structured reason")
+    func pendingReason() async throws {
+        let registry = Registry(store: InMemoryClusterStore())
+        for n: UInt64 in 1...3 { try await registry.putCard(card(n, memoryMi: 256)) }
+        try await registry.putWorkload(spec("db", memoryMi: 512))
+        let state = try await settle(registry)
+        let db = try #require(state.snapshot.instances.first)
+        #expect(db.instance.state == .pending)
+        #expect(db.instance.pendingReason?.description == "insufficient memory on 3 of 3 cards (requested 512Mi, largest free 256Mi)")
+    }
+
+    @Test("a stale plan is rejected; the re-plan succeeds")
+    func stalePlan() async throws {
+        let registry = Registry(store: InMemoryClusterStore())
+        try await registry.putCard(card(1))
+        try await registry.putWorkload(spec("web"))
+        let state = try await registry.read()
+        let changes = Reconciler().reconcile(state.snapshot, now: t0)
+        try await registry.putCard(card(1, state: .draining))  // the world moved on
+        #expect(try await registry.apply(changes, readAt: state) == false)
+        let fresh = try await registry.read()
+        let replanned = Reconciler().reconcile(fresh.snapshot, now: t0)
+        #expect(try await registry.apply(replanned, readAt: fresh))
+        #expect(try await registry.instance("web-0")?.instance.state == .pending, "the only card is draining now")
+    }
+
+    @Test("instances of a lost card are placed again elsewhere")
+    func lostCard() async throws {
+        let registry = Registry(store: InMemoryClusterStore())
+        for n: UInt64 in 1...2 { try await registry.putCard(card(n)) }
+        try await registry.putWorkload(spec("web", replicas: 2))
+        let before = try await settle(registry)
+        let victim = try #require(before.snapshot.instances.first { $0.instance.card == CardID(0x1_000001) })
+        try await registry.putCard(card(1, state: .lost))
+        let after = try await settle(registry)
+        let moved = try #require(after.snapshot.instances.first { $0.instance.id == victim.instance.id })
+        #expect(moved.instance.card == CardID(0x1_000002) && moved.instance.state == .starting)
+    }
+
+    @Test("exited instances restart per policy, after an exponential backoff")
+    func restartBackoff() async throws {
+        let registry = Registry(store: InMemoryClusterStore())
+        try await registry.putCard(card(1))
+        try await registry.putWorkload(spec("job", restart: .onFailure))
+        _ = try await settle(registry)
+        var r = try #require(try await registry.instance("job-0"))
+        r.instance.state = .exited
+        r.instance.exitCode = 1
+        r.instance.restarts = 2
+        r.exitedAt = t0
+        #expect(try await registry.updateInstance(r))
+        let reconciler = Reconciler(baseBackoff: .seconds(1))
+        _ = try await settle(registry, reconciler, now: t0 + .seconds(3))
+        #expect(try await registry.instance("job-0")?.instance.state == .exited, "backoff is 4 s after 2 restarts")
+        _ = try await settle(registry, reconciler, now: t0 + .seconds(4))
+        let restarted = try #require(try await registry.instance("job-0"))
+        #expect(restarted.instance.state == .starting && restarted.instance.restarts == 3)
+
+        var done = restarted
+        done.instance.state = .exited
+        done.instance.exitCode = 0
+        done.exitedAt = t0 + .seconds(5)
+        #expect(try await registry.updateInstance(done))
+        _ = try await settle(registry, reconciler, now: t0 + .seconds(100))
+        #expect(try await registry.instance("job-0")?.instance.state == .exited, "on-failure does not restart a clean exit")
+    }
+
+    @Test("scaling down and deleting stop instances; stopped ones are removed")
+    func scaleDownAndDelete() async throws {
+        let registry = Registry(store: InMemoryClusterStore())
+        try await registry.putCard(card(1))
+        try await registry.putWorkload(spec("web", replicas: 3))
+        _ = try await settle(registry)
+        try await registry.putWorkload(spec("web", replicas: 1))
+        _ = try await settle(registry)
+        #expect(try await registry.instance("web-2")?.instance.state == .stopping)
+        #expect(try await registry.instance("web-0")?.instance.state == .starting)
+        var stopped = try #require(try await registry.instance("web-2"))
+        stopped.instance.state = .stopped
+        #expect(try await registry.updateInstance(stopped))
+        _ = try await settle(registry)
+        #expect(try await registry.instance("web-2") == nil)
+        #expect(try await registry.deleteWorkload(tenant: "default", name: "web"))
+        _ = try await settle(registry)
+        #expect(try await registry.instance("web-0")?.instance.state == .stopping)
+    }
+
+    @Test("CardIDs are handed out once, never reused")
+    func cardIDs() async throws {
+        let store = InMemoryClusterStore()
+        let registry = Registry(store: store)
+        let a = try await registry.assignCardID()
+        let b = try await registry.assignCardID()
+        #expect(a == .firstAssignable && b == CardID(CardID.firstAssignable.rawValue + 1))
+        #expect(try await Registry(store: store).assignCardID() == CardID(CardID.firstAssignable.rawValue + 2))
+    }
+}
