@@ -96,7 +96,10 @@ let package = Package(
         ),
         .testTarget(
             name: "BusControllerTests",
-            dependencies: ["BusController", "ClusterStore", "WorkloadBalancer", "BackplaneModel"]
+            dependencies: [
+                "BusController", "ClusterStore", "WorkloadBalancer", "BackplaneModel", "CardOS", "DirectCardLinkNIO",
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
         ),
         .testTarget(
             name: "ClusterStoreTests",

@@ -9,10 +9,11 @@ public enum AdmissionDecision: Sendable, Hashable {
     case reject(DCLStatus, reason: String)
 }
 
-/// Decides admission of peers. Runs on an event loop: MUST NOT block.
+/// Decides admission of peers. The decision may take time (e.g. a store write to assign a
+/// CardID); the connection waits for it within its handshake timeout.
 public struct Admission: Sendable {
-    public let decide: @Sendable (Hello) -> AdmissionDecision
-    public init(_ decide: @escaping @Sendable (Hello) -> AdmissionDecision) { self.decide = decide }
+    public let decide: @Sendable (Hello) async -> AdmissionDecision
+    public init(_ decide: @escaping @Sendable (Hello) async -> AdmissionDecision) { self.decide = decide }
 
     /// Admits peers that present a CardID; refuses ones that ask to be given one.
     public static let claimedIdentity = Admission { hello in

@@ -151,11 +151,10 @@ final class DCLChannelHandler: ChannelInboundHandler, RemovableChannelHandler {
             if let connection { node.forward(frame, from: connection) }
             consumed(frame.header.qos, creditBytes)
         case .admit(let hello):
-            switch node.admit(hello) {
-            case .accept(let id):
-                for next in stateMachine.admitted(as: id, now: Self.now()) { perform(next) }
-            case .reject(let status, let reason):
-                if let next = stateMachine.rejected(status, reason: reason) { perform(next) }
+            let node = self.node
+            let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+            context.eventLoop.makeFutureWithTask { await node.admit(hello) }.whenSuccess { decision in
+                handler.value.admissionDecided(decision)
             }
         case .established(let e):
             scheduler.version = e.version
@@ -197,6 +196,15 @@ final class DCLChannelHandler: ChannelInboundHandler, RemovableChannelHandler {
             tickTask = context.eventLoop.scheduleTask(deadline: .uptimeNanoseconds(at.nanoseconds)) { [self] in
                 for next in stateMachine.tick(now: Self.now()) { perform(next) }
             }
+        }
+    }
+
+    private func admissionDecided(_ decision: AdmissionDecision) {
+        switch decision {
+        case .accept(let id):
+            for next in stateMachine.admitted(as: id, now: Self.now()) { perform(next) }
+        case .reject(let status, let reason):
+            if let next = stateMachine.rejected(status, reason: reason) { perform(next) }
         }
     }
 

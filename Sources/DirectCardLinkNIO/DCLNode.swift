@@ -36,6 +36,9 @@ public final class DCLNode: Sendable {
         public var admission: Admission = .claimedIdentity
         public var acceptsForwardedFrames = true
         public var defaultRequestTimeout: Duration = .seconds(10)
+        /// Called when a link is established or closed (hot-plug, lost peers). Runs on an
+        /// event loop: MUST NOT block.
+        public var linkEvents: (@Sendable (LinkEvent) -> Void)?
 
         public init(cardID: CardID, role: PeerRole) {
             self.cardID = cardID
@@ -200,8 +203,8 @@ public final class DCLNode: Sendable {
 
     // MARK: Links (called by channel handlers on their event loops)
 
-    func admit(_ hello: Hello) -> AdmissionDecision {
-        let decision = configuration.admission.decide(hello)
+    func admit(_ hello: Hello) async -> AdmissionDecision {
+        let decision = await configuration.admission.decide(hello)
         if case .accept(let id) = decision, state.withLockedValue({ $0.connections[id] != nil }) {
             return .reject(.unauthorized, reason: "CardID \(id) already has a link to this node")
         }
@@ -209,7 +212,7 @@ public final class DCLNode: Sendable {
     }
 
     func linkEstablished(_ connection: DCLConnection, established e: ConnectionStateMachine.Established, opener: Bool) -> Result<Void, DCLError> {
-        state.withLockedValue { state in
+        state.withLockedValue { state -> Result<Void, DCLError> in
             if state.shutDown { return .failure(DCLError(.shuttingDown, "node is shutting down")) }
             if state.connections[e.peerID] != nil {
                 return .failure(DCLError(.unauthorized, "CardID \(e.peerID) already has a link to this node"))
@@ -217,7 +220,7 @@ public final class DCLNode: Sendable {
             if opener && state.cardID == .unassigned { state.cardID = e.localID }
             state.connections[e.peerID] = connection
             return .success(())
-        }
+        }.map { configuration.linkEvents?(.established(peer: e.peerID, role: e.peerRole)) }
     }
 
     func linkClosed(_ connection: DCLConnection?, channel: any Channel, reason: Close) {
@@ -229,6 +232,7 @@ public final class DCLNode: Sendable {
             state.recentCloses.append((connection?.peerID, reason))
             if state.recentCloses.count > 32 { state.recentCloses.removeFirst() }
         }
+        if let connection { configuration.linkEvents?(.closed(peer: connection.peerID, reason: reason)) }
     }
 
     // MARK: Routing
@@ -299,3 +303,9 @@ public final class DCLNode: Sendable {
     }
 }
 
+
+/// A link coming or going.
+public enum LinkEvent: Sendable, Hashable {
+    case established(peer: CardID, role: PeerRole)
+    case closed(peer: CardID, reason: Close)
+}

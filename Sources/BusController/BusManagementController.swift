@@ -1,0 +1,273 @@
+import BackplaneModel
+import ClusterStore
+import DirectCardLinkNIO
+import Foundation
+import NIOCore
+import Synchronization
+import WorkloadBalancer
+
+/// The Bus Management Controller: admits cards over DCL (assigning CardIDs it persists), keeps
+/// their state (ready while linked, lost when the link dies), reconciles workloads into
+/// instances, and tells cards to start and stop them.
+///
+/// Everything that changes the bus goes through one loop (``run()``): link events, instance
+/// exits and command results arrive as ``Event``s and are applied in order; after each batch the
+/// reconciler plans and the plan applier commits with compare-and-swap; then commands go out.
+public final class BusManagementController: Sendable {
+    public struct Configuration: Sendable {
+        public var listen: DCLAddress
+        public var token: String
+        public var reconcileInterval: Duration = .seconds(1)
+        public var heartbeatInterval: Duration = .seconds(1)
+        public var deadAfter: Duration = .seconds(5)
+        public var stopGrace: Duration = .seconds(5)
+        public init(listen: DCLAddress, token: String) {
+            self.listen = listen
+            self.token = token
+        }
+    }
+
+    enum Event: Sendable {
+        case tick
+        case cardJoined(CardID, name: String, capacity: Resources)
+        case cardLeft(CardID)
+        case instanceExited(CardProtocol.InstanceExited, card: CardID)
+        case started(CardProtocol.StartedInstance)
+        case startFailed(id: String, message: String)
+        case stopped(id: String)
+    }
+
+    public let configuration: Configuration
+    public let registry: Registry
+    public let node: DCLNode
+    let reconciler: Reconciler
+    private let events: AsyncStream<Event>
+    private let sink: AsyncStream<Event>.Continuation
+    /// Instance ids with a start or stop command on its way.
+    private let inFlight = Mutex<Set<String>>([])
+    /// Hello metadata between admission and the link's establishment.
+    private let joining = LockedBox<[CardID: (name: String, capacity: Resources)]>([:])
+    private let bound = Mutex<(address: DCLAddress?, waiters: [CheckedContinuation<DCLAddress, Never>])>((nil, []))
+
+    public init(configuration: Configuration, store: any ClusterStore, group: any EventLoopGroup, reconciler: Reconciler = Reconciler()) {
+        self.configuration = configuration
+        self.registry = Registry(store: store)
+        self.reconciler = reconciler
+        (events, sink) = AsyncStream.makeStream()
+        var config = DCLNode.Configuration(cardID: .bmc, role: .controller)
+        config.heartbeatInterval = configuration.heartbeatInterval
+        config.deadAfter = configuration.deadAfter
+        let registry = self.registry
+        let token = configuration.token
+        let joining = self.joining
+        config.admission = Admission { hello in
+            guard hello.token == token else { return .reject(.unauthorized, reason: "join token rejected") }
+            guard hello.role == .card else { return .accept(hello.cardID == .unassigned ? CardID(UInt64.random(in: 1 << 62...UInt64.max - 1)) : hello.cardID) }
+            let capacity = hello.metadata[CardProtocol.capacityKey].flatMap { try? JSONDecoder().decode(Resources.self, from: Data($0.utf8)) }
+            guard let capacity else { return .reject(.protocolError, reason: "hello is missing the card's capacity") }
+            let id: CardID
+            do {
+                id = hello.cardID == .unassigned || hello.cardID.isReserved ? try await registry.assignCardID() : hello.cardID
+            } catch {
+                return .reject(.shuttingDown, reason: "cannot assign a CardID: \(error)")
+            }
+            joining.withLock { $0[id] = (hello.metadata[CardProtocol.nameKey] ?? "\(id)", capacity) }
+            return .accept(id)
+        }
+        let sink = self.sink
+        config.linkEvents = { event in
+            switch event {
+            case .established(let peer, let role) where role == .card:
+                if let info = joining.withLock({ $0.removeValue(forKey: peer) }) {
+                    sink.yield(.cardJoined(peer, name: info.name, capacity: info.capacity))
+                }
+            case .closed(let peer, _):
+                sink.yield(.cardLeft(peer))
+            default:
+                break
+            }
+        }
+        node = DCLNode(configuration: config, group: group)
+        node.onMessage(CardProtocol.instanceExited) { d in
+            if let exit = try? JSONDecoder().decode(CardProtocol.InstanceExited.self, from: Data(d.body.readableBytesView)) {
+                sink.yield(.instanceExited(exit, card: d.source))
+            }
+        }
+    }
+
+    /// Where the BMC listens (the real port once ``run()`` has bound it).
+    public var address: DCLAddress? { bound.withLock { $0.address } }
+
+    /// Returns once ``run()`` listens, with the bound address.
+    public func listening() async -> DCLAddress {
+        await withCheckedContinuation { continuation in
+            let ready = bound.withLock { state -> DCLAddress? in
+                if let address = state.address { return address }
+                state.waiters.append(continuation)
+                return nil
+            }
+            if let ready { continuation.resume(returning: ready) }
+        }
+    }
+
+    /// Listens for cards and runs the control loop until cancelled.
+    public func run() async throws {
+        // Every card in the store is lost until it links again.
+        for card in try await registry.read().snapshot.cards where card.state == .ready || card.state == .joining {
+            var lost = card
+            lost.state = .lost
+            try await registry.putCard(lost)
+        }
+        let address = try await node.listen(on: configuration.listen)
+        let waiters = bound.withLock { state in
+            state.address = address
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for w in waiters { w.resume(returning: address) }
+        try await withThrowingDiscardingTaskGroup { tasks in
+            tasks.addTask { await self.node.run() }
+            tasks.addTask {
+                while !Task.isCancelled {
+                    try await Task.sleep(for: self.configuration.reconcileInterval)
+                    self.sink.yield(.tick)
+                }
+            }
+            defer { tasks.cancelAll() }
+            for await event in events {
+                try await handle(event)
+                try await reconcile(tasks: &tasks)
+            }
+        }
+    }
+
+    /// Closes every link. Call after cancelling ``run()``.
+    public func shutdown() async {
+        sink.finish()
+        await node.shutdown()
+    }
+
+    /// Asks for a reconciliation now (after a workload change through the API).
+    public func poke() { sink.yield(.tick) }
+
+    static func wallClock() -> Instant {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Instant(nanoseconds: UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec))
+    }
+
+    private func handle(_ event: Event) async throws {
+        switch event {
+        case .tick:
+            break
+        case .cardJoined(let id, let name, let capacity):
+            var card = try await registry.card(id) ?? Card(id: id, name: name, state: .ready, capacity: capacity)
+            card.name = name
+            card.capacity = capacity
+            if card.state != .draining { card.state = .ready }
+            try await registry.putCard(card)
+        case .cardLeft(let id):
+            if var card = try await registry.card(id), card.state != .removed {
+                card.state = .lost
+                try await registry.putCard(card)
+            }
+        case .instanceExited(let exit, let card):
+            try await updateInstance(exit.id) { r in
+                guard r.instance.card == card else { return false }
+                r.instance.state = r.instance.state == .stopping ? .stopped : .exited
+                r.instance.exitCode = exit.code
+                r.exitedAt = Self.wallClock()
+                if exit.oomKilled { r.instance.pendingReason = nil }
+                return true
+            }
+        case .started(let started):
+            inFlight.withLock { _ = $0.remove(started.id) }
+            try await updateInstance(started.id) { r in
+                guard r.instance.state == .starting else { return false }
+                r.instance.state = .running
+                r.instance.pid = started.pid
+                r.instance.runtime = started.runtime
+                r.instance.containerID = started.containerID
+                return true
+            }
+        case .startFailed(let id, _):
+            inFlight.withLock { _ = $0.remove(id) }
+            try await updateInstance(id) { r in
+                guard r.instance.state == .starting else { return false }
+                r.instance.state = .exited
+                r.instance.exitCode = -1
+                r.exitedAt = Self.wallClock()
+                return true
+            }
+        case .stopped(let id):
+            inFlight.withLock { _ = $0.remove(id) }
+            try await updateInstance(id) { r in
+                guard r.instance.state == .stopping else { return false }
+                r.instance.state = .stopped
+                return true
+            }
+        }
+    }
+
+    /// Read-modify-write of one instance with compare-and-swap, retried on conflict.
+    private func updateInstance(_ id: String, _ change: (inout InstanceRecord) -> Bool) async throws {
+        for _ in 0..<10 {
+            guard var r = try await registry.instance(id) else { return }
+            guard change(&r) else { return }
+            if try await registry.updateInstance(r) { return }
+        }
+    }
+
+    private func reconcile(tasks: inout ThrowingDiscardingTaskGroup<any Error>) async throws {
+        var state = try await registry.read()
+        for _ in 0..<5 {
+            let changes = reconciler.reconcile(state.snapshot, now: Self.wallClock())
+            if changes.isEmpty { break }
+            _ = try await registry.apply(changes, readAt: state)  // stale: read again, re-plan
+            state = try await registry.read()
+        }
+        let linked = Set(node.connectedPeers)
+        for r in state.snapshot.instances {
+            guard let card = r.instance.card, linked.contains(card) else { continue }
+            switch r.instance.state {
+            case .starting where claim(r.instance.id):
+                let command = CardProtocol.StartInstance(id: r.instance.id, image: r.image, command: r.command, env: r.env, resources: r.instance.requested)
+                tasks.addTask { await self.sendStart(command, to: card) }
+            case .stopping where claim(r.instance.id):
+                let id = r.instance.id
+                tasks.addTask { await self.sendStop(id, to: card) }
+            default:
+                break
+            }
+        }
+    }
+
+    private func claim(_ id: String) -> Bool { inFlight.withLock { $0.insert(id).inserted } }
+
+    private func sendStart(_ command: CardProtocol.StartInstance, to card: CardID) async {
+        do {
+            let body = ByteBuffer(bytes: try JSONEncoder().encode(command))
+            let reply = try await node.command(to: card, name: CardProtocol.startInstance, body: body, timeout: .seconds(30))
+            sink.yield(.started(try JSONDecoder().decode(CardProtocol.StartedInstance.self, from: Data(reply.readableBytesView))))
+        } catch {
+            sink.yield(.startFailed(id: command.id, message: "\(error)"))
+        }
+    }
+
+    private func sendStop(_ id: String, to card: CardID) async {
+        do {
+            let body = ByteBuffer(bytes: try JSONEncoder().encode(CardProtocol.StopInstance(id: id, graceMilliseconds: configuration.stopGrace.milliseconds)))
+            _ = try await node.command(to: card, name: CardProtocol.stopInstance, body: body, timeout: configuration.stopGrace + .seconds(10))
+        } catch {
+            // The card is gone or failed: it will be marked lost, or the stop is retried.
+        }
+        sink.yield(.stopped(id: id))
+    }
+}
+
+/// A value behind a lock that closures can share (a `Mutex` itself cannot be captured).
+final class LockedBox<Value: Sendable>: Sendable {
+    private let mutex: Mutex<Value>
+    init(_ value: Value) { mutex = Mutex(value) }
+    func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R { try mutex.withLock { try body(&$0) } }
+}

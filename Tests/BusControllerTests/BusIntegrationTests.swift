@@ -1,0 +1,136 @@
+import BackplaneModel
+import CardOS
+import ClusterStore
+import DirectCardLinkNIO
+import Foundation
+import NIOPosix
+import Testing
+@testable import BusController
+
+/// A BMC and cards in this process, on loopback, with real containers when runc is usable.
+struct LocalBus {
+    let group: MultiThreadedEventLoopGroup
+    let store: SQLiteClusterStore
+    let bmc: BusManagementController
+    var cards: [CardAgent] = []
+    let root: String
+
+    static var runtimeKind: String { RuncRuntime.unavailableReason() == nil ? "runc" : "process" }
+
+    static func start(cards count: Int, tasks: inout ThrowingTaskGroup<Void, any Error>) async throws -> LocalBus {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("bp-bus-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let store = try SQLiteClusterStore(path: root + "/bmc.sqlite")
+        var config = BusManagementController.Configuration(listen: .tcp(host: "127.0.0.1", port: 0), token: "test-token")
+        config.reconcileInterval = .milliseconds(100)
+        config.stopGrace = .milliseconds(300)
+        let bmc = BusManagementController(configuration: config, store: store, group: group, reconciler: Reconciler(baseBackoff: .milliseconds(50)))
+        tasks.addTask { try await bmc.run() }
+        let address = await bmc.listening()
+        var bus = LocalBus(group: group, store: store, bmc: bmc, root: root)
+        for i in 0..<count { try bus.addCard(i, address: address, tasks: &tasks) }
+        return bus
+    }
+
+    mutating func addCard(_ i: Int, address: DCLAddress, tasks: inout ThrowingTaskGroup<Void, any Error>) throws {
+        let state = "\(root)/card-\(i)"
+        let runtime: any ContainerRuntime = Self.runtimeKind == "runc"
+            ? try RuncRuntime(stateDirectory: state + "/runtime", cacheDirectory: root + "/cache", cgroupParent: "backplane-itest/\(UUID().uuidString.prefix(6))-\(i)")
+            : try ProcessRuntime(stateDirectory: state + "/runtime")
+        var config = CardAgent.Configuration(name: "card-\(i)", stateDirectory: state, bmc: address, token: "test-token", capacity: Resources(cpuMillis: 1000, memoryBytes: 512 << 20))
+        config.deadAfter = .seconds(2)
+        let agent = CardAgent(configuration: config, runtime: runtime, group: group)
+        cards.append(agent)
+        tasks.addTask { try await agent.run() }
+    }
+
+    /// Waits (on store changes, no polling) until `condition` holds for the bus's state.
+    func waitFor(_ what: String, within limit: Duration = .seconds(30), _ condition: @escaping @Sendable (Reconciler.Snapshot) -> Bool) async throws -> Reconciler.Snapshot {
+        let registry = bmc.registry
+        let store = self.store
+        return try await withThrowingTaskGroup(of: Reconciler.Snapshot?.self) { group in
+            group.addTask {
+                var changes = store.watch(prefix: "/", fromRevision: 0).makeAsyncIterator()
+                while true {
+                    let snapshot = try await registry.read().snapshot
+                    if condition(snapshot) { return snapshot }
+                    _ = try await changes.next()
+                }
+            }
+            group.addTask {
+                try await Task.sleep(for: limit)  // a safety net against hanging, not synchronisation
+                return nil
+            }
+            let first = try await group.next()!
+            group.cancelAll()
+            guard let snapshot = first else {
+                throw RuntimeError("timed out after \(limit) waiting for: \(what)")
+            }
+            return snapshot
+        }
+    }
+
+    func stop() async throws {
+        for card in cards { await card.stopAll() }
+        await bmc.shutdown()
+        try store.close()
+        try await group.shutdownGracefully()
+    }
+}
+
+func running(_ s: Reconciler.Snapshot, _ workload: String) -> [InstanceRecord] {
+    s.instances.filter { $0.instance.workload == workload && $0.instance.state == .running }
+}
+
+@Suite("a bus in one process", .serialized)
+struct BusIntegrationTests {
+    @Test("deploy, restart a killed container, lose a card, delete: containers follow, nothing is left")
+    func lifecycle() async throws {
+        print("bus integration test runtime: \(LocalBus.runtimeKind)" + (RuncRuntime.unavailableReason().map { " (runc unavailable: \($0))" } ?? ""))
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            var bus = try await LocalBus.start(cards: 3, tasks: &tasks)
+            let all = try await bus.waitFor("3 ready cards") { $0.cards.filter { $0.state == .ready }.count == 3 }
+            #expect(Set(all.cards.map(\.id)).count == 3)
+
+            try await bus.bmc.registry.putWorkload(WorkloadSpec(name: "web", image: "busybox", command: ["sleep", "1000"], resources: Resources(cpuMillis: 200, memoryBytes: 64 << 20), replicas: 3))
+            bus.bmc.poke()
+            var s = try await bus.waitFor("3 running web instances") { running($0, "web").count == 3 }
+            for r in running(s, "web") {
+                #expect(r.instance.pid != nil && r.instance.runtime == LocalBus.runtimeKind)
+                if LocalBus.runtimeKind == "runc", let pid = r.instance.pid {
+                    let cgroups = try String(contentsOfFile: "/proc/\(pid)/cgroup", encoding: .utf8)
+                    let memoryLine = cgroups.split(separator: "\n").first { $0.contains(":memory:") || $0.hasPrefix("0::") }
+                    let path = String(memoryLine!.split(separator: ":", maxSplits: 2)[2])
+                    #expect(CgroupPaths.memoryLimit(of: path) == 64 << 20, "\(r.instance.id) runs under its 64Mi limit")
+                }
+            }
+
+            // Kill one container: the card reports the exit, the BMC restarts it.
+            let victim = running(s, "web")[0]
+            kill(victim.instance.pid!, SIGKILL)
+            s = try await bus.waitFor("\(victim.instance.id) restarted") { snap in
+                snap.instances.contains { $0.instance.id == victim.instance.id && $0.instance.restarts >= 1 && $0.instance.state == .running }
+            }
+
+            // A card dies: its instances move to the others.
+            let dead = bus.cards[0]
+            let deadID = try #require(dead.cardID)
+            await dead.stopAll()
+            s = try await bus.waitFor("card lost and web re-placed") { snap in
+                snap.cards.first { $0.id == deadID }?.state == .lost
+                    && running(snap, "web").count == 3 && running(snap, "web").allSatisfy { $0.instance.card != deadID }
+            }
+
+            // Delete: every instance stops and goes; no container is left on the live cards.
+            #expect(try await bus.bmc.registry.deleteWorkload(tenant: "default", name: "web"))
+            bus.bmc.poke()
+            _ = try await bus.waitFor("web gone") { $0.instances.isEmpty }
+            for card in bus.cards.dropFirst() { #expect(try await card.runtime.list().isEmpty) }
+
+            tasks.cancelAll()
+            try await bus.stop()
+            _ = bus
+        }
+    }
+}
