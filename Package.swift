@@ -23,6 +23,8 @@ let package = Package(
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
     ],
     targets: [
         .target(name: "BackplaneModel", exclude: ["README.md"]),
@@ -57,6 +59,8 @@ let package = Package(
         // The BMC: registry, reconciler, plan applier, enumeration, API.
         .target(name: "BusController", dependencies: [
             "BackplaneModel", "WorkloadBalancer", "ClusterStore", "DirectCardLink", "DirectCardLinkNIO",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Yams", package: "Yams"),
         ]),
         // etcd-shaped store: protocol, in-memory and SQLite (GRDB) backends.
         .target(
@@ -99,6 +103,7 @@ let package = Package(
             dependencies: [
                 "BusController", "ClusterStore", "WorkloadBalancer", "BackplaneModel", "CardOS", "DirectCardLinkNIO",
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),
         .testTarget(

@@ -4,6 +4,9 @@ public enum CardProtocol {
     public static let startInstance = "instance.start"
     public static let stopInstance = "instance.stop"
     public static let instanceExited = "instance.exited"
+    /// Body: the instance id (UTF-8). Reply: the tail of its stdout and stderr, interleaved by
+    /// stream (stdout first), at most 64 KiB.
+    public static let instanceLogs = "instance.logs"
 
     /// Hello metadata keys a card sends when it joins.
     public static let nameKey = "name"

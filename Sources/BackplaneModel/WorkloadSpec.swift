@@ -191,23 +191,39 @@ public struct SpecErrors: Error, Hashable, Sendable, CustomStringConvertible {
 
     /// Maps a decoder's error to the field it happened at.
     public init(decoding error: any Error) {
+        errors = Self.fieldErrors(error)
+    }
+
+    static func fieldErrors(_ error: any Error) -> [SpecError] {
         func path(_ keys: [any CodingKey]) -> String {
             keys.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".").replacingOccurrences(of: ".[", with: "[")
+        }
+        // Decoders may wrap what a Decodable init threw (YAML does): look inside first.
+        let underlying: (any Error)? = {
+            switch error {
+            case DecodingError.dataCorrupted(let c), DecodingError.typeMismatch(_, let c), DecodingError.valueNotFound(_, let c), DecodingError.keyNotFound(_, let c):
+                return c.underlyingError
+            default:
+                return nil
+            }
+        }()
+        if let underlying, underlying is SpecDecodingError {
+            return fieldErrors(underlying)
         }
         switch error {
         case let SpecDecodingError.unknownField(field, known, at):
             let prefix = path(at)
-            errors = [SpecError(field: prefix.isEmpty ? field : "\(prefix).\(field)", message: "is not a known field (known: \(known.joined(separator: ", ")))")]
+            return [SpecError(field: prefix.isEmpty ? field : "\(prefix).\(field)", message: "is not a known field (known: \(known.joined(separator: ", ")))")]
         case DecodingError.typeMismatch(let type, let context):
-            errors = [SpecError(field: path(context.codingPath), message: "has the wrong type: expected \(type)")]
+            return [SpecError(field: path(context.codingPath), message: "has the wrong type: expected \(type)")]
         case DecodingError.valueNotFound(let type, let context):
-            errors = [SpecError(field: path(context.codingPath), message: "is null: expected \(type)")]
+            return [SpecError(field: path(context.codingPath), message: "is null: expected \(type)")]
         case DecodingError.keyNotFound(let key, let context):
-            errors = [SpecError(field: path(context.codingPath + [key]), message: "is required")]
+            return [SpecError(field: path(context.codingPath + [key]), message: "is required")]
         case DecodingError.dataCorrupted(let context):
-            errors = [SpecError(field: path(context.codingPath).isEmpty ? "(document)" : path(context.codingPath), message: "cannot be read: \(context.debugDescription)")]
+            return [SpecError(field: path(context.codingPath).isEmpty ? "(document)" : path(context.codingPath), message: "cannot be read: \(context.debugDescription)")]
         default:
-            errors = [SpecError(field: "(document)", message: "\(error)")]
+            return [SpecError(field: "(document)", message: "\(error)")]
         }
     }
 

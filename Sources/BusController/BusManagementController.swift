@@ -46,6 +46,8 @@ public final class BusManagementController: Sendable {
     /// Instance ids with a start or stop command on its way.
     private let inFlight = Mutex<Set<String>>([])
     /// Hello metadata between admission and the link's establishment.
+    /// Recent things that happened on the bus, newest last (at most 1,000).
+    let recentEvents = LockedBox<[BusEvent]>([])
     private let joining = LockedBox<[CardID: (name: String, capacity: Resources)]>([:])
     private let bound = Mutex<(address: DCLAddress?, waiters: [CheckedContinuation<DCLAddress, Never>])>((nil, []))
 
@@ -156,6 +158,20 @@ public final class BusManagementController: Sendable {
         return Instant(nanoseconds: UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec))
     }
 
+    func record(_ kind: String, _ message: String) {
+        recentEvents.withLock { events in
+            events.append(BusEvent(time: Self.wallClock(), kind: kind, message: message))
+            if events.count > 1000 { events.removeFirst(events.count - 1000) }
+        }
+    }
+
+    /// The tail of an instance's output, from its card.
+    public func logs(of id: String) async throws -> ByteBuffer {
+        guard let r = try await registry.instance(id) else { throw APIError(.notFound, "no instance '\(id)'") }
+        guard let card = r.instance.card else { throw APIError(.conflict, "instance '\(id)' is not placed on a card", details: ["state": r.instance.state.rawValue]) }
+        return try await node.command(to: card, name: CardProtocol.instanceLogs, body: ByteBuffer(string: id), timeout: .seconds(10))
+    }
+
     private func handle(_ event: Event) async throws {
         switch event {
         case .tick:
@@ -166,12 +182,15 @@ public final class BusManagementController: Sendable {
             card.capacity = capacity
             if card.state != .draining { card.state = .ready }
             try await registry.putCard(card)
+            record("card.joined", "\(id) (\(name)) joined with \(capacity)")
         case .cardLeft(let id):
             if var card = try await registry.card(id), card.state != .removed {
                 card.state = .lost
                 try await registry.putCard(card)
+                record("card.lost", "\(id) (\(card.name)) lost its link")
             }
         case .instanceExited(let exit, let card):
+            record("instance.exited", "\(exit.id) exited with \(exit.code)\(exit.oomKilled ? " (OOM-killed: memory limit reached)" : "") on \(card)")
             try await updateInstance(exit.id) { r in
                 guard r.instance.card == card else { return false }
                 r.instance.state = r.instance.state == .stopping ? .stopped : .exited
@@ -182,6 +201,7 @@ public final class BusManagementController: Sendable {
             }
         case .started(let started):
             inFlight.withLock { _ = $0.remove(started.id) }
+            record("instance.started", "\(started.id) running as pid \(started.pid) (\(started.runtime))")
             try await updateInstance(started.id) { r in
                 guard r.instance.state == .starting else { return false }
                 r.instance.state = .running
@@ -190,8 +210,9 @@ public final class BusManagementController: Sendable {
                 r.instance.containerID = started.containerID
                 return true
             }
-        case .startFailed(let id, _):
+        case .startFailed(let id, let message):
             inFlight.withLock { _ = $0.remove(id) }
+            record("instance.failed", "\(id) could not start: \(message)")
             try await updateInstance(id) { r in
                 guard r.instance.state == .starting else { return false }
                 r.instance.state = .exited
@@ -270,4 +291,12 @@ final class LockedBox<Value: Sendable>: Sendable {
     private let mutex: Mutex<Value>
     init(_ value: Value) { mutex = Mutex(value) }
     func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R { try mutex.withLock { try body(&$0) } }
+}
+
+/// Something that happened on the bus (for `backplane events`).
+public struct BusEvent: Codable, Hashable, Sendable {
+    /// Wall-clock nanoseconds since 1970.
+    public var time: Instant
+    public var kind: String
+    public var message: String
 }

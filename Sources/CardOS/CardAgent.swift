@@ -110,6 +110,22 @@ public final class CardAgent: Sendable {
             let started = CardProtocol.StartedInstance(id: start.id, pid: handle.pid, runtime: runtime.kind, containerID: handle.id, cgroupPath: handle.cgroupPath)
             return ByteBuffer(bytes: try JSONEncoder().encode(started))
         })
+        let stateDirectory = configuration.stateDirectory
+        node.onRequest(CardProtocol.instanceLogs, async: { d in
+            let id = String(buffer: d.body)
+            var out = ByteBuffer()
+            for stream in ["out", "err"] {
+                for directory in ["runtime/logs"] {
+                    let path = "\(stateDirectory)/\(directory)/\(id).\(stream)"
+                    guard let handle = FileHandle(forReadingAtPath: path) else { continue }
+                    defer { try? handle.close() }
+                    let size = (try? handle.seekToEnd()) ?? 0
+                    try? handle.seek(toOffset: size > 32_768 ? size - 32_768 : 0)
+                    out.writeBytes((try? handle.readToEnd()) ?? Data())
+                }
+            }
+            return out
+        })
         node.onRequest(CardProtocol.stopInstance, async: { d in
             let stop = try JSONDecoder().decode(CardProtocol.StopInstance.self, from: Data(d.body.readableBytesView))
             try await runtime.stop(stop.id, grace: .milliseconds(stop.graceMilliseconds))

@@ -1,0 +1,33 @@
+/// An API failure, sent as `{"error": {"code", "message", "details"}}`.
+public struct APIError: Error, Hashable, Sendable, CustomStringConvertible {
+    public enum Code: String, Hashable, Sendable {
+        case badRequest = "bad_request"
+        case invalidSpec = "invalid_spec"
+        case notFound = "not_found"
+        case conflict
+        case unavailable
+        case internalError = "internal"
+
+        var status: Int {
+            switch self {
+            case .badRequest, .invalidSpec: return 400
+            case .notFound: return 404
+            case .conflict: return 409
+            case .unavailable: return 503
+            case .internalError: return 500
+            }
+        }
+    }
+
+    public var code: Code
+    public var message: String
+    public var details: [String: String]
+
+    public init(_ code: Code, _ message: String, details: [String: String] = [:]) {
+        self.code = code
+        self.message = message
+        self.details = details
+    }
+
+    public var description: String { "\(code.rawValue): \(message)" }
+}

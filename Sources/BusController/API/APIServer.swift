@@ -1,0 +1,191 @@
+import BackplaneModel
+import DirectCardLinkNIO
+import Foundation
+import Hummingbird
+import NIOCore
+import WorkloadBalancer
+import Yams
+
+/// The BMC's HTTP API under `/v1` (JSON; workload specs also as YAML). Errors are
+/// `{"error": {"code", "message", "details"}}`. The OpenAPI document is at `/v1/openapi.json`.
+public struct APIServer: Sendable {
+    public let bmc: BusManagementController
+    public init(bmc: BusManagementController) { self.bmc = bmc }
+
+    public func router() -> Router<BasicRequestContext> {
+        let router = Router()
+        router.add(middleware: APIErrorMiddleware())
+        let v1 = router.group("v1")
+        v1.get("openapi.json") { _, _ in Self.json(OpenAPIDocument.text) }
+        v1.get("cards") { _, _ in try await Self.encode(try await self.cards()) }
+        v1.get("instances") { _, _ in
+            let state = try await self.bmc.registry.read()
+            return try Self.encode(state.snapshot.instances.map(\.instance).sorted { $0.id < $1.id })
+        }
+        v1.get("instances/:id/logs") { _, context in
+            let id = try context.parameters.require("id")
+            var body = try await self.bmc.logs(of: id)
+            return Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: body.readSlice(length: body.readableBytes)!))
+        }
+        v1.get("events") { _, _ in try Self.encode(self.bmc.recentEvents.withLock { $0 }) }
+        v1.get("workloads") { _, _ in try Self.encode(try await self.workloads()) }
+        v1.post("workloads") { request, context in
+            let body = try await request.body.collect(upTo: 1 << 20)
+            let spec = try Self.parseSpec(body, contentType: request.headers[.contentType])
+            try await self.bmc.registry.putWorkload(spec)
+            self.bmc.record("workload.applied", "\(spec.key): \(spec.replicas) replica(s) of \(spec.resources)")
+            self.bmc.poke()
+            return try Self.encode(spec, status: .created)
+        }
+        v1.get("workloads/:name") { request, context in
+            let name = try context.parameters.require("name")
+            let tenant = request.uri.queryParameters["tenant"].map(String.init) ?? WorkloadSpec.defaultTenant
+            guard let status = try await self.workloads().first(where: { $0.spec.name == name && $0.spec.tenant == tenant }) else {
+                throw APIError(.notFound, "no workload '\(name)' in tenant '\(tenant)'")
+            }
+            return try Self.encode(status)
+        }
+        v1.delete("workloads/:name") { request, context in
+            let name = try context.parameters.require("name")
+            let tenant = request.uri.queryParameters["tenant"].map(String.init) ?? WorkloadSpec.defaultTenant
+            guard try await self.bmc.registry.deleteWorkload(tenant: tenant, name: name) else {
+                throw APIError(.notFound, "no workload '\(name)' in tenant '\(tenant)'")
+            }
+            self.bmc.record("workload.deleted", "\(tenant)/\(name)")
+            self.bmc.poke()
+            return Response(status: .noContent)
+        }
+        v1.post("workloads/:name/scale") { request, context in
+            let name = try context.parameters.require("name")
+            let tenant = request.uri.queryParameters["tenant"].map(String.init) ?? WorkloadSpec.defaultTenant
+            let body = try await request.body.collect(upTo: 4096)
+            struct Scale: Decodable { var replicas: Int }
+            guard let scale = try? JSONDecoder().decode(Scale.self, from: Data(body.readableBytesView)) else {
+                throw APIError(.badRequest, "body must be {\"replicas\": N}", details: ["field": "replicas"])
+            }
+            guard WorkloadSpec.replicaRange.contains(scale.replicas) else {
+                throw APIError(.invalidSpec, "replicas: is \(scale.replicas); must be 0 to 1000", details: ["replicas": "must be 0 to 1000"])
+            }
+            guard var spec = try await self.bmc.registry.workload(tenant: tenant, name: name) else {
+                throw APIError(.notFound, "no workload '\(name)' in tenant '\(tenant)'")
+            }
+            spec.replicas = scale.replicas
+            try await self.bmc.registry.putWorkload(spec)
+            self.bmc.record("workload.scaled", "\(spec.key) to \(scale.replicas) replica(s)")
+            self.bmc.poke()
+            return try Self.encode(spec)
+        }
+        return router
+    }
+
+    /// Runs the API on `host:port` until cancelled.
+    public func run(host: String, port: Int) async throws {
+        let app = Application(router: router(), configuration: .init(address: .hostname(host, port: port), serverName: "backplane-bmc"))
+        try await app.runService(gracefulShutdownSignals: [])
+    }
+
+    // MARK: Views
+
+    public struct CardStatus: Codable, Sendable {
+        public var id: CardID
+        public var name: String
+        public var state: Card.State
+        public var capacity: Resources
+        public var allocated: Resources
+        public var instances: Int
+    }
+
+    func cards() async throws -> [CardStatus] {
+        let state = try await bmc.registry.read()
+        return state.snapshot.cards.sorted { $0.id < $1.id }.map { card in
+            let mine = state.snapshot.instances.filter { $0.instance.card == card.id && $0.instance.holdsResources }
+            return CardStatus(id: card.id, name: card.name, state: card.state, capacity: card.capacity, allocated: mine.reduce(.zero) { $0 + $1.instance.requested }, instances: mine.count)
+        }
+    }
+
+    public struct WorkloadStatus: Codable, Sendable {
+        public var spec: WorkloadSpec
+        public var running: Int
+        public var pending: Int
+        /// Why instances are pending (from the balancer), when some are.
+        public var pendingReason: String?
+    }
+
+    func workloads() async throws -> [WorkloadStatus] {
+        let state = try await bmc.registry.read()
+        return state.snapshot.workloads.sorted { $0.key < $1.key }.map { spec in
+            let mine = state.snapshot.instances.filter { $0.workloadKey == spec.key }
+            let pending = mine.filter { $0.instance.state == .pending }
+            return WorkloadStatus(spec: spec, running: mine.filter { $0.instance.state == .running }.count, pending: pending.count, pendingReason: pending.compactMap(\.instance.pendingReason).first?.description)
+        }
+    }
+
+    // MARK: Helpers
+
+    static func parseSpec(_ body: ByteBuffer, contentType: String?) throws -> WorkloadSpec {
+        let text = String(buffer: body)
+        let isJSON = contentType?.contains("json") ?? text.trimmingCharacters(in: .whitespacesAndNewlines).hasPrefix("{")
+        let document: WorkloadSpec.Document
+        do {
+            document = isJSON ? try JSONDecoder().decode(WorkloadSpec.Document.self, from: Data(text.utf8)) : try YAMLDecoder().decode(WorkloadSpec.Document.self, from: text)
+        } catch {
+            throw specError(SpecErrors(decoding: error))
+        }
+        do {
+            return try WorkloadSpec(validating: document)
+        } catch {
+            throw specError(error)
+        }
+    }
+
+    static func specError(_ e: SpecErrors) -> APIError {
+        APIError(.invalidSpec, e.errors.map(\.description).joined(separator: "; "), details: Dictionary(e.errors.map { ($0.field, $0.message) }, uniquingKeysWith: { a, _ in a }))
+    }
+
+    static let encoder: JSONEncoder = {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys, .prettyPrinted]
+        return e
+    }()
+
+    static func encode<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws -> Response {
+        json(String(decoding: try encoder.encode(value), as: UTF8.self), status: status)
+    }
+
+    static func json(_ text: String, status: HTTPResponse.Status = .ok) -> Response {
+        Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+}
+
+/// Turns every failure into `{"error": {"code", "message", "details"}}`.
+struct APIErrorMiddleware: RouterMiddleware {
+    typealias Context = BasicRequestContext
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as APIError {
+            return Self.response(error)
+        } catch let error as HTTPError {
+            let code: APIError.Code = error.status == .notFound ? .notFound : error.status.code >= 500 ? .internalError : .badRequest
+            return Self.response(APIError(code, error.body ?? "\(error.status.reasonPhrase)"), status: error.status)
+        } catch let error as DCLError {
+            return Self.response(APIError(.unavailable, "card unreachable: \(error)"))
+        } catch {
+            return Self.response(APIError(.internalError, "\(error)"))
+        }
+    }
+
+    static func response(_ error: APIError, status: HTTPResponse.Status? = nil) -> Response {
+        struct Body: Encodable {
+            struct Inner: Encodable {
+                var code: String
+                var message: String
+                var details: [String: String]
+            }
+            var error: Inner
+        }
+        let text = (try? APIServer.encoder.encode(Body(error: .init(code: error.code.rawValue, message: error.message, details: error.details)))).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        return APIServer.json(text, status: status ?? HTTPResponse.Status(code: error.code.status))
+    }
+}

@@ -1,0 +1,629 @@
+/// The API's OpenAPI 3 document, served at `/v1/openapi.json` (keep in step with `APIServer`).
+enum OpenAPIDocument {
+    static let text = #"""
+{
+ "components": {
+  "responses": {
+   "Error": {
+    "content": {
+     "application/json": {
+      "schema": {
+       "properties": {
+        "error": {
+         "properties": {
+          "code": {
+           "enum": [
+            "bad_request",
+            "invalid_spec",
+            "not_found",
+            "conflict",
+            "unavailable",
+            "internal"
+           ],
+           "type": "string"
+          },
+          "details": {
+           "additionalProperties": {
+            "type": "string"
+           },
+           "type": "object"
+          },
+          "message": {
+           "type": "string"
+          }
+         },
+         "required": [
+          "code",
+          "message",
+          "details"
+         ],
+         "type": "object"
+        }
+       },
+       "type": "object"
+      }
+     }
+    },
+    "description": "failure"
+   }
+  },
+  "schemas": {
+   "BusEvent": {
+    "properties": {
+     "kind": {
+      "type": "string"
+     },
+     "message": {
+      "type": "string"
+     },
+     "time": {
+      "properties": {
+       "nanoseconds": {
+        "description": "since 1970",
+        "type": "integer"
+       }
+      },
+      "type": "object"
+     }
+    },
+    "type": "object"
+   },
+   "CardStatus": {
+    "properties": {
+     "allocated": {
+      "$ref": "#/components/schemas/Resources"
+     },
+     "capacity": {
+      "$ref": "#/components/schemas/Resources"
+     },
+     "id": {
+      "example": "c-0001-000000",
+      "type": "string"
+     },
+     "instances": {
+      "type": "integer"
+     },
+     "name": {
+      "type": "string"
+     },
+     "state": {
+      "enum": [
+       "joining",
+       "ready",
+       "draining",
+       "lost",
+       "removed"
+      ],
+      "type": "string"
+     }
+    },
+    "type": "object"
+   },
+   "Instance": {
+    "properties": {
+     "card": {
+      "nullable": true,
+      "type": "string"
+     },
+     "containerID": {
+      "nullable": true,
+      "type": "string"
+     },
+     "exitCode": {
+      "nullable": true,
+      "type": "integer"
+     },
+     "id": {
+      "type": "string"
+     },
+     "pendingReason": {
+      "nullable": true,
+      "type": "object"
+     },
+     "pid": {
+      "nullable": true,
+      "type": "integer"
+     },
+     "priority": {
+      "type": "integer"
+     },
+     "requested": {
+      "$ref": "#/components/schemas/Resources"
+     },
+     "restarts": {
+      "type": "integer"
+     },
+     "runtime": {
+      "nullable": true,
+      "type": "string"
+     },
+     "state": {
+      "enum": [
+       "pending",
+       "starting",
+       "running",
+       "exited",
+       "stopping",
+       "stopped"
+      ],
+      "type": "string"
+     },
+     "tenant": {
+      "type": "string"
+     },
+     "workload": {
+      "type": "string"
+     }
+    },
+    "type": "object"
+   },
+   "Resources": {
+    "properties": {
+     "cpuMillis": {
+      "type": "integer"
+     },
+     "memoryBytes": {
+      "type": "integer"
+     },
+     "networkBitsPerSecond": {
+      "type": "integer"
+     },
+     "storageIOPS": {
+      "type": "integer"
+     }
+    },
+    "type": "object"
+   },
+   "WorkloadSpec": {
+    "properties": {
+     "command": {
+      "items": {
+       "type": "string"
+      },
+      "type": "array"
+     },
+     "env": {
+      "type": "object"
+     },
+     "image": {
+      "type": "string"
+     },
+     "name": {
+      "type": "string"
+     },
+     "priority": {
+      "type": "integer"
+     },
+     "replicas": {
+      "type": "integer"
+     },
+     "resources": {
+      "$ref": "#/components/schemas/Resources"
+     },
+     "restart": {
+      "type": "string"
+     },
+     "tenant": {
+      "type": "string"
+     }
+    },
+    "type": "object"
+   },
+   "WorkloadSpecDocument": {
+    "additionalProperties": false,
+    "properties": {
+     "command": {
+      "oneOf": [
+       {
+        "items": {
+         "type": "string"
+        },
+        "type": "array"
+       },
+       {
+        "description": "one line run under sh -c",
+        "type": "string"
+       }
+      ]
+     },
+     "env": {
+      "additionalProperties": {
+       "type": "string"
+      },
+      "type": "object"
+     },
+     "image": {
+      "description": "busybox or an absolute rootfs directory",
+      "type": "string"
+     },
+     "name": {
+      "type": "string"
+     },
+     "priority": {
+      "default": 500,
+      "maximum": 1000,
+      "minimum": 0,
+      "type": "integer"
+     },
+     "replicas": {
+      "default": 1,
+      "maximum": 1000,
+      "minimum": 0,
+      "type": "integer"
+     },
+     "resources": {
+      "additionalProperties": false,
+      "properties": {
+       "cpu": {
+        "example": "250m",
+        "type": "string"
+       },
+       "memory": {
+        "example": "128Mi",
+        "type": "string"
+       },
+       "network": {
+        "example": "100Mbps",
+        "type": "string"
+       },
+       "storage_iops": {
+        "type": "integer"
+       }
+      },
+      "type": "object"
+     },
+     "restart": {
+      "enum": [
+       "always",
+       "on-failure",
+       "never"
+      ],
+      "type": "string"
+     },
+     "tenant": {
+      "default": "default",
+      "type": "string"
+     }
+    },
+    "required": [
+     "name",
+     "image",
+     "command",
+     "resources"
+    ],
+    "type": "object"
+   },
+   "WorkloadStatus": {
+    "properties": {
+     "pending": {
+      "type": "integer"
+     },
+     "pendingReason": {
+      "nullable": true,
+      "type": "string"
+     },
+     "running": {
+      "type": "integer"
+     },
+     "spec": {
+      "$ref": "#/components/schemas/WorkloadSpec"
+     }
+    },
+    "type": "object"
+   }
+  }
+ },
+ "info": {
+  "description": "The Bus Management Controller's API. Errors are {\"error\": {\"code\", \"message\", \"details\"}}.",
+  "title": "Backplane BMC API",
+  "version": "1"
+ },
+ "openapi": "3.0.3",
+ "paths": {
+  "/v1/cards": {
+   "get": {
+    "responses": {
+     "200": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "items": {
+          "$ref": "#/components/schemas/CardStatus"
+         },
+         "type": "array"
+        }
+       }
+      },
+      "description": "cards"
+     },
+     "default": {
+      "$ref": "#/components/responses/Error"
+     }
+    },
+    "summary": "Cards on the bus with capacity and allocation"
+   }
+  },
+  "/v1/events": {
+   "get": {
+    "responses": {
+     "200": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "items": {
+          "$ref": "#/components/schemas/BusEvent"
+         },
+         "type": "array"
+        }
+       }
+      },
+      "description": "events"
+     },
+     "default": {
+      "$ref": "#/components/responses/Error"
+     }
+    },
+    "summary": "Recent bus events, oldest first"
+   }
+  },
+  "/v1/instances": {
+   "get": {
+    "responses": {
+     "200": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "items": {
+          "$ref": "#/components/schemas/Instance"
+         },
+         "type": "array"
+        }
+       }
+      },
+      "description": "instances"
+     },
+     "default": {
+      "$ref": "#/components/responses/Error"
+     }
+    },
+    "summary": "Every instance with card, state, runtime and host PID"
+   }
+  },
+  "/v1/instances/{id}/logs": {
+   "get": {
+    "parameters": [
+     {
+      "in": "path",
+      "name": "id",
+      "required": true,
+      "schema": {
+       "type": "string"
+      }
+     }
+    ],
+    "responses": {
+     "200": {
+      "content": {
+       "text/plain": {
+        "schema": {
+         "type": "string"
+        }
+       }
+      },
+      "description": "text"
+     },
+     "default": {
+      "$ref": "#/components/responses/Error"
+     }
+    },
+    "summary": "The tail of an instance's stdout and stderr"
+   }
+  },
+  "/v1/openapi.json": {
+   "get": {
+    "responses": {
+     "200": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "type": "object"
+        }
+       }
+      },
+      "description": "OpenAPI 3"
+     },
+     "default": {
+      "$ref": "#/components/responses/Error"
+     }
+    },
+    "summary": "This document"
+   }
+  },
+  "/v1/workloads": {
+   "get": {
+    "responses": {
+     "200": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "items": {
+          "$ref": "#/components/schemas/WorkloadStatus"
+         },
+         "type": "array"
+        }
+       }
+      },
+      "description": "workloads"
+     },
+     "default": {
+      "$ref": "#/components/responses/Error"
+     }
+    },
+    "summary": "Workloads with running and pending counts"
+   },
+   "post": {
+    "requestBody": {
+     "content": {
+      "application/json": {
+       "schema": {
+        "$ref": "#/components/schemas/WorkloadSpecDocument"
+       }
+      },
+      "application/yaml": {
+       "schema": {
+        "$ref": "#/components/schemas/WorkloadSpecDocument"
+       }
+      }
+     },
+     "required": true
+    },
+    "responses": {
+     "201": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/WorkloadSpec"
+        }
+       }
+      },
+      "description": "the stored spec"
+     },
+     "default": {
+      "$ref": "#/components/responses/Error"
+     }
+    },
+    "summary": "Create or replace a workload (JSON or YAML spec)"
+   }
+  },
+  "/v1/workloads/{name}": {
+   "delete": {
+    "parameters": [
+     {
+      "in": "path",
+      "name": "name",
+      "required": true,
+      "schema": {
+       "type": "string"
+      }
+     },
+     {
+      "in": "query",
+      "name": "tenant",
+      "required": false,
+      "schema": {
+       "default": "default",
+       "type": "string"
+      }
+     }
+    ],
+    "responses": {
+     "204": {
+      "description": "deleted"
+     },
+     "default": {
+      "$ref": "#/components/responses/Error"
+     }
+    },
+    "summary": "Delete a workload; its instances stop"
+   },
+   "get": {
+    "parameters": [
+     {
+      "in": "path",
+      "name": "name",
+      "required": true,
+      "schema": {
+       "type": "string"
+      }
+     },
+     {
+      "in": "query",
+      "name": "tenant",
+      "required": false,
+      "schema": {
+       "default": "default",
+       "type": "string"
+      }
+     }
+    ],
+    "responses": {
+     "200": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/WorkloadStatus"
+        }
+       }
+      },
+      "description": "status"
+     },
+     "default": {
+      "$ref": "#/components/responses/Error"
+     }
+    },
+    "summary": "One workload's status"
+   }
+  },
+  "/v1/workloads/{name}/scale": {
+   "post": {
+    "parameters": [
+     {
+      "in": "path",
+      "name": "name",
+      "required": true,
+      "schema": {
+       "type": "string"
+      }
+     },
+     {
+      "in": "query",
+      "name": "tenant",
+      "required": false,
+      "schema": {
+       "default": "default",
+       "type": "string"
+      }
+     }
+    ],
+    "requestBody": {
+     "content": {
+      "application/json": {
+       "schema": {
+        "properties": {
+         "replicas": {
+          "maximum": 1000,
+          "minimum": 0,
+          "type": "integer"
+         }
+        },
+        "required": [
+         "replicas"
+        ],
+        "type": "object"
+       }
+      }
+     },
+     "required": true
+    },
+    "responses": {
+     "200": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/WorkloadSpec"
+        }
+       }
+      },
+      "description": "the updated spec"
+     },
+     "default": {
+      "$ref": "#/components/responses/Error"
+     }
+    },
+    "summary": "Set the replica count"
+   }
+  }
+ }
+}
+"""#
+}

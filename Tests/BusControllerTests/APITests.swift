@@ -1,0 +1,87 @@
+import BackplaneModel
+import ClusterStore
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import NIOPosix
+import Testing
+@testable import BusController
+
+@Suite("BMC HTTP API")
+struct APITests {
+    func withAPI(_ body: @Sendable (any TestClientProtocol, BusManagementController) async throws -> Void) async throws {
+        let bmc = BusManagementController(configuration: .init(listen: .tcp(host: "127.0.0.1", port: 0), token: "t"), store: InMemoryClusterStore(), group: MultiThreadedEventLoopGroup.singleton)
+        let app = Application(router: APIServer(bmc: bmc).router())
+        try await app.test(.router) { client in try await body(client, bmc) }
+    }
+
+    func error(_ response: TestResponse) throws -> (code: String, message: String, details: [String: String]) {
+        struct Body: Decodable { struct Inner: Decodable { var code: String; var message: String; var details: [String: String] }; var error: Inner }
+        let b = try JSONDecoder().decode(Body.self, from: Data(response.body.readableBytesView))
+        return (b.error.code, b.error.message, b.error.details)
+    }
+
+    @Test("a bad spec is refused with every bad field named, and nothing is stored")
+    func badSpec() async throws {
+        try await withAPI { client, bmc in
+            try await client.execute(uri: "/v1/workloads", method: .post, headers: [.contentType: "application/yaml"], body: ByteBuffer(string: "name: Web\nimage: busybox\ncommand: [httpd]\nresources: {cpu: lots, memory: 64Mi}\nreplicaz: 2\n")) { response in
+                #expect(response.status == .badRequest)
+                let e = try error(response)
+                #expect(e.code == "invalid_spec" && e.details.keys.contains("replicaz"), "\(e)")
+            }
+            try await client.execute(uri: "/v1/workloads", method: .post, headers: [.contentType: "application/yaml"], body: ByteBuffer(string: "name: Web\nimage: busybox\ncommand: [httpd]\nresources: {cpu: lots, memory: 64Mi}\n")) { response in
+                let e = try error(response)
+                #expect(Set(e.details.keys) == ["name", "resources.cpu"], "\(e)")
+            }
+            #expect(try await bmc.registry.read().snapshot.workloads.isEmpty)
+        }
+    }
+
+    @Test("YAML deploy, status with the pending reason, scale, delete")
+    func lifecycle() async throws {
+        try await withAPI { client, bmc in
+            try await bmc.registry.putCard(Card(id: CardID(0x1_000000), name: "small", state: .ready, capacity: Resources(cpuMillis: 1000, memoryBytes: 256 << 20)))
+            let yaml = "name: db\nimage: busybox\ncommand: sleep 1000\nresources:\n  cpu: 250m\n  memory: 512Mi\n"
+            try await client.execute(uri: "/v1/workloads", method: .post, headers: [.contentType: "application/yaml"], body: ByteBuffer(string: yaml)) { response in
+                #expect(response.status == .created)
+            }
+            let state = try await bmc.registry.read()
+            let changes = bmc.reconciler.reconcile(state.snapshot, now: BusManagementController.wallClock())
+            #expect(try await bmc.registry.apply(changes, readAt: state))
+            try await client.execute(uri: "/v1/workloads/db", method: .get) { response in
+                let status = try JSONDecoder().decode(APIServer.WorkloadStatus.self, from: Data(response.body.readableBytesView))
+                #expect(status.pending == 1 && status.pendingReason == "insufficient memory on 1 of 1 cards (requested 512Mi, largest free 256Mi)")
+            }
+            try await client.execute(uri: "/v1/workloads/db/scale", method: .post, body: ByteBuffer(string: #"{"replicas": 3}"#)) { response in
+                #expect(response.status == .ok)
+            }
+            #expect(try await bmc.registry.workload(tenant: "default", name: "db")?.replicas == 3)
+            try await client.execute(uri: "/v1/workloads/db/scale", method: .post, body: ByteBuffer(string: #"{"replicas": -1}"#)) { response in
+                #expect(response.status == .badRequest)
+            }
+            try await client.execute(uri: "/v1/workloads/db", method: .delete) { response in #expect(response.status == .noContent) }
+            try await client.execute(uri: "/v1/workloads/db", method: .delete) { response in
+                #expect(response.status == .notFound)
+                let e = try error(response)
+                #expect(e.code == "not_found")
+            }
+        }
+    }
+
+    @Test("the OpenAPI document is served and lists every route")
+    func openAPI() async throws {
+        try await withAPI { client, _ in
+            try await client.execute(uri: "/v1/openapi.json", method: .get) { response in
+                let doc = try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any]
+                let paths = (doc?["paths"] as? [String: Any]).map { Set($0.keys) } ?? []
+                #expect(paths.isSuperset(of: ["/v1/cards", "/v1/workloads", "/v1/workloads/{name}", "/v1/workloads/{name}/scale", "/v1/instances", "/v1/instances/{id}/logs", "/v1/events"]))
+            }
+            try await client.execute(uri: "/v1/nothing-here", method: .get) { response in
+                #expect(response.status == .notFound)
+                let e = try error(response)
+                #expect(e.code == "not_found")
+            }
+        }
+    }
+}
