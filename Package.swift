@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "WorkloadBalancer", targets: ["WorkloadBalancer"]),
         .library(name: "CardOS", targets: ["CardOS"]),
         .library(name: "BusController", targets: ["BusController"]),
+        .executable(name: "backplane", targets: ["backplane"]),
         .executable(name: "backplane-bench", targets: ["backplane-bench"]),
     ],
     dependencies: [
@@ -61,6 +62,16 @@ let package = Package(
             "BackplaneModel", "WorkloadBalancer", "ClusterStore", "DirectCardLink", "DirectCardLinkNIO",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Yams", package: "Yams"),
+        ]),
+        // The command line, as a library so it is testable; `backplane` is only @main.
+        .target(name: "BackplaneCLI", dependencies: [
+            "BusController", "CardOS", "ClusterStore", "DirectCardLinkNIO", "BackplaneModel",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Subprocess", package: "swift-subprocess"),
+        ]),
+        .executableTarget(name: "backplane", dependencies: [
+            "BackplaneCLI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // etcd-shaped store: protocol, in-memory and SQLite (GRDB) backends.
         .target(

@@ -1,0 +1,93 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// A small client for the BMC's HTTP API.
+struct BMCClient {
+    let base: URL
+
+    init(_ text: String) throws {
+        guard let url = URL(string: text.hasSuffix("/") ? String(text.dropLast()) : text), url.scheme == "http" || url.scheme == "https" else {
+            throw CLIError("--bmc must be an http(s) URL such as http://127.0.0.1:7070, got '\(text)'", exitCode: 2)
+        }
+        base = url
+    }
+
+    struct APIFailure: Decodable {
+        struct Inner: Decodable {
+            var code: String
+            var message: String
+            var details: [String: String]
+        }
+        var error: Inner
+    }
+
+    func request(_ method: String, _ path: String, query: [String: String] = [:], body: Data? = nil, contentType: String = "application/json") async throws -> Data {
+        var components = URLComponents(url: base.appendingPathComponent(path), resolvingAgainstBaseURL: false)!
+        if !query.isEmpty { components.queryItems = query.sorted { $0.key < $1.key }.map { URLQueryItem(name: $0.key, value: $0.value) } }
+        var request = URLRequest(url: components.url!)
+        request.httpMethod = method
+        request.timeoutInterval = 30
+        if let body {
+            request.httpBody = body
+            request.setValue(contentType, forHTTPHeaderField: "Content-Type")
+        }
+        let (data, response): (Data, URLResponse)
+        do {
+            (data, response) = try await URLSession.shared.data(for: request)
+        } catch {
+            throw CLIError("cannot reach the BMC at \(base.absoluteString): \(error.localizedDescription)\nIs it running? Start a local bus with `backplane up`, or point --bmc (or BACKPLANE_BMC) at one.", exitCode: 3)
+        }
+        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+        guard (200..<300).contains(status) else {
+            if let failure = try? JSONDecoder().decode(APIFailure.self, from: data) {
+                var text = failure.error.message
+                if !failure.error.details.isEmpty && failure.error.code == "invalid_spec" {
+                    text = "invalid workload spec:\n" + failure.error.details.sorted { $0.key < $1.key }.map { "  \($0.key): \($0.value)" }.joined(separator: "\n")
+                }
+                throw CLIError(text, exitCode: 1)
+            }
+            throw CLIError("the BMC answered \(status): \(String(decoding: data, as: UTF8.self))", exitCode: 1)
+        }
+        return data
+    }
+
+    func get<T: Decodable>(_ path: String, as type: T.Type) async throws -> T {
+        let data = try await request("GET", path)
+        do {
+            return try JSONDecoder().decode(T.self, from: data)
+        } catch {
+            throw CLIError("unexpected answer from \(path): \(error)", exitCode: 1)
+        }
+    }
+}
+
+/// A failure to report to the user, with the process exit code.
+struct CLIError: Error, CustomStringConvertible {
+    var message: String
+    var exitCode: Int32
+    init(_ message: String, exitCode: Int32 = 1) {
+        self.message = message
+        self.exitCode = exitCode
+    }
+    var description: String { message }
+}
+
+/// Left-aligned columns for people.
+func table(_ header: [String], _ rows: [[String]]) -> String {
+    let all = [header] + rows
+    let widths = header.indices.map { i in all.map { $0[i].count }.max() ?? 0 }
+    return all.map { row in
+        row.enumerated().map { i, cell in i == row.count - 1 ? cell : cell.padding(toLength: widths[i], withPad: " ", startingAt: 0) }.joined(separator: "  ")
+    }.joined(separator: "\n")
+}
+
+func printJSON(_ data: Data) {
+    if let object = try? JSONSerialization.jsonObject(with: data),
+       let pretty = try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys]) {
+        print(String(decoding: pretty, as: UTF8.self))
+    } else {
+        print(String(decoding: data, as: UTF8.self))
+    }
+}

@@ -1,0 +1,171 @@
+import ArgumentParser
+import BackplaneModel
+import BusController
+import Foundation
+
+struct BMCOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("The BMC's API URL.", discussion: "Default: $BACKPLANE_BMC, else http://127.0.0.1:7070 (what `backplane up` uses)."))
+    var bmc: String = ProcessInfo.processInfo.environment["BACKPLANE_BMC"] ?? "http://127.0.0.1:7070"
+
+    @Flag(name: .long, help: "Print JSON for scripts instead of a table.")
+    var json = false
+
+    func client() throws -> BMCClient { try BMCClient(bmc) }
+}
+
+/// Runs a client command, turning failures into a message and a meaningful exit code.
+func runClient(_ body: () async throws -> Void) async throws {
+    do {
+        try await body()
+    } catch let error as CLIError {
+        FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
+        throw ExitCode(error.exitCode)
+    }
+}
+
+struct Deploy: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Create or update a workload from a YAML or JSON spec.",
+        discussion: """
+        Fields: name, tenant (default "default"), priority (0-1000, default 500), image ("busybox" or an \
+        absolute rootfs directory), command (a list, or one line run under sh -c), env, \
+        resources {cpu: 250m, memory: 128Mi, network: 100Mbps, storage_iops: N}, replicas (default 1), \
+        restart (always | on-failure | never). See examples/.
+        """
+    )
+    @Argument(help: "The spec file (.yaml, .yml or .json); - reads standard input.") var file: String
+    @OptionGroup var options: BMCOptions
+
+    func run() async throws {
+        try await runClient {
+            let data: Data
+            if file == "-" {
+                data = FileHandle.standardInput.readDataToEndOfFile()
+            } else {
+                guard let contents = FileManager.default.contents(atPath: file) else { throw CLIError("cannot read \(file)", exitCode: 2) }
+                data = contents
+            }
+            let type = file.hasSuffix(".json") ? "application/json" : "application/yaml"
+            let reply = try await options.client().request("POST", "v1/workloads", body: data, contentType: type)
+            if options.json { printJSON(reply); return }
+            let spec = try JSONDecoder().decode(WorkloadSpec.self, from: reply)
+            print("workload \(spec.name) applied: \(spec.replicas) replica(s) of \(spec.resources)")
+            print("watch it with: backplane workloads, backplane instances")
+        }
+    }
+}
+
+struct Delete: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Delete a workload; its instances are stopped.")
+    @Argument(help: "The workload name.") var name: String
+    @Option(help: "The workload's tenant.") var tenant = "default"
+    @OptionGroup var options: BMCOptions
+
+    func run() async throws {
+        try await runClient {
+            _ = try await options.client().request("DELETE", "v1/workloads/\(name)", query: ["tenant": tenant])
+            print("workload \(name) deleted; its instances are stopping")
+        }
+    }
+}
+
+struct Scale: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Set a workload's replica count.")
+    @Argument(help: "The workload name.") var name: String
+    @Option(help: "The new replica count (0-1000).") var replicas: Int
+    @OptionGroup var options: BMCOptions
+
+    func run() async throws {
+        try await runClient {
+            _ = try await options.client().request("POST", "v1/workloads/\(name)/scale", body: Data("{\"replicas\": \(replicas)}".utf8))
+            print("workload \(name) scaled to \(replicas) replica(s)")
+        }
+    }
+}
+
+struct Cards: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List the cards on the bus.")
+    @OptionGroup var options: BMCOptions
+
+    func run() async throws {
+        try await runClient {
+            let client = try options.client()
+            if options.json { printJSON(try await client.request("GET", "v1/cards")); return }
+            let cards = try await client.get("v1/cards", as: [APIServer.CardStatus].self)
+            print(table(["CARD", "NAME", "STATE", "CPU USED/CAP", "MEMORY USED/CAP", "INSTANCES"], cards.map { c in
+                ["\(c.id)", c.name, c.state.rawValue,
+                 "\(Quantity.formatCPU(c.allocated.cpuMillis))/\(Quantity.formatCPU(c.capacity.cpuMillis))",
+                 "\(Quantity.formatBytes(c.allocated.memoryBytes))/\(Quantity.formatBytes(c.capacity.memoryBytes))", "\(c.instances)"]
+            }))
+        }
+    }
+}
+
+struct Workloads: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List workloads with running and pending counts, and why any are pending.")
+    @OptionGroup var options: BMCOptions
+
+    func run() async throws {
+        try await runClient {
+            let client = try options.client()
+            if options.json { printJSON(try await client.request("GET", "v1/workloads")); return }
+            let workloads = try await client.get("v1/workloads", as: [APIServer.WorkloadStatus].self)
+            print(table(["WORKLOAD", "TENANT", "PRIORITY", "RUNNING/DESIRED", "PENDING", "REASON"], workloads.map { w in
+                [w.spec.name, w.spec.tenant, "\(w.spec.priority)", "\(w.running)/\(w.spec.replicas)", "\(w.pending)", w.pendingReason ?? ""]
+            }))
+        }
+    }
+}
+
+struct Instances: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List instances: card, state, runtime, container and host PID.")
+    @OptionGroup var options: BMCOptions
+
+    func run() async throws {
+        try await runClient {
+            let client = try options.client()
+            if options.json { printJSON(try await client.request("GET", "v1/instances")); return }
+            let instances = try await client.get("v1/instances", as: [Instance].self)
+            print(table(["INSTANCE", "WORKLOAD", "CARD", "STATE", "RUNTIME", "PID", "RESTARTS", "EXIT"], instances.map { i in
+                [i.id, i.workload, i.card.map { "\($0)" } ?? "-", i.state.rawValue, i.runtime ?? "-", i.pid.map { "\($0)" } ?? "-", "\(i.restarts)", i.exitCode.map { "\($0)" } ?? "-"]
+            }))
+        }
+    }
+}
+
+struct Logs: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show the output of a workload's instances (or of one instance).")
+    @Argument(help: "A workload name (all its instances) or an instance id such as web-0.") var name: String
+    @OptionGroup var options: BMCOptions
+
+    func run() async throws {
+        try await runClient {
+            let client = try options.client()
+            let instances = try await client.get("v1/instances", as: [Instance].self)
+            let chosen = instances.contains { $0.id == name } ? [name] : instances.filter { $0.workload == name }.map(\.id)
+            guard !chosen.isEmpty else { throw CLIError("no workload or instance named '\(name)'", exitCode: 1) }
+            for id in chosen {
+                let data = try await client.request("GET", "v1/instances/\(id)/logs")
+                if chosen.count > 1 { print("==> \(id) <==") }
+                print(String(decoding: data, as: UTF8.self), terminator: "")
+            }
+        }
+    }
+}
+
+struct Events: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show recent bus events (cards joining and lost, instances starting and exiting).")
+    @OptionGroup var options: BMCOptions
+
+    func run() async throws {
+        try await runClient {
+            let client = try options.client()
+            if options.json { printJSON(try await client.request("GET", "v1/events")); return }
+            let events = try await client.get("v1/events", as: [BusEvent].self)
+            let formatter = ISO8601DateFormatter()
+            print(table(["TIME", "KIND", "MESSAGE"], events.map { e in
+                [formatter.string(from: Date(timeIntervalSince1970: Double(e.time.nanoseconds) / 1e9)), e.kind, e.message]
+            }))
+        }
+    }
+}

@@ -1,0 +1,117 @@
+import ArgumentParser
+import BackplaneModel
+import BusController
+import CardOS
+import ClusterStore
+import DirectCardLinkNIO
+import Foundation
+import NIOPosix
+
+struct BMCCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bmc",
+        abstract: "Run the Bus Management Controller: DCL for cards, the HTTP API for users.",
+        discussion: "State (the SQLite store and the join token) lives in --state. Stop with Ctrl-C or SIGTERM."
+    )
+    @Option(help: "State directory.") var state = ".backplane/bmc"
+    @Option(help: "API address.") var apiHost = "127.0.0.1"
+    @Option(help: "API port.") var apiPort = 7070
+    @Option(help: "DCL address cards connect to.") var dclHost = "127.0.0.1"
+    @Option(help: "DCL port.") var dclPort = 7071
+    @Option(help: ArgumentHelp("The join token cards must present.", discussion: "Default: $BACKPLANE_TOKEN, else <state>/token (created on first start).")) var token: String?
+
+    func run() async throws {
+        let state = (self.state as NSString).standardizingPath
+        try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+        let token = try self.token ?? ProcessInfo.processInfo.environment["BACKPLANE_TOKEN"] ?? Self.tokenFile(state)
+        let store = try SQLiteClusterStore(path: state + "/bmc.sqlite")
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let bmc = BusManagementController(configuration: .init(listen: .tcp(host: dclHost, port: dclPort), token: token), store: store, group: group)
+        let api = APIServer(bmc: bmc)
+        print("bmc: store \(state)/bmc.sqlite; cards join at tcp://\(dclHost):\(dclPort); API at http://\(apiHost):\(apiPort)")
+        try await runUntilSignalled {
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask { try await bmc.run() }
+                tasks.addTask { try await api.run(host: apiHost, port: apiPort) }
+                try await tasks.next()
+                tasks.cancelAll()
+            }
+        }
+        await bmc.shutdown()
+        try store.close()
+        try await group.shutdownGracefully()
+        print("bmc: stopped")
+    }
+
+    static func tokenFile(_ state: String) throws -> String {
+        let path = state + "/token"
+        if let existing = try? String(contentsOfFile: path, encoding: .utf8) { return existing.trimmingCharacters(in: .whitespacesAndNewlines) }
+        let token = (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+        try token.write(toFile: path, atomically: true, encoding: .utf8)
+        chmod(path, 0o600)
+        return token
+    }
+}
+
+struct CardCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "card",
+        abstract: "Run CardOS: join a bus and run its instances as containers.",
+        discussion: """
+        Several cards can share one host: each offers the slice given by --cpu and --memory. \
+        The runtime is runc (real OCI containers with cgroup limits; needs root) or process (plain \
+        child processes without isolation). auto picks runc when it can and says so loudly when it cannot. \
+        On Ctrl-C or SIGTERM the card stops every instance and leaves no container behind.
+        """
+    )
+    @Option(help: "The BMC's DCL address, host:port.") var bmc = "127.0.0.1:7071"
+    @Option(help: "State directory (keeps this card's CardID across restarts).") var state = ".backplane/card"
+    @Option(help: "A name for people.") var name = ProcessInfo.processInfo.hostName
+    @Option(help: "CPU this card offers, e.g. 2000m or 2.") var cpu = "1000m"
+    @Option(help: "Memory this card offers, e.g. 2GiB.") var memory = "1GiB"
+    @Option(help: "runc, process or auto.") var runtime = "auto"
+    @Option(help: "The join token (default: $BACKPLANE_TOKEN).") var token: String?
+
+    func run() async throws {
+        let state = (self.state as NSString).standardizingPath
+        let capacity: Resources
+        do {
+            capacity = Resources(cpuMillis: try Quantity.parseCPU(cpu), memoryBytes: try Quantity.parseBytes(memory))
+        } catch {
+            throw ValidationError("--cpu/--memory: \(error)")
+        }
+        let parts = bmc.split(separator: ":")
+        guard parts.count == 2, let port = Int(parts[1]) else { throw ValidationError("--bmc must be host:port, got '\(bmc)'") }
+        guard let token = token ?? ProcessInfo.processInfo.environment["BACKPLANE_TOKEN"] else {
+            throw ValidationError("a join token is needed: --token or $BACKPLANE_TOKEN (the BMC keeps it in <state>/token)")
+        }
+        let runtime = try Self.makeRuntime(runtime, state: state)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let agent = CardAgent(configuration: .init(name: name, stateDirectory: state, bmc: .tcp(host: String(parts[0]), port: port), token: token, capacity: capacity), runtime: runtime, group: group)
+        print("card \(name): offering \(capacity), runtime \(runtime.kind), joining tcp://\(bmc)")
+        try await runUntilSignalled { try await agent.run() }
+        await agent.stopAll()
+        try await group.shutdownGracefully()
+        print("card \(name): stopped; no instances left")
+    }
+
+    static func makeRuntime(_ choice: String, state: String) throws -> any ContainerRuntime {
+        let runtimeState = state + "/runtime"
+        switch choice {
+        case "runc":
+            if let reason = RuncRuntime.unavailableReason() { throw ValidationError("--runtime runc: \(reason)") }
+            return try RuncRuntime(stateDirectory: runtimeState, cacheDirectory: state + "/../cache", cgroupParent: "backplane/\((state as NSString).lastPathComponent)")
+        case "process":
+            FileHandle.standardError.write(Data((ProcessRuntime.warning + "\n").utf8))
+            return try ProcessRuntime(stateDirectory: runtimeState)
+        case "auto":
+            if let reason = RuncRuntime.unavailableReason() {
+                FileHandle.standardError.write(Data("runc unavailable (\(reason)): using the process driver.\n\(ProcessRuntime.warning)\n".utf8))
+                return try ProcessRuntime(stateDirectory: runtimeState)
+            }
+            return try makeRuntime("runc", state: state)
+        default:
+            throw ValidationError("--runtime must be runc, process or auto, got '\(choice)'")
+        }
+    }
+}
