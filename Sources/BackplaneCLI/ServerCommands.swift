@@ -29,6 +29,7 @@ struct BMCCommand: AsyncParsableCommand {
         let bmc = BusManagementController(configuration: .init(listen: .tcp(host: dclHost, port: dclPort), token: token), store: store, group: group)
         let api = APIServer(bmc: bmc)
         print("bmc: store \(state)/bmc.sqlite; cards join at tcp://\(dclHost):\(dclPort); API at http://\(apiHost):\(apiPort)")
+        fflush(nil)  // long-running: show it now, also when stdout is a pipe or file
         try await runUntilSignalled {
             try await withThrowingTaskGroup(of: Void.self) { tasks in
                 tasks.addTask { try await bmc.run() }
@@ -41,6 +42,7 @@ struct BMCCommand: AsyncParsableCommand {
         try store.close()
         try await group.shutdownGracefully()
         print("bmc: stopped")
+        fflush(nil)  // long-running: show it now, also when stdout is a pipe or file
     }
 
     static func tokenFile(_ state: String) throws -> String {
@@ -89,10 +91,12 @@ struct CardCommand: AsyncParsableCommand {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let agent = CardAgent(configuration: .init(name: name, stateDirectory: state, bmc: .tcp(host: String(parts[0]), port: port), token: token, capacity: capacity), runtime: runtime, group: group)
         print("card \(name): offering \(capacity), runtime \(runtime.kind), joining tcp://\(bmc)")
+        fflush(nil)  // long-running: show it now, also when stdout is a pipe or file
         try await runUntilSignalled { try await agent.run() }
         await agent.stopAll()
         try await group.shutdownGracefully()
         print("card \(name): stopped; no instances left")
+        fflush(nil)  // long-running: show it now, also when stdout is a pipe or file
     }
 
     static func makeRuntime(_ choice: String, state: String) throws -> any ContainerRuntime {

@@ -72,16 +72,20 @@ struct Up: AsyncParsableCommand {
                   backplane logs web
                 Press Ctrl-C to stop the bus; every container is removed.
                 """)
+                fflush(nil)
                 try await tasks.next()  // a child ended by itself: tear down
                 throw CLIError("a bus process exited unexpectedly; see the logs in \(state)", exitCode: 1)
             }
         }
         // Cards first (they stop their containers), then the BMC.
         print("\nstopping \(cards) card(s)...")
+        fflush(nil)  // long-running: show it now, also when stdout is a pipe or file
         await children.terminate(where: { $0.hasPrefix("card-") })
         print("stopping the BMC...")
+        fflush(nil)  // long-running: show it now, also when stdout is a pipe or file
         await children.terminate(where: { $0 == "bmc" })
         print(signal == nil ? "bus stopped" : "bus stopped; no containers left")
+        fflush(nil)  // long-running: show it now, also when stdout is a pipe or file
     }
 
     static func waitFor(_ what: String, seconds: Int, log: String, _ check: () async -> Bool) async throws {
