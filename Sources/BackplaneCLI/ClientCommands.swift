@@ -169,3 +169,19 @@ struct Events: AsyncParsableCommand {
         }
     }
 }
+
+struct Drain: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Drain a card: nothing new is placed on it and its instances move to other cards.",
+        discussion: "When the drained card then leaves the bus (its process stops), it is marked removed, not lost."
+    )
+    @Argument(help: "The CardID, e.g. c-0001-000000 (see backplane cards).") var card: String
+    @OptionGroup var options: BMCOptions
+
+    func run() async throws {
+        try await runClient {
+            _ = try await options.client().request("POST", "v1/cards/\(card)/drain")
+            print("card \(card) is draining; its instances are moving (watch: backplane instances)")
+        }
+    }
+}

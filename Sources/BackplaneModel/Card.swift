@@ -1,6 +1,7 @@
 /// A compute node on the bus, as the BMC's registry sees it.
 public struct Card: Hashable, Sendable, Codable {
-    /// joining → ready → draining → removed; any state → lost when heartbeats stop.
+    /// joining → ready → draining → removed (a drained card whose link closes); ready → lost when
+    /// its link dies (heartbeats stop), lost → ready when it links again.
     public enum State: String, Hashable, Sendable, Codable, CaseIterable {
         case joining, ready, draining, lost, removed
     }
@@ -11,13 +12,16 @@ public struct Card: Hashable, Sendable, Codable {
     /// What the card offers to workloads (its slice of the host).
     public var capacity: Resources
     public var labels: [String: String]
+    /// What the card's host has (cores, memory, disks, network interfaces, PCI devices).
+    public var inventory: Inventory?
 
-    public init(id: CardID, name: String, state: State, capacity: Resources, labels: [String: String] = [:]) {
+    public init(id: CardID, name: String, state: State, capacity: Resources, labels: [String: String] = [:], inventory: Inventory? = nil) {
         self.id = id
         self.name = name
         self.state = state
         self.capacity = capacity
         self.labels = labels
+        self.inventory = inventory
     }
 }
 

@@ -12,6 +12,7 @@ public enum CardProtocol {
     public static let nameKey = "name"
     public static let capacityKey = "capacity"
     public static let runtimeKey = "runtime"
+    public static let inventoryKey = "inventory"
 
     public struct StartInstance: Codable, Hashable, Sendable {
         public var id: String

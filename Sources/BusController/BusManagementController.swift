@@ -29,7 +29,7 @@ public final class BusManagementController: Sendable {
 
     enum Event: Sendable {
         case tick
-        case cardJoined(CardID, name: String, capacity: Resources)
+        case cardJoined(CardID, name: String, capacity: Resources, inventory: Inventory?)
         case cardLeft(CardID)
         case instanceExited(CardProtocol.InstanceExited, card: CardID)
         case started(CardProtocol.StartedInstance)
@@ -48,7 +48,7 @@ public final class BusManagementController: Sendable {
     /// Hello metadata between admission and the link's establishment.
     /// Recent things that happened on the bus, newest last (at most 1,000).
     let recentEvents = LockedBox<[BusEvent]>([])
-    private let joining = LockedBox<[CardID: (name: String, capacity: Resources)]>([:])
+    private let joining = LockedBox<[CardID: (name: String, capacity: Resources, inventory: Inventory?)]>([:])
     private let bound = Mutex<(address: DCLAddress?, waiters: [CheckedContinuation<DCLAddress, Never>])>((nil, []))
 
     public init(configuration: Configuration, store: any ClusterStore, group: any EventLoopGroup, reconciler: Reconciler = Reconciler()) {
@@ -73,7 +73,8 @@ public final class BusManagementController: Sendable {
             } catch {
                 return .reject(.shuttingDown, reason: "cannot assign a CardID: \(error)")
             }
-            joining.withLock { $0[id] = (hello.metadata[CardProtocol.nameKey] ?? "\(id)", capacity) }
+            let inventory = hello.metadata[CardProtocol.inventoryKey].flatMap { try? JSONDecoder().decode(Inventory.self, from: Data($0.utf8)) }
+            joining.withLock { $0[id] = (hello.metadata[CardProtocol.nameKey] ?? "\(id)", capacity, inventory) }
             return .accept(id)
         }
         let sink = self.sink
@@ -81,7 +82,7 @@ public final class BusManagementController: Sendable {
             switch event {
             case .established(let peer, let role) where role == .card:
                 if let info = joining.withLock({ $0.removeValue(forKey: peer) }) {
-                    sink.yield(.cardJoined(peer, name: info.name, capacity: info.capacity))
+                    sink.yield(.cardJoined(peer, name: info.name, capacity: info.capacity, inventory: info.inventory))
                 }
             case .closed(let peer, _):
                 sink.yield(.cardLeft(peer))
@@ -165,6 +166,20 @@ public final class BusManagementController: Sendable {
         }
     }
 
+    /// Stops placing on a card and moves its instances elsewhere; once its link closes it is
+    /// removed. Returns the updated card.
+    public func drain(_ id: CardID) async throws -> Card {
+        guard var card = try await registry.card(id) else { throw APIError(.notFound, "no card \(id)") }
+        guard card.state == .ready || card.state == .draining || card.state == .joining else {
+            throw APIError(.conflict, "card \(id) is \(card.state.rawValue); only a ready card can be drained", details: ["state": card.state.rawValue])
+        }
+        card.state = .draining
+        try await registry.putCard(card)
+        record("card.draining", "\(id) (\(card.name)) is draining")
+        poke()
+        return card
+    }
+
     /// The tail of an instance's output, from its card.
     public func logs(of id: String) async throws -> ByteBuffer {
         guard let r = try await registry.instance(id) else { throw APIError(.notFound, "no instance '\(id)'") }
@@ -176,18 +191,20 @@ public final class BusManagementController: Sendable {
         switch event {
         case .tick:
             break
-        case .cardJoined(let id, let name, let capacity):
+        case .cardJoined(let id, let name, let capacity, let inventory):
             var card = try await registry.card(id) ?? Card(id: id, name: name, state: .ready, capacity: capacity)
             card.name = name
             card.capacity = capacity
+            card.inventory = inventory
             if card.state != .draining { card.state = .ready }
             try await registry.putCard(card)
             record("card.joined", "\(id) (\(name)) joined with \(capacity)")
         case .cardLeft(let id):
             if var card = try await registry.card(id), card.state != .removed {
-                card.state = .lost
+                // A drained card that goes away is removed; any other is lost (and may return).
+                card.state = card.state == .draining ? .removed : .lost
                 try await registry.putCard(card)
-                record("card.lost", "\(id) (\(card.name)) lost its link")
+                record(card.state == .removed ? "card.removed" : "card.lost", "\(id) (\(card.name)) \(card.state == .removed ? "left after draining" : "lost its link")")
             }
         case .instanceExited(let exit, let card):
             record("instance.exited", "\(exit.id) exited with \(exit.code)\(exit.oomKilled ? " (OOM-killed: memory limit reached)" : "") on \(card)")

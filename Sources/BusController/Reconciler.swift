@@ -81,11 +81,19 @@ public struct Reconciler: Sendable {
             }
         }
 
-        // 3. Instances on lost or removed cards go back to pending; exited ones restart per policy.
+        // 3. Instances on lost or removed cards go back to pending; draining cards stop theirs,
+        //    which then go back to pending too; exited ones restart per policy.
         for r in instances.values.sorted(by: { $0.instance.id < $1.instance.id }) {
             guard let spec = workloads[r.workloadKey], r.ordinal < spec.replicas else { continue }
             var next = r
-            if let card = r.instance.card, [.lost, .removed].contains(cards[card]?.state ?? .removed), [.starting, .running, .exited].contains(r.instance.state) {
+            let cardState = r.instance.card.map { cards[$0]?.state ?? .removed }
+            if cardState == .draining, [.starting, .running].contains(r.instance.state) {
+                next.instance.state = .stopping
+                update(next)
+            } else if r.instance.state == .stopped || (r.instance.state == .exited && cardState == .draining) {
+                next.unplace(reason: nil)
+                update(next)
+            } else if let card = r.instance.card, [.lost, .removed].contains(cards[card]?.state ?? .removed), [.starting, .running, .exited, .stopping].contains(r.instance.state) {
                 next.unplace(reason: "card \(card) was lost")
                 update(next)
             } else if r.instance.state == .exited {

@@ -93,7 +93,9 @@ public final class CardAgent: Sendable {
         config.heartbeatInterval = configuration.heartbeatInterval
         config.deadAfter = configuration.deadAfter
         let capacity = (try? String(decoding: JSONEncoder().encode(configuration.capacity), as: UTF8.self)) ?? "{}"
-        config.metadata = [CardProtocol.nameKey: configuration.name, CardProtocol.capacityKey: capacity, CardProtocol.runtimeKey: runtime.kind]
+        let inventory = InventoryReader.read(diskPaths: [configuration.stateDirectory])
+        let inventoryJSON = (try? String(decoding: JSONEncoder().encode(inventory), as: UTF8.self)) ?? "{}"
+        config.metadata = [CardProtocol.nameKey: configuration.name, CardProtocol.capacityKey: capacity, CardProtocol.runtimeKey: runtime.kind, CardProtocol.inventoryKey: inventoryJSON]
         let sink = linkSink
         config.linkEvents = { sink.yield($0) }
         let node = DCLNode(configuration: config, group: group)

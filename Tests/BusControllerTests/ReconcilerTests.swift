@@ -137,3 +137,25 @@ struct ReconcilerTests {
         #expect(try await Registry(store: store).assignCardID() == CardID(CardID.firstAssignable.rawValue + 2))
     }
 }
+
+@Suite("card draining")
+struct DrainTests {
+    @Test("a draining card's instances stop and are placed on other cards; it takes nothing new")
+    func drain() async throws {
+        let registry = Registry(store: InMemoryClusterStore())
+        try await registry.putCard(card(1))
+        try await registry.putWorkload(spec("web", replicas: 2))
+        _ = try await settle(registry)
+        try await registry.putCard(card(2))
+        try await registry.putCard(card(1, state: .draining))
+        _ = try await settle(registry)
+        for id in ["web-0", "web-1"] {
+            var r = try #require(try await registry.instance(id))
+            #expect(r.instance.state == .stopping && r.instance.card == CardID(0x1_000001))
+            r.instance.state = .stopped  // what the card reports once it has stopped them
+            #expect(try await registry.updateInstance(r))
+        }
+        let after = try await settle(registry)
+        #expect(after.snapshot.instances.allSatisfy { $0.instance.state == .starting && $0.instance.card == CardID(0x1_000002) })
+    }
+}

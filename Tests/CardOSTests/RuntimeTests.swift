@@ -128,3 +128,39 @@ struct ProcessRuntimeTests {
         #expect(kill(sleeper.pid, 0) != 0)
     }
 }
+
+@Suite("card inventory")
+struct InventoryTests {
+    @Test("reads cores, memory, interfaces and PCI devices from a /proc and /sys tree")
+    func fakeRoot() throws {
+        let root = temporaryDirectory("inventory")
+        func write(_ path: String, _ text: String) throws {
+            let full = (root as NSString).appendingPathComponent(path)
+            try FileManager.default.createDirectory(atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try text.write(toFile: full, atomically: true, encoding: .utf8)
+        }
+        try write("proc/cpuinfo", "processor\t: 0\nmodel name\t: Test CPU 9000\n\nprocessor\t: 1\nmodel name\t: Test CPU 9000\n")
+        try write("proc/meminfo", "MemTotal:       24576000 kB\nMemFree:        1 kB\n")
+        try write("proc/sys/kernel/hostname", "card-host\n")
+        try write("sys/class/net/eth0/address", "02:42:ac:11:00:02\n")
+        try write("sys/class/net/eth0/mtu", "1500\n")
+        try write("sys/class/net/eth0/operstate", "up\n")
+        try write("sys/class/net/eth0/speed", "10000\n")
+        try write("sys/bus/pci/devices/0000:00:04.0/vendor", "0x10de\n")
+        try write("sys/bus/pci/devices/0000:00:04.0/device", "0x20b0\n")
+        try write("sys/bus/pci/devices/0000:00:04.0/class", "0x030200\n")
+        let inventory = InventoryReader.read(root: root, diskPaths: [root])
+        #expect(inventory.cpuCores == 2 && inventory.cpuModel == "Test CPU 9000" && inventory.hostname == "card-host")
+        #expect(inventory.memoryBytes == 24_576_000 * 1024)
+        #expect(inventory.networkInterfaces == [Inventory.NetworkInterface(name: "eth0", mac: "02:42:ac:11:00:02", mtu: 1500, up: true, speedMbps: 10000)])
+        #expect(inventory.pciDevices == [Inventory.PCIDevice(address: "0000:00:04.0", vendor: "0x10de", device: "0x20b0", deviceClass: "0x030200")])
+        #expect(inventory.disks.first?.totalBytes ?? 0 > 0)
+    }
+
+    @Test("the real host has at least one core, some memory and a loopback interface")
+    func realHost() {
+        let inventory = InventoryReader.read(diskPaths: ["/"])
+        #expect(inventory.cpuCores >= 1 && inventory.memoryBytes > 0)
+        #expect(inventory.networkInterfaces.contains { $0.name == "lo" })
+    }
+}

@@ -18,6 +18,11 @@ public struct APIServer: Sendable {
         let v1 = router.group("v1")
         v1.get("openapi.json") { _, _ in Self.json(OpenAPIDocument.text) }
         v1.get("cards") { _, _ in try await Self.encode(try await self.cards()) }
+        v1.post("cards/:id/drain") { _, context in
+            let text = try context.parameters.require("id")
+            guard let id = CardID(text) else { throw APIError(.badRequest, "'\(text)' is not a CardID such as c-0001-000000", details: ["id": text]) }
+            return try Self.encode(try await self.bmc.drain(id))
+        }
         v1.get("instances") { _, _ in
             let state = try await self.bmc.registry.read()
             return try Self.encode(state.snapshot.instances.map(\.instance).sorted { $0.id < $1.id })
@@ -93,13 +98,15 @@ public struct APIServer: Sendable {
         public var capacity: Resources
         public var allocated: Resources
         public var instances: Int
+        /// The host's cores, memory, disks, network interfaces and PCI devices.
+        public var inventory: Inventory?
     }
 
     func cards() async throws -> [CardStatus] {
         let state = try await bmc.registry.read()
         return state.snapshot.cards.sorted { $0.id < $1.id }.map { card in
             let mine = state.snapshot.instances.filter { $0.instance.card == card.id && $0.instance.holdsResources }
-            return CardStatus(id: card.id, name: card.name, state: card.state, capacity: card.capacity, allocated: mine.reduce(.zero) { $0 + $1.instance.requested }, instances: mine.count)
+            return CardStatus(id: card.id, name: card.name, state: card.state, capacity: card.capacity, allocated: mine.reduce(.zero) { $0 + $1.instance.requested }, instances: mine.count, inventory: card.inventory)
         }
     }
 

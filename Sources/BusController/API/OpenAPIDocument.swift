@@ -83,6 +83,11 @@ enum OpenAPIDocument {
      "instances": {
       "type": "integer"
      },
+     "inventory": {
+      "description": "the host's cores, memory, disks, network interfaces and PCI devices",
+      "nullable": true,
+      "type": "object"
+     },
      "name": {
       "type": "string"
      },
@@ -341,6 +346,37 @@ enum OpenAPIDocument {
      }
     },
     "summary": "Cards on the bus with capacity and allocation"
+   }
+  },
+  "/v1/cards/{id}/drain": {
+   "post": {
+    "parameters": [
+     {
+      "in": "path",
+      "name": "id",
+      "required": true,
+      "schema": {
+       "example": "c-0001-000000",
+       "type": "string"
+      }
+     }
+    ],
+    "responses": {
+     "200": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/CardStatus"
+        }
+       }
+      },
+      "description": "the card, now draining"
+     },
+     "default": {
+      "$ref": "#/components/responses/Error"
+     }
+    },
+    "summary": "Drain a card: no new placements, instances move elsewhere; removed once it leaves"
    }
   },
   "/v1/events": {
