@@ -51,25 +51,25 @@ let package = Package(
             exclude: ["README.md"]
         ),
         // AWB: placement decisions over an immutable view of the bus (pure).
-        .target(name: "WorkloadBalancer", dependencies: ["BackplaneModel"]),
+        .target(name: "WorkloadBalancer", dependencies: ["BackplaneModel"], exclude: ["README.md"]),
         // The card agent: inventory, container runtimes (runc, process), later profiler and shard host.
         .target(name: "CardOS", dependencies: [
             "BackplaneModel", "DirectCardLink", "DirectCardLinkNIO",
             .product(name: "Subprocess", package: "swift-subprocess"),
-        ]),
+        ], exclude: ["README.md"]),
         // The BMC: registry, reconciler, plan applier, enumeration, API.
         .target(name: "BusController", dependencies: [
             "BackplaneModel", "WorkloadBalancer", "ClusterStore", "DirectCardLink", "DirectCardLinkNIO",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Yams", package: "Yams"),
-        ]),
+        ], exclude: ["README.md"]),
         // The command line, as a library so it is testable; `backplane` is only @main.
         .target(name: "BackplaneCLI", dependencies: [
             "BusController", "CardOS", "ClusterStore", "DirectCardLinkNIO", "BackplaneModel",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Subprocess", package: "swift-subprocess"),
-        ]),
+        ], exclude: ["README.md"]),
         .executableTarget(name: "backplane", dependencies: [
             "BackplaneCLI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
