@@ -54,7 +54,7 @@ struct BalancerTests {
     @Test("never over-commits a card, and is deterministic, on random buses (seeded)")
     func neverOvercommits() {
         for seed in UInt64(1)...200 {
-            var rng = SeededGenerator(seed: seed)
+            var rng = SplitMix64(seed: seed)
             let cards = (0..<Int.random(in: 1...8, using: &rng)).map { i in
                 card(UInt64(i), cpu: Int64.random(in: 500...4000, using: &rng), memoryMi: Int64.random(in: 256...4096, using: &rng),
                      state: Int.random(in: 0..<10, using: &rng) == 0 ? .draining : .ready)
@@ -72,18 +72,5 @@ struct BalancerTests {
                 if view.card.state != .ready { #expect(placed.isEmpty, "seed \(seed)") }
             }
         }
-    }
-}
-
-/// SplitMix64, so failures name a replayable seed.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
