@@ -83,7 +83,7 @@ public final class CardAgent: Sendable {
 
     /// Stops every instance (for card shutdown).
     public func stopAll() async {
-        for id in (try? await runtime.list()) ?? [] { try? await runtime.stop(id, grace: .seconds(2)) }
+        await runtime.shutdown()
         await node.withLock { $0 }?.shutdown()
     }
 

@@ -57,6 +57,8 @@ struct RuncRuntimeTests {
         #expect(CgroupPaths.directories(for: handle.cgroupPath).allSatisfy { !FileManager.default.fileExists(atPath: $0) }, "no cgroup left")
         #expect(!FileManager.default.fileExists(atPath: "\(state)/bundles/web-0"), "no bundle left")
         #expect(kill(handle.pid, 0) != 0, "the process is gone")
+        await runtime.shutdown()
+        #expect(CgroupPaths.directories(for: "/\(runtime.cgroupParent)").allSatisfy { !FileManager.default.fileExists(atPath: $0) }, "no cgroup parent left")
     }
 
     @Test("exit codes and output are captured")
@@ -71,6 +73,7 @@ struct RuncRuntimeTests {
         let probe = try await runtime.start(ContainerSpec(id: "probe-1", image: "busybox", command: ["/bin/sh", "-c", "grep SigBlk /proc/self/status"], resources: Resources(cpuMillis: 100, memoryBytes: 16 << 20)), onExit: exits.handler)
         _ = await exits.next()
         #expect(try String(contentsOfFile: probe.stdoutPath, encoding: .utf8) == "SigBlk:\t0000000000000000\n")
+        await runtime.shutdown()
         #expect(try String(contentsOfFile: handle.stdoutPath, encoding: .utf8) == "hello from job-1\n")
         #expect(try String(contentsOfFile: handle.stderrPath, encoding: .utf8) == "oops\n")
         #expect(try await runtime.list().isEmpty)
@@ -83,6 +86,7 @@ struct RuncRuntimeTests {
         _ = try await runtime.start(ContainerSpec(id: "hog-0", image: "busybox", command: ["dd", "if=/dev/zero", "of=/dev/null", "bs=128M", "count=1"], resources: Resources(cpuMillis: 100, memoryBytes: 32 << 20)), onExit: exits.handler)
         let exit = await exits.next()
         #expect(exit?.code == 137 && exit?.oomKilled == true, "\(String(describing: exit))")
+        await runtime.shutdown()
     }
 
     @Test("a restarted card removes containers an earlier run left")
@@ -97,6 +101,7 @@ struct RuncRuntimeTests {
         #expect(try await second.list().isEmpty)
         #expect(kill(handle.pid, 0) != 0)
         #expect(CgroupPaths.directories(for: handle.cgroupPath).allSatisfy { !FileManager.default.fileExists(atPath: $0) })
+        await second.shutdown()
     }
 
     @Test("a missing image directory is a clear error")

@@ -61,6 +61,9 @@ public protocol ContainerRuntime: Sendable {
 
     /// Removes everything left by an earlier run of this card (after a crash or restart).
     func cleanUpLeftovers() async throws -> [String]
+
+    /// Stops every container and removes what the runtime itself created (e.g. its cgroup parent).
+    func shutdown() async
 }
 
 /// A runtime operation that failed, with the command's output when there was one.

@@ -62,6 +62,10 @@ public final class ProcessRuntime: ContainerRuntime {
         running.withLock { _ = $0.removeValue(forKey: id) }
     }
 
+    public func shutdown() async {
+        for id in (try? await list()) ?? [] { try? await stop(id, grace: .seconds(2)) }
+    }
+
     public func list() async throws -> [String] {
         running.withLock { Array($0.keys).sorted() }
     }

@@ -141,6 +141,16 @@ public final class RuncRuntime: ContainerRuntime {
         try removeCgroup(id)
     }
 
+    public func shutdown() async {
+        for id in (try? await list()) ?? [] { try? await stop(id, grace: .seconds(2)) }
+        // The card's cgroup parent, and its own parent when that is now empty too.
+        var path = "/\(cgroupParent)"
+        while path != "/" && !path.isEmpty {
+            for dir in CgroupPaths.directories(for: path) where FileManager.default.fileExists(atPath: dir) { rmdir(dir) }
+            path = (path as NSString).deletingLastPathComponent
+        }
+    }
+
     public func list() async throws -> [String] {
         let output = try runc(["list", "--quiet"])
         return output.split(separator: "\n").map(String.init).filter { !$0.isEmpty }
