@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "DirectCardLinkNIO", targets: ["DirectCardLinkNIO"]),
         .library(name: "ClusterStore", targets: ["ClusterStore"]),
         .library(name: "WorkloadBalancer", targets: ["WorkloadBalancer"]),
+        .library(name: "Forecasting", targets: ["Forecasting"]),
         .library(name: "CardOS", targets: ["CardOS"]),
         .library(name: "BusController", targets: ["BusController"]),
         .executable(name: "backplane", targets: ["backplane"]),
@@ -50,6 +51,8 @@ let package = Package(
             ],
             exclude: ["README.md"]
         ),
+        // Predictive Model Engine: incremental per-series models and their backtest (pure).
+        .target(name: "Forecasting", dependencies: ["BackplaneModel"]),
         // AWB: placement decisions over an immutable view of the bus (pure).
         .target(name: "WorkloadBalancer", dependencies: ["BackplaneModel"], exclude: ["README.md"]),
         // The card agent: inventory, container runtimes (runc, process), later profiler and shard host.
@@ -65,7 +68,7 @@ let package = Package(
         ], exclude: ["README.md"]),
         // The command line, as a library so it is testable; `backplane` is only @main.
         .target(name: "BackplaneCLI", dependencies: [
-            "BusController", "CardOS", "ClusterStore", "DirectCardLinkNIO", "BackplaneModel",
+            "BusController", "CardOS", "ClusterStore", "DirectCardLinkNIO", "BackplaneModel", "Forecasting",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Subprocess", package: "swift-subprocess"),
@@ -116,6 +119,10 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
+        ),
+        .testTarget(
+            name: "ForecastingTests",
+            dependencies: ["Forecasting", "BackplaneModel"]
         ),
         .testTarget(
             name: "ClusterStoreTests",
