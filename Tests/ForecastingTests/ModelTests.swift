@@ -104,3 +104,19 @@ struct BacktestTests {
         #expect(abs(slack - (950.0 * 10 + 0) / 15000) < 1e-6)
     }
 }
+
+@Suite("backtest over a whole series")
+struct WholeSeriesTests {
+    @Test("every model's limits cover rows past warm-up with the documented row count")
+    func rowCount() {
+        var rng = SplitMix64(seed: 11)
+        let values = (0..<1000).map { i in 50 + 40 * sin(Double(i) / 288 * 2 * .pi) + Double.random(in: 0...5, using: &rng) }
+        let times = values.indices.map { Double($0) * 300 }
+        for kind in ModelKind.allCases {
+            let r = Backtest.run(kind, times: times, values: values, horizon: 12, stride: 12, warmup: 288, quantile: 0.99)
+            #expect(r.limits.count == (1000 - 12 - 1 - 288) / 12 + 1, "\(kind)")
+            #expect(r.covered.count == r.limits.count * 12)
+            #expect(r.limits.allSatisfy { $0.limit.isFinite && $0.limit >= 0 })
+        }
+    }
+}
