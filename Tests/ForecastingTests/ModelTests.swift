@@ -1,4 +1,5 @@
 import BackplaneModel
+import Foundation
 import Testing
 @testable import Forecasting
 
@@ -110,7 +111,11 @@ struct WholeSeriesTests {
     @Test("every model's limits cover rows past warm-up with the documented row count")
     func rowCount() {
         var rng = SplitMix64(seed: 11)
-        let values = (0..<1000).map { i in 50 + 40 * sin(Double(i) / 288 * 2 * .pi) + Double.random(in: 0...5, using: &rng) }
+        var values: [Double] = []
+        for i in 0..<1000 {
+            let daily: Double = 40 * sin(Double(i) / 288 * 2 * Double.pi)
+            values.append(50 + daily + Double.random(in: 0...5, using: &rng))
+        }
         let times = values.indices.map { Double($0) * 300 }
         for kind in ModelKind.allCases {
             let r = Backtest.run(kind, times: times, values: values, horizon: 12, stride: 12, warmup: 288, quantile: 0.99)
