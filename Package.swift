@@ -52,7 +52,7 @@ let package = Package(
             exclude: ["README.md"]
         ),
         // Predictive Model Engine: incremental per-series models and their backtest (pure).
-        .target(name: "Forecasting", dependencies: ["BackplaneModel"]),
+        .target(name: "Forecasting", dependencies: ["BackplaneModel"], exclude: ["README.md"]),
         // AWB: placement decisions over an immutable view of the bus (pure).
         .target(name: "WorkloadBalancer", dependencies: ["BackplaneModel"], exclude: ["README.md"]),
         // The card agent: inventory, container runtimes (runc, process), later profiler and shard host.
