@@ -85,7 +85,7 @@ let package = Package(
         .executableTarget(
             name: "backplane-bench",
             dependencies: [
-                "DirectCardLink", "DirectCardLinkNIO", "BackplaneModel",
+                "DirectCardLink", "DirectCardLinkNIO", "BackplaneModel", "Forecasting",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

@@ -5,9 +5,10 @@ import Foundation
 ///
 /// Buckets grow geometrically by 5 % from a first bucket of `minimumValue`; a sample's weight is
 /// `2^(t / halfLife)` (newer samples weigh more; all weights are rescaled when they grow large,
-/// which keeps the ratios). With a `window`, samples older than it are dropped in whole buckets
-/// of time (a ring of per-day histograms), as VPA's 8-day window does. Memory: one histogram per
-/// window day (about 400 buckets each); update O(1), query O(buckets).
+/// which keeps the ratios). With a `window`, samples older than it are dropped in whole slices
+/// of time (a ring of 8 per-window-eighth histograms), as VPA's 8-day window drops days.
+/// The merged histogram is a Fenwick tree, so a query is O(log buckets); an update is
+/// O(log buckets); dropping a slice is O(buckets log buckets), once per slice.
 public struct DecayedPercentile: LimitModel {
     public let name: String
     public let percentile: Double
@@ -17,7 +18,9 @@ public struct DecayedPercentile: LimitModel {
     static let minimumValue = 1e-3
     static let bucketCount = 560  // up to about 1e-3 * 1.05^560 ≈ 7e8
 
-    private var slices: [(start: Double, weights: [Double])] = []
+    /// Per slice: start time and the sparse weights added in it (bucket → weight).
+    private var slices: [(start: Double, weights: [Int: Double])] = []
+    private var tree = Fenwick(count: DecayedPercentile.bucketCount)
     private var referenceTime: Double?
     private let sliceSeconds: Double
 
@@ -38,35 +41,77 @@ public struct DecayedPercentile: LimitModel {
         b == 0 ? minimumValue : minimumValue * pow(growth, Double(b))
     }
 
+    /// Bytes of state this model holds now (for the benchmark's per-series figure).
+    public var stateBytes: Int {
+        tree.values.count * 8 + slices.reduce(0) { $0 + 32 + $1.weights.count * 24 } + 64
+    }
+
     public mutating func observe(_ value: Double, at time: Double) {
         let v = sanitized(value)
         if referenceTime == nil { referenceTime = time }
         var exponent = (time - referenceTime!) / halfLife
         if exponent > 60 {  // rescale: divide every weight by 2^exponent, move the reference
             let factor = pow(2, -exponent)
-            for i in slices.indices { for b in slices[i].weights.indices { slices[i].weights[b] *= factor } }
+            tree.scale(by: factor)
+            for i in slices.indices { for (b, w) in slices[i].weights { slices[i].weights[b] = w * factor } }
             referenceTime = time
             exponent = 0
         }
-        if slices.isEmpty || (window != nil && time >= slices[slices.count - 1].start + sliceSeconds) {
-            slices.append((time, Array(repeating: 0, count: Self.bucketCount)))
-        }
         if let window {
-            while let first = slices.first, first.start + sliceSeconds <= time - window { slices.removeFirst() }
+            while let first = slices.first, first.start + sliceSeconds <= time - window {
+                for (b, w) in first.weights { tree.add(b, -w) }
+                slices.removeFirst()
+            }
+            if slices.isEmpty || time >= slices[slices.count - 1].start + sliceSeconds { slices.append((time, [:])) }
         }
-        slices[slices.count - 1].weights[Self.bucket(v)] += pow(2, exponent)
+        let b = Self.bucket(v)
+        let w = exp2(exponent)
+        tree.add(b, w)
+        if window != nil { slices[slices.count - 1].weights[b, default: 0] += w }
     }
 
     public func limit(horizon: Int, quantile: Double) -> Double {
-        var total = 0.0
-        for s in slices { for w in s.weights { total += w } }
+        let total = tree.total
         guard total > 0 else { return 0 }
-        let target = total * percentile
-        var running = 0.0
-        for b in 0..<Self.bucketCount {
-            for s in slices { running += s.weights[b] }
-            if running >= target { return Self.upperBound(b) }
+        return Self.upperBound(tree.firstIndex(reaching: total * percentile))
+    }
+}
+
+/// Prefix sums with O(log n) add and search.
+struct Fenwick: Sendable {
+    private(set) var values: [Double]
+    private(set) var total = 0.0
+
+    init(count: Int) { values = Array(repeating: 0, count: count + 1) }
+
+    mutating func add(_ index: Int, _ delta: Double) {
+        total += delta
+        var i = index + 1
+        while i < values.count {
+            values[i] += delta
+            i += i & -i
         }
-        return Self.upperBound(Self.bucketCount - 1)
+    }
+
+    mutating func scale(by factor: Double) {
+        for i in values.indices { values[i] *= factor }
+        total *= factor
+    }
+
+    /// The first index whose prefix sum reaches `target`.
+    func firstIndex(reaching target: Double) -> Int {
+        var position = 0
+        var remaining = target
+        var step = 1
+        while step * 2 < values.count { step *= 2 }
+        while step > 0 {
+            let next = position + step
+            if next < values.count && values[next] < remaining {
+                position = next
+                remaining -= values[next]
+            }
+            step /= 2
+        }
+        return min(position, values.count - 2)
     }
 }

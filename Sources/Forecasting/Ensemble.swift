@@ -26,6 +26,8 @@ public struct Ensemble: LimitModel {
         self.losses = Array(repeating: 0, count: members.count)
     }
 
+    public var stateBytes: Int { 96 + members.reduce(0) { $0 + $1.stateBytes } + (losses.capacity + (pending?.capacity ?? 0)) * 8 }
+
     /// The member currently followed.
     public var choice: String { members[chosen].name }
 

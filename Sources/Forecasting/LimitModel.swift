@@ -8,6 +8,8 @@ public protocol LimitModel: Sendable {
     var name: String { get }
     mutating func observe(_ value: Double, at time: Double)
     func limit(horizon: Int, quantile: Double) -> Double
+    /// Approximate bytes of state held now (heap storage included).
+    var stateBytes: Int { get }
 }
 
 /// The models by name, as the backtest command and the BMC choose them.

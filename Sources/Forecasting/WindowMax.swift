@@ -23,6 +23,8 @@ public struct WindowMax: LimitModel {
     public func limit(horizon: Int, quantile: Double) -> Double {
         deque.count > head ? deque[head].value : 0
     }
+
+    public var stateBytes: Int { 48 + deque.capacity * 16 }
 }
 
 /// Max over the last `seconds` of time (monotonic deque by timestamp).
@@ -51,4 +53,6 @@ public struct TimeWindowMax: LimitModel {
     public func limit(horizon: Int, quantile: Double) -> Double {
         deque.count > head ? deque[head].value : 0
     }
+
+    public var stateBytes: Int { 48 + deque.capacity * 16 }
 }
