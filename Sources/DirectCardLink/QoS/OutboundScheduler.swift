@@ -170,19 +170,6 @@ public struct OutboundScheduler: Sendable {
         return (written.header.qos, written.payloadBytes)
     }
 
-    /// Writes frames into `buffer` until about `maxBytes` have been written or nothing can be
-    /// sent; returns the number of frames written. One buffer, one write: this is how a shell
-    /// coalesces many small messages.
-    public mutating func dequeue(into buffer: inout ByteBuffer, maxBytes: Int) -> Int {
-        let start = buffer.writerIndex
-        var frames = 0
-        while buffer.writerIndex - start < maxBytes, let c = pickClass() {
-            _ = writeFragment(ofClass: c, into: &buffer)
-            frames += 1
-        }
-        return frames
-    }
-
     private static let weighted: [QoSClass] = [.realtime, .interactive, .bulk, .telemetry]
 
     private mutating func nextFragmentLength(_ c: Int) -> Int? {

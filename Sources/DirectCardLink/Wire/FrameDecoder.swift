@@ -80,64 +80,74 @@ public struct FrameDecoder: Sendable {
             if buffer.capacity > 0 { buffer = ByteBuffer() }  // release the last read buffer
             return nil
         }
-        let offset = consumedBytes
         if available >= FrameHeader.size {
-            switch try decodeValidFrame(available: available, offset: offset) {
+            switch try decodeValidFrame() {
             case .frame(let frame): return frame
             case .incomplete: return nil
-            case .invalidHeader: break  // the field-by-field checks below name the bad byte
+            case .invalidHeader: break
             }
         }
+        // A partial header, or an invalid one: name the first bad field whose bytes are here.
+        if let error = headerError(available: available) { throw error }
+        return nil
+    }
+
+    /// The first invalid header field among the bytes available, checked in wire order.
+    private func headerError(available: Int) -> FrameDecodingError? {
         let r = buffer.readerIndex
-        // Check each field as soon as its bytes are here.
+        let offset = consumedBytes
         if available >= 2 {
             let magic = buffer.getInteger(at: r, as: UInt16.self)!
-            guard magic == FrameHeader.magic else {
-                throw FrameDecodingError(.badMagic, "bytes \(offset)-\(offset + 1): magic 0x\(hex(magic)), expected 0x\(hex(FrameHeader.magic))")
+            if magic != FrameHeader.magic {
+                return FrameDecodingError(.badMagic, "bytes \(offset)-\(offset + 1): magic 0x\(hex(magic)), expected 0x\(hex(FrameHeader.magic))")
             }
         }
         if available >= 3 {
             let version = buffer.getInteger(at: r + 2, as: UInt8.self)!
-            guard supportedVersions.contains(version) else {
-                throw FrameDecodingError(.unsupportedVersion, "byte \(offset + 2): protocol version \(version), this end speaks \(supportedVersions.lowerBound)...\(supportedVersions.upperBound)")
+            if !supportedVersions.contains(version) {
+                return FrameDecodingError(.unsupportedVersion, "byte \(offset + 2): protocol version \(version), this end speaks \(supportedVersions.lowerBound)...\(supportedVersions.upperBound)")
             }
         }
         if available >= 6 {
             let type = MessageType(rawValue: buffer.getInteger(at: r + 4, as: UInt16.self)!)
-            guard type.isKnown else {
-                throw FrameDecodingError(.unknownMessageType, "bytes \(offset + 4)-\(offset + 5): message type 0x\(hex(type.rawValue)) is not defined in version \(buffer.getInteger(at: r + 2, as: UInt8.self)!)")
+            if !type.isKnown {
+                return FrameDecodingError(.unknownMessageType, "bytes \(offset + 4)-\(offset + 5): message type 0x\(hex(type.rawValue)) is not defined in version \(buffer.getInteger(at: r + 2, as: UInt8.self)!)")
             }
         }
         if available >= 7 {
             let qos = buffer.getInteger(at: r + 6, as: UInt8.self)!
-            guard QoSClass(rawValue: qos) != nil else {
-                throw FrameDecodingError(.unknownQoSClass, "byte \(offset + 6): QoS class \(qos), expected 0...\(QoSClass.allCases.count - 1)")
+            if QoSClass(rawValue: qos) == nil {
+                return FrameDecodingError(.unknownQoSClass, "byte \(offset + 6): QoS class \(qos), expected 0...\(QoSClass.allCases.count - 1)")
             }
         }
         if available >= 40 {
             let index = buffer.getInteger(at: r + 36, as: UInt16.self)!
             let count = buffer.getInteger(at: r + 38, as: UInt16.self)!
-            guard count >= 1, index < count else {
-                throw FrameDecodingError(.badFragmentInfo, "bytes \(offset + 36)-\(offset + 39): fragment index \(index) of count \(count); count must be >= 1 and index < count")
+            if count < 1 || index >= count {
+                return FrameDecodingError(.badFragmentInfo, "bytes \(offset + 36)-\(offset + 39): fragment index \(index) of count \(count); count must be >= 1 and index < count")
             }
         }
-        guard available >= FrameHeader.size else { return nil }
-        return try decodeHeaderAndPayload(available: available, offset: offset)
+        if available >= 44 {
+            let length = Int(buffer.getInteger(at: r + 40, as: UInt32.self)!)
+            if length > maxPayloadLength {
+                return FrameDecodingError(.payloadTooLarge, "bytes \(offset + 40)-\(offset + 43): payload length \(length) exceeds the limit of \(maxPayloadLength)")
+            }
+        }
+        return nil
     }
 
-    /// Fast path: the whole header is here and every field is valid; parses it, checks the
-    /// CRC and slices the payload in one pass. Returns nil (to take the field-by-field path that
-    /// names the bad byte) when a header field is invalid.
     private enum FastDecode {
         case frame(Frame)
         case incomplete
         case invalidHeader
     }
 
-    private mutating func decodeValidFrame(available: Int, offset: Int) throws(FrameDecodingError) -> FastDecode {
+    /// The whole header is here: check every field, parse it, verify the CRC and slice the
+    /// payload in one pass over the bytes. `invalidHeader` sends the caller to ``headerError(available:)``.
+    private mutating func decodeValidFrame() throws(FrameDecodingError) -> FastDecode {
         let supported = supportedVersions
         let maxPayload = maxPayloadLength
-        let parsed: (header: FrameHeader, crcMatches: Bool, complete: Bool)? = buffer.withUnsafeReadableBytes { bytes in
+        let parsed: (header: FrameHeader, expected: UInt32, actual: UInt32, complete: Bool)? = buffer.withUnsafeReadableBytes { bytes in
             let p = bytes.baseAddress!
             let count = UInt16(bigEndian: p.loadUnaligned(fromByteOffset: 38, as: UInt16.self))
             let index = UInt16(bigEndian: p.loadUnaligned(fromByteOffset: 36, as: UInt16.self))
@@ -159,61 +169,21 @@ public struct FrameDecoder: Sendable {
                 sequence: UInt32(bigEndian: p.loadUnaligned(fromByteOffset: 32, as: UInt32.self)),
                 fragmentIndex: index, fragmentCount: count, payloadLength: UInt32(length)
             )
-            guard bytes.count >= FrameHeader.size + length else { return (header, false, false) }
+            guard bytes.count >= FrameHeader.size + length else { return (header, 0, 0, false) }
             let expected = UInt32(bigEndian: p.loadUnaligned(fromByteOffset: 44, as: UInt32.self))
-            return (header, expected == dcl_crc32c(dcl_crc32c(0, p, 44), p + FrameHeader.size, length), true)
+            return (header, expected, dcl_crc32c(dcl_crc32c(0, p, 44), p + FrameHeader.size, length), true)
         }
         guard let parsed else { return .invalidHeader }
         guard parsed.complete else { return .incomplete }
-        guard parsed.crcMatches else {
-            _ = try decodeHeaderAndPayload(available: available, offset: offset)  // throws the mismatch
-            return .invalidHeader
+        guard parsed.expected == parsed.actual else {
+            let offset = consumedBytes
+            throw FrameDecodingError(.checksumMismatch, "bytes \(offset + 44)-\(offset + 47): CRC32C 0x\(hex(parsed.expected)) does not match the frame's 0x\(hex(parsed.actual))")
         }
         let length = Int(parsed.header.payloadLength)
         buffer.moveReaderIndex(forwardBy: FrameHeader.size)
         let payload = buffer.readSlice(length: length)!
         consumedBytes += FrameHeader.size + length
         return .frame(Frame(header: parsed.header, payload: payload))
-    }
-
-    private mutating func decodeHeaderAndPayload(available: Int, offset: Int) throws(FrameDecodingError) -> Frame? {
-        // One access to the bytes for the whole header and its checksum.
-        let parsed: (FrameHeader, UInt32, UInt32)? = buffer.withUnsafeReadableBytes { bytes in
-            let p = bytes.baseAddress!
-            let length = Int(UInt32(bigEndian: p.loadUnaligned(fromByteOffset: 40, as: UInt32.self)))
-            let header = FrameHeader(
-                version: p.load(fromByteOffset: 2, as: UInt8.self),
-                type: MessageType(rawValue: UInt16(bigEndian: p.loadUnaligned(fromByteOffset: 4, as: UInt16.self))),
-                flags: FrameFlags(rawValue: p.load(fromByteOffset: 3, as: UInt8.self) & 0x0F),
-                hops: p.load(fromByteOffset: 3, as: UInt8.self) >> 4,
-                qos: QoSClass(rawValue: p.load(fromByteOffset: 6, as: UInt8.self))!,
-                priority: FramePriority(p.load(fromByteOffset: 7, as: UInt8.self)),
-                source: CardID(UInt64(bigEndian: p.loadUnaligned(fromByteOffset: 8, as: UInt64.self))),
-                destination: CardID(UInt64(bigEndian: p.loadUnaligned(fromByteOffset: 16, as: UInt64.self))),
-                correlation: UInt64(bigEndian: p.loadUnaligned(fromByteOffset: 24, as: UInt64.self)),
-                sequence: UInt32(bigEndian: p.loadUnaligned(fromByteOffset: 32, as: UInt32.self)),
-                fragmentIndex: UInt16(bigEndian: p.loadUnaligned(fromByteOffset: 36, as: UInt16.self)),
-                fragmentCount: UInt16(bigEndian: p.loadUnaligned(fromByteOffset: 38, as: UInt16.self)),
-                payloadLength: UInt32(length)
-            )
-            guard length <= maxPayloadLength, bytes.count >= FrameHeader.size + length else { return (header, 0, 0) }
-            let expected = UInt32(bigEndian: p.loadUnaligned(fromByteOffset: 44, as: UInt32.self))
-            let actual = dcl_crc32c(dcl_crc32c(0, p, 44), p + FrameHeader.size, length)
-            return (header, expected, actual)
-        }
-        guard let (header, expected, actual) = parsed else { return nil }
-        let length = Int(header.payloadLength)
-        guard length <= maxPayloadLength else {
-            throw FrameDecodingError(.payloadTooLarge, "bytes \(offset + 40)-\(offset + 43): payload length \(length) exceeds the limit of \(maxPayloadLength)")
-        }
-        guard available >= FrameHeader.size + length else { return nil }
-        guard expected == actual else {
-            throw FrameDecodingError(.checksumMismatch, "bytes \(offset + 44)-\(offset + 47): CRC32C 0x\(hex(expected)) does not match the frame's 0x\(hex(actual))")
-        }
-        buffer.moveReaderIndex(forwardBy: FrameHeader.size)
-        let payload = buffer.readSlice(length: length)!
-        consumedBytes += FrameHeader.size + length
-        return Frame(header: header, payload: payload)
     }
 }
 
