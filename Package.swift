@@ -62,7 +62,7 @@ let package = Package(
         ], exclude: ["README.md"]),
         // The BMC: registry, reconciler, plan applier, enumeration, API.
         .target(name: "BusController", dependencies: [
-            "BackplaneModel", "WorkloadBalancer", "ClusterStore", "DirectCardLink", "DirectCardLinkNIO",
+            "BackplaneModel", "WorkloadBalancer", "Forecasting", "ClusterStore", "DirectCardLink", "DirectCardLinkNIO",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Yams", package: "Yams"),
         ], exclude: ["README.md"]),

@@ -4,8 +4,8 @@ import Foundation
 
 struct Forecast: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Forecasts: judge the models on recorded usage traces.",
-        subcommands: [Backtest.self]
+        abstract: "Forecasts: see a workload's forecast, or judge the models on recorded usage traces.",
+        subcommands: [Show.self, Backtest.self]
     )
 
     struct Backtest: AsyncParsableCommand {

@@ -20,12 +20,15 @@ public enum CardProtocol {
         public var command: [String]
         public var env: [String: String]
         public var resources: Resources
-        public init(id: String, image: String, command: [String], env: [String: String], resources: Resources) {
+        /// The workload's key (`<tenant>/<name>`), so the card can label the instance's usage.
+        public var workload: String
+        public init(id: String, image: String, command: [String], env: [String: String], resources: Resources, workload: String) {
             self.id = id
             self.image = image
             self.command = command
             self.env = env
             self.resources = resources
+            self.workload = workload
         }
     }
 

@@ -21,6 +21,11 @@ public final class BusManagementController: Sendable {
         public var heartbeatInterval: Duration = .seconds(1)
         public var deadAfter: Duration = .seconds(5)
         public var stopGrace: Duration = .seconds(5)
+        /// How often usage history (1-minute means) is written to the store.
+        public var persistMetricsInterval: Duration = .seconds(300)
+        /// Store revisions kept for watchers; older history is compacted (etcd's
+        /// `--auto-compaction-mode=revision`).
+        public var keepRevisions: Int64 = 10_000
         public init(listen: DCLAddress, token: String) {
             self.listen = listen
             self.token = token
@@ -40,6 +45,8 @@ public final class BusManagementController: Sendable {
     public let configuration: Configuration
     public let registry: Registry
     public let node: DCLNode
+    /// Usage of instances and workloads, and their forecasts.
+    public let monitor: Monitor
     let reconciler: Reconciler
     private let events: AsyncStream<Event>
     private let sink: AsyncStream<Event>.Continuation
@@ -51,8 +58,9 @@ public final class BusManagementController: Sendable {
     private let joining = LockedBox<[CardID: (name: String, capacity: Resources, inventory: Inventory?)]>([:])
     private let bound = Mutex<(address: DCLAddress?, waiters: [CheckedContinuation<DCLAddress, Never>])>((nil, []))
 
-    public init(configuration: Configuration, store: any ClusterStore, group: any EventLoopGroup, reconciler: Reconciler = Reconciler()) {
+    public init(configuration: Configuration, store: any ClusterStore, group: any EventLoopGroup, reconciler: Reconciler = Reconciler(), monitor: Monitor = Monitor()) {
         self.configuration = configuration
+        self.monitor = monitor
         self.registry = Registry(store: store)
         self.reconciler = reconciler
         (events, sink) = AsyncStream.makeStream()
@@ -96,6 +104,11 @@ public final class BusManagementController: Sendable {
                 sink.yield(.instanceExited(exit, card: d.source))
             }
         }
+        node.onMessage(CardProtocol.telemetry) { d in
+            if let batch = try? JSONDecoder().decode(CardProtocol.TelemetryBatch.self, from: Data(d.body.readableBytesView)) {
+                monitor.ingest(batch.points, from: d.source)
+            }
+        }
     }
 
     /// Where the BMC listens (the real port once ``run()`` has bound it).
@@ -121,6 +134,7 @@ public final class BusManagementController: Sendable {
             lost.state = .lost
             try await registry.putCard(lost)
         }
+        try await restoreMetrics()
         let address = try await node.listen(on: configuration.listen)
         let waiters = bound.withLock { state in
             state.address = address
@@ -136,6 +150,7 @@ public final class BusManagementController: Sendable {
                     self.sink.yield(.tick)
                 }
             }
+            tasks.addTask { try await self.monitorLoop() }
             defer { tasks.cancelAll() }
             for await event in events {
                 try await handle(event)
@@ -152,6 +167,46 @@ public final class BusManagementController: Sendable {
 
     /// Asks for a reconciliation now (after a workload change through the API).
     public func poke() { sink.yield(.tick) }
+
+    static func wallSeconds() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+
+    /// Closes usage buckets every step; persists 1-minute history, forgets deleted workloads
+    /// and compacts the store's history every ``Configuration/persistMetricsInterval``.
+    private func monitorLoop() async throws {
+        let step = Duration.seconds(monitor.configuration.step)
+        var sincePersist = Duration.zero
+        while !Task.isCancelled {
+            try await Task.sleep(for: step)
+            monitor.advance(to: Self.wallSeconds())
+            sincePersist += step
+            if sincePersist >= configuration.persistMetricsInterval {
+                sincePersist = .zero
+                try? await persistMetrics()
+            }
+        }
+    }
+
+    /// Writes each workload's 1-minute history to the store and drops deleted workloads' series.
+    public func persistMetrics() async throws {
+        let existing = Set(try await registry.read().snapshot.workloads.map(\.key))
+        for key in monitor.forget(allBut: existing) { _ = try await registry.store.delete(Monitor.storeKey(workload: key)) }
+        for (workload, record) in monitor.persistable() {
+            _ = try await registry.store.put(Monitor.storeKey(workload: workload), Registry.encode(record))
+        }
+        let revision = try await registry.store.revision()
+        if revision > configuration.keepRevisions { try await registry.store.compact(upTo: revision - configuration.keepRevisions) }
+    }
+
+    func restoreMetrics() async throws {
+        for kv in try await registry.store.range(prefix: "/metrics/").kvs {
+            guard let record = try? JSONDecoder().decode(Monitor.Persisted.self, from: Data(kv.value)) else { continue }
+            monitor.restore(workload: String(kv.key.dropFirst("/metrics/".count)), record)
+        }
+    }
 
     static func wallClock() -> Instant {
         var ts = timespec()
@@ -269,7 +324,7 @@ public final class BusManagementController: Sendable {
             guard let card = r.instance.card, linked.contains(card) else { continue }
             switch r.instance.state {
             case .starting where claim(r.instance.id):
-                let command = CardProtocol.StartInstance(id: r.instance.id, image: r.image, command: r.command, env: r.env, resources: r.instance.requested)
+                let command = CardProtocol.StartInstance(id: r.instance.id, image: r.image, command: r.command, env: r.env, resources: r.instance.requested, workload: r.workloadKey)
                 tasks.addTask { await self.sendStart(command, to: card) }
             case .stopping where claim(r.instance.id):
                 let id = r.instance.id

@@ -31,14 +31,17 @@ public final class CardAgent: Sendable {
 
     public let configuration: Configuration
     public let runtime: any ContainerRuntime
+    /// Measures every running instance and ships its usage to the BMC.
+    public let profiler: Profiler
     let group: any EventLoopGroup
     private let node = Mutex<DCLNode?>(nil)
     private let links: AsyncStream<LinkEvent>
     private let linkSink: AsyncStream<LinkEvent>.Continuation
 
-    public init(configuration: Configuration, runtime: any ContainerRuntime, group: any EventLoopGroup) {
+    public init(configuration: Configuration, runtime: any ContainerRuntime, group: any EventLoopGroup, profiler: Profiler = Profiler()) {
         self.configuration = configuration
         self.runtime = runtime
+        self.profiler = profiler
         self.group = group
         (links, linkSink) = AsyncStream.makeStream()
     }
@@ -58,6 +61,14 @@ public final class CardAgent: Sendable {
         _ = try await runtime.cleanUpLeftovers()
         try await withThrowingDiscardingTaskGroup { tasks in
             defer { tasks.cancelAll() }
+            tasks.addTask {
+                await self.profiler.run { points in
+                    // Through whichever link is current; points measured while the BMC is
+                    // unreachable are dropped (usage history is best effort, not a log).
+                    guard let body = try? JSONEncoder().encode(CardProtocol.TelemetryBatch(points: points)) else { return }
+                    try? self.node.withLock({ $0 })?.send(to: .bmc, endpoint: CardProtocol.telemetry, body: ByteBuffer(bytes: body), qos: .telemetry)
+                }
+            }
             var attempt = 0
             while !Task.isCancelled {
                 let node = makeNode()
@@ -104,11 +115,14 @@ public final class CardAgent: Sendable {
             let agent = self
             let start = try JSONDecoder().decode(CardProtocol.StartInstance.self, from: Data(d.body.readableBytesView))
             let spec = ContainerSpec(id: start.id, image: start.image, command: start.command, env: start.env, resources: start.resources)
+            let profiler = agent?.profiler
             let handle = try await runtime.start(spec) { [agent] exit in
+                profiler?.untrack(exit.id)
                 let body = (try? JSONEncoder().encode(CardProtocol.InstanceExited(id: exit.id, code: exit.code, oomKilled: exit.oomKilled))) ?? Data()
                 // Through whichever link is current: the card may have reconnected meanwhile.
                 try? agent?.node.withLock({ $0 })?.emit(event: CardProtocol.instanceExited, to: .bmc, body: ByteBuffer(bytes: body))
             }
+            profiler?.track(instance: start.id, workload: start.workload, cgroupPath: handle.cgroupPath, pid: handle.pid)
             let started = CardProtocol.StartedInstance(id: start.id, pid: handle.pid, runtime: runtime.kind, containerID: handle.id, cgroupPath: handle.cgroupPath)
             return ByteBuffer(bytes: try JSONEncoder().encode(started))
         })

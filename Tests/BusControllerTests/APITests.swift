@@ -75,7 +75,7 @@ struct APITests {
             try await client.execute(uri: "/v1/openapi.json", method: .get) { response in
                 let doc = try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any]
                 let paths = (doc?["paths"] as? [String: Any]).map { Set($0.keys) } ?? []
-                #expect(paths.isSuperset(of: ["/v1/cards", "/v1/workloads", "/v1/workloads/{name}", "/v1/workloads/{name}/scale", "/v1/instances", "/v1/instances/{id}/logs", "/v1/events"]))
+                #expect(paths.isSuperset(of: ["/v1/cards", "/v1/workloads", "/v1/workloads/{name}", "/v1/workloads/{name}/scale", "/v1/instances", "/v1/instances/{id}/logs", "/v1/events", "/v1/metrics", "/v1/workloads/{name}/metrics", "/v1/workloads/{name}/forecast"]))
             }
             try await client.execute(uri: "/v1/nothing-here", method: .get) { response in
                 #expect(response.status == .notFound)

@@ -14,10 +14,12 @@ struct LocalBus {
     let bmc: BusManagementController
     var cards: [CardAgent] = []
     let root: String
+    /// Seconds per usage point (profilers and the BMC's buckets); 10 in production.
+    var usageStep: Double = 10
 
     static var runtimeKind: String { RuncRuntime.unavailableReason() == nil ? "runc" : "process" }
 
-    static func start(cards count: Int, tasks: inout ThrowingTaskGroup<Void, any Error>) async throws -> LocalBus {
+    static func start(cards count: Int, usageStep: Double = 10, tasks: inout ThrowingTaskGroup<Void, any Error>) async throws -> LocalBus {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("bp-bus-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
@@ -25,10 +27,13 @@ struct LocalBus {
         var config = BusManagementController.Configuration(listen: .tcp(host: "127.0.0.1", port: 0), token: "test-token")
         config.reconcileInterval = .milliseconds(100)
         config.stopGrace = .milliseconds(300)
-        let bmc = BusManagementController(configuration: config, store: store, group: group, reconciler: Reconciler(baseBackoff: .milliseconds(50)))
+        var series = WorkloadSeries.Configuration()
+        series.step = usageStep
+        series.horizons = [.init(seconds: 60)]
+        let bmc = BusManagementController(configuration: config, store: store, group: group, reconciler: Reconciler(baseBackoff: .milliseconds(50)), monitor: Monitor(configuration: series))
         tasks.addTask { try await bmc.run() }
         let address = await bmc.listening()
-        var bus = LocalBus(group: group, store: store, bmc: bmc, root: root)
+        var bus = LocalBus(group: group, store: store, bmc: bmc, root: root, usageStep: usageStep)
         for i in 0..<count { try bus.addCard(i, address: address, tasks: &tasks) }
         return bus
     }
@@ -40,7 +45,10 @@ struct LocalBus {
             : try ProcessRuntime(stateDirectory: state + "/runtime")
         var config = CardAgent.Configuration(name: "card-\(i)", stateDirectory: state, bmc: address, token: "test-token", capacity: Resources(cpuMillis: 1000, memoryBytes: 512 << 20))
         config.deadAfter = .seconds(2)
-        let agent = CardAgent(configuration: config, runtime: runtime, group: group)
+        var profiling = Profiler.Configuration()
+        profiling.pointInterval = usageStep
+        profiling.sampleInterval = .milliseconds(Int64(usageStep * 100))
+        let agent = CardAgent(configuration: config, runtime: runtime, group: group, profiler: Profiler(configuration: profiling))
         cards.append(agent)
         tasks.addTask { try await agent.run() }
     }
@@ -131,6 +139,40 @@ struct BusIntegrationTests {
             tasks.cancelAll()
             try await bus.stop()
             _ = bus
+        }
+    }
+
+    @Test("a running workload's usage reaches the BMC over DCL telemetry: metrics and a forecast")
+    func usageAndForecast() async throws {
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            let bus = try await LocalBus.start(cards: 2, usageStep: 1, tasks: &tasks)
+            _ = try await bus.waitFor("2 ready cards") { $0.cards.filter { $0.state == .ready }.count == 2 }
+            let spin = ["sh", "-c", "while :; do :; done"]
+            try await bus.bmc.registry.putWorkload(WorkloadSpec(name: "spin", image: "busybox", command: spin, resources: Resources(cpuMillis: 200, memoryBytes: 32 << 20), replicas: 2))
+            bus.bmc.poke()
+            _ = try await bus.waitFor("2 running spin instances") { running($0, "spin").count == 2 }
+            // Points arrive every second; wait (bounded) until the BMC has closed a few buckets.
+            var series: WorkloadSeries?
+            for _ in 0..<200 {
+                bus.bmc.monitor.advance(to: BusManagementController.wallSeconds())
+                series = bus.bmc.monitor.series("default/spin")
+                if let s = series, s.points.count >= 3, s.points.last!.instances == 2 { break }
+                try await Task.sleep(for: .milliseconds(100))  // usage accrues in real time
+            }
+            let s = try #require(series, "no usage reached the BMC")
+            let last = try #require(s.points.last)
+            print("bus usage: \(s.points.count) points; last: \(last.instances) instance(s), cpu \(Int(last.cpuMillicores))m, memory \(Int(last.memoryBytes)) B")
+            #expect(last.instances == 2)
+            if LocalBus.runtimeKind == "runc" {
+                #expect(last.cpuMillicores > 150 && last.cpuMillicores < 2 * 200 * 1.3, "two spinners held to 200m each")
+            }
+            let latest = bus.bmc.monitor.latest(now: BusManagementController.wallSeconds())
+            #expect(Set(latest.map(\.point.instance)) == ["spin-0", "spin-1"])
+            let f = try #require(s.forecast(horizon: .init(seconds: 60), quantiles: [0.9]))
+            #expect(f[0].cpuMillicores > 0 && f[0].memoryBytes > 0)
+
+            tasks.cancelAll()
+            try await bus.stop()
         }
     }
 }

@@ -17,7 +17,7 @@ public struct APIServer: Sendable {
         router.add(middleware: APIErrorMiddleware())
         let v1 = router.group("v1")
         v1.get("openapi.json") { _, _ in Self.json(OpenAPIDocument.text) }
-        v1.get("cards") { _, _ in try await Self.encode(try await self.cards()) }
+        v1.get("cards") { _, _ in try Self.encode(try await self.cards()) }
         v1.post("cards/:id/drain") { _, context in
             let text = try context.parameters.require("id")
             guard let id = CardID(text) else { throw APIError(.badRequest, "'\(text)' is not a CardID such as c-0001-000000", details: ["id": text]) }
@@ -59,6 +59,41 @@ public struct APIServer: Sendable {
             self.bmc.record("workload.deleted", "\(tenant)/\(name)")
             self.bmc.poke()
             return Response(status: .noContent)
+        }
+        v1.get("metrics") { _, _ in try Self.encode(self.bmc.monitor.latest(now: BusManagementController.wallSeconds())) }
+        v1.get("workloads/:name/metrics") { request, context in
+            let (tenant, name) = try await self.existingWorkload(request, context)
+            let series = self.bmc.monitor.series(WorkloadSpec.key(tenant: tenant, name: name))
+            var since = -Double.infinity
+            if let text = request.uri.queryParameters["since"] {
+                guard let value = Double(String(text)), value.isFinite else {
+                    throw APIError(.badRequest, "since: '\(text)' is not a time in seconds since 1970", details: ["since": String(text)])
+                }
+                since = value
+            }
+            let key = WorkloadSpec.key(tenant: tenant, name: name)
+            return try Self.encode(WorkloadMetrics(
+                workload: key, stepSeconds: self.bmc.monitor.configuration.step,
+                points: (series?.points ?? []).filter { $0.time > since },
+                minutes: (series?.minutes ?? []).filter { $0.time > since },
+                instances: self.bmc.monitor.latest(now: BusManagementController.wallSeconds()).filter { $0.point.workload == key }))
+        }
+        v1.get("workloads/:name/forecast") { request, context in
+            let (tenant, name) = try await self.existingWorkload(request, context)
+            let key = WorkloadSpec.key(tenant: tenant, name: name)
+            let configuration = self.bmc.monitor.configuration
+            let horizon = try Self.parseHorizon(request.uri.queryParameters["horizon"].map(String.init) ?? "5m", allowed: configuration.horizons)
+            let quantiles = try Self.parseQuantiles(request.uri.queryParameters["quantiles"].map(String.init) ?? "0.5,0.9,0.99")
+            let series = self.bmc.monitor.series(key)
+            let limits = series?.forecast(horizon: horizon, quantiles: quantiles) ?? []
+            let observed = series?.observed ?? 0
+            let historyPoints = Int(Double(horizon.seconds) / configuration.step)
+            return try Self.encode(WorkloadForecast(
+                workload: key, horizon: horizon.description, horizonSeconds: horizon.seconds, stepSeconds: configuration.step,
+                model: configuration.model.rawValue, observedPoints: observed,
+                quantiles: observed == 0 ? [] : limits.map { .init(quantile: $0.quantile, cpuMillicores: $0.cpuMillicores, memoryBytes: $0.memoryBytes) },
+                history: Array((series?.points ?? []).suffix(max(historyPoints, 30))),
+                message: observed == 0 ? "no usage received yet: points arrive every \(Int(configuration.step)) s from running instances" : nil))
         }
         v1.post("workloads/:name/scale") { request, context in
             let name = try context.parameters.require("name")
@@ -124,6 +159,74 @@ public struct APIServer: Sendable {
             let mine = state.snapshot.instances.filter { $0.workloadKey == spec.key }
             let pending = mine.filter { $0.instance.state == .pending }
             return WorkloadStatus(spec: spec, running: mine.filter { $0.instance.state == .running }.count, pending: pending.count, pendingReason: pending.compactMap(\.instance.pendingReason).first?.description)
+        }
+    }
+
+    public struct WorkloadMetrics: Codable, Sendable {
+        /// `<tenant>/<name>`.
+        public var workload: String
+        public var stepSeconds: Double
+        /// The last hour at full resolution (CPU and memory summed over instances).
+        public var points: [WorkloadSeries.Point]
+        /// 1-minute means (the last day; survives BMC restarts).
+        public var minutes: [WorkloadSeries.Point]
+        /// Each instance's latest point.
+        public var instances: [Monitor.InstanceUsage]
+    }
+
+    public struct WorkloadForecast: Codable, Sendable {
+        public struct Limit: Codable, Sendable {
+            public var quantile: Double
+            public var cpuMillicores: Double
+            public var memoryBytes: Double
+        }
+        public var workload: String
+        public var horizon: String
+        public var horizonSeconds: Int
+        public var stepSeconds: Double
+        public var model: String
+        /// Points the models have seen; forecasts from few points are rough.
+        public var observedPoints: Int
+        /// Per quantile, the usage the workload is expected to stay under over the horizon.
+        public var quantiles: [Limit]
+        /// Recent points (at least the horizon's length, at least 30).
+        public var history: [WorkloadSeries.Point]
+        public var message: String?
+    }
+
+    func existingWorkload(_ request: Request, _ context: BasicRequestContext) async throws -> (tenant: String, name: String) {
+        let name = try context.parameters.require("name")
+        let tenant = request.uri.queryParameters["tenant"].map(String.init) ?? WorkloadSpec.defaultTenant
+        guard try await bmc.registry.workload(tenant: tenant, name: name) != nil else {
+            throw APIError(.notFound, "no workload '\(name)' in tenant '\(tenant)'")
+        }
+        return (tenant, name)
+    }
+
+    static func parseHorizon(_ text: String, allowed: [WorkloadSeries.Horizon]) throws -> WorkloadSeries.Horizon {
+        let units: [(String, Int)] = [("h", 3600), ("m", 60), ("s", 1)]
+        var seconds: Int?
+        if let n = Int(text) { seconds = n }
+        for (suffix, factor) in units where seconds == nil && text.hasSuffix(suffix) {
+            seconds = Int(text.dropLast()).map { $0 * factor }
+        }
+        let names = allowed.map(\.description).joined(separator: ", ")
+        guard let seconds, let horizon = allowed.first(where: { $0.seconds == seconds }) else {
+            throw APIError(.badRequest, "horizon: '\(text)' is not one the BMC keeps models for (\(names))", details: ["horizon": "one of \(names)"])
+        }
+        return horizon
+    }
+
+    static func parseQuantiles(_ text: String) throws -> [Double] {
+        let parts = text.split(separator: ",")
+        guard !parts.isEmpty, parts.count <= 9 else {
+            throw APIError(.badRequest, "quantiles: give 1 to 9 comma-separated numbers such as 0.5,0.9,0.99", details: ["quantiles": text])
+        }
+        return try parts.map { part in
+            guard let q = Double(part.trimmingCharacters(in: .whitespaces)), q > 0, q < 1 else {
+                throw APIError(.badRequest, "quantiles: '\(part)' is not a number between 0 and 1 (exclusive)", details: ["quantiles": String(part)])
+            }
+            return q
         }
     }
 

@@ -162,6 +162,21 @@ enum OpenAPIDocument {
     },
     "type": "object"
    },
+   "InstanceUsage": {
+    "properties": {
+     "card": {
+      "type": "string"
+     },
+     "point": {
+      "$ref": "#/components/schemas/UsagePoint"
+     }
+    },
+    "required": [
+     "card",
+     "point"
+    ],
+    "type": "object"
+   },
    "Resources": {
     "properties": {
      "cpuMillis": {
@@ -177,6 +192,195 @@ enum OpenAPIDocument {
       "type": "integer"
      }
     },
+    "type": "object"
+   },
+   "UsagePoint": {
+    "description": "One instance's usage over one interval, measured by its card's profiler from the instance's cgroup.",
+    "properties": {
+     "cpuMillicores": {
+      "description": "average CPU (1000 = one core)",
+      "type": "number"
+     },
+     "instance": {
+      "type": "string"
+     },
+     "ioBytesPerSecond": {
+      "type": "number"
+     },
+     "memoryBytes": {
+      "description": "mean of the interval's samples",
+      "type": "number"
+     },
+     "memoryMaxBytes": {
+      "type": "number"
+     },
+     "memoryPeakBytes": {
+      "description": "kernel high-water mark since start",
+      "type": "number"
+     },
+     "networkBytesPerSecond": {
+      "description": "absent when the instance shares the host network",
+      "type": "number"
+     },
+     "pids": {
+      "type": "integer"
+     },
+     "seconds": {
+      "type": "number"
+     },
+     "time": {
+      "description": "end of the interval, seconds since 1970",
+      "type": "number"
+     },
+     "workload": {
+      "description": "<tenant>/<name>",
+      "type": "string"
+     }
+    },
+    "required": [
+     "instance",
+     "workload",
+     "time",
+     "seconds",
+     "cpuMillicores",
+     "memoryBytes",
+     "memoryMaxBytes"
+    ],
+    "type": "object"
+   },
+   "WorkloadForecast": {
+    "properties": {
+     "history": {
+      "items": {
+       "$ref": "#/components/schemas/WorkloadPoint"
+      },
+      "type": "array"
+     },
+     "horizon": {
+      "type": "string"
+     },
+     "horizonSeconds": {
+      "type": "integer"
+     },
+     "message": {
+      "description": "set when no usage has arrived yet",
+      "type": "string"
+     },
+     "model": {
+      "type": "string"
+     },
+     "observedPoints": {
+      "type": "integer"
+     },
+     "quantiles": {
+      "items": {
+       "properties": {
+        "cpuMillicores": {
+         "type": "number"
+        },
+        "memoryBytes": {
+         "type": "number"
+        },
+        "quantile": {
+         "type": "number"
+        }
+       },
+       "required": [
+        "quantile",
+        "cpuMillicores",
+        "memoryBytes"
+       ],
+       "type": "object"
+      },
+      "type": "array"
+     },
+     "stepSeconds": {
+      "type": "number"
+     },
+     "workload": {
+      "type": "string"
+     }
+    },
+    "required": [
+     "workload",
+     "horizon",
+     "horizonSeconds",
+     "stepSeconds",
+     "model",
+     "observedPoints",
+     "quantiles",
+     "history"
+    ],
+    "type": "object"
+   },
+   "WorkloadMetrics": {
+    "properties": {
+     "instances": {
+      "items": {
+       "$ref": "#/components/schemas/InstanceUsage"
+      },
+      "type": "array"
+     },
+     "minutes": {
+      "description": "1-minute means of the last day (persisted)",
+      "items": {
+       "$ref": "#/components/schemas/WorkloadPoint"
+      },
+      "type": "array"
+     },
+     "points": {
+      "description": "the last hour at full resolution",
+      "items": {
+       "$ref": "#/components/schemas/WorkloadPoint"
+      },
+      "type": "array"
+     },
+     "stepSeconds": {
+      "type": "number"
+     },
+     "workload": {
+      "type": "string"
+     }
+    },
+    "required": [
+     "workload",
+     "stepSeconds",
+     "points",
+     "minutes",
+     "instances"
+    ],
+    "type": "object"
+   },
+   "WorkloadPoint": {
+    "description": "A workload's usage over one step: summed over its instances.",
+    "properties": {
+     "cpuMillicores": {
+      "type": "number"
+     },
+     "instances": {
+      "type": "integer"
+     },
+     "memoryBytes": {
+      "type": "number"
+     },
+     "memoryMaxBytes": {
+      "type": "number"
+     },
+     "seconds": {
+      "type": "number"
+     },
+     "time": {
+      "type": "number"
+     }
+    },
+    "required": [
+     "time",
+     "seconds",
+     "cpuMillicores",
+     "memoryBytes",
+     "memoryMaxBytes",
+     "instances"
+    ],
     "type": "object"
    },
    "WorkloadSpec": {
@@ -455,6 +659,29 @@ enum OpenAPIDocument {
     "summary": "The tail of an instance's stdout and stderr"
    }
   },
+  "/v1/metrics": {
+   "get": {
+    "responses": {
+     "200": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "items": {
+          "$ref": "#/components/schemas/InstanceUsage"
+         },
+         "type": "array"
+        }
+       }
+      },
+      "description": "latest usage per instance"
+     },
+     "default": {
+      "$ref": "#/components/responses/Error"
+     }
+    },
+    "summary": "The latest usage point of every instance that reported in the last minute"
+   }
+  },
   "/v1/openapi.json": {
    "get": {
     "responses": {
@@ -598,6 +825,117 @@ enum OpenAPIDocument {
      }
     },
     "summary": "One workload's status"
+   }
+  },
+  "/v1/workloads/{name}/forecast": {
+   "get": {
+    "parameters": [
+     {
+      "in": "path",
+      "name": "name",
+      "required": true,
+      "schema": {
+       "type": "string"
+      }
+     },
+     {
+      "in": "query",
+      "name": "tenant",
+      "required": false,
+      "schema": {
+       "default": "default",
+       "type": "string"
+      }
+     },
+     {
+      "in": "query",
+      "name": "horizon",
+      "required": false,
+      "schema": {
+       "default": "5m",
+       "enum": [
+        "1m",
+        "5m",
+        "1h"
+       ],
+       "type": "string"
+      }
+     },
+     {
+      "description": "1 to 9 comma-separated numbers in (0, 1)",
+      "in": "query",
+      "name": "quantiles",
+      "required": false,
+      "schema": {
+       "default": "0.5,0.9,0.99",
+       "type": "string"
+      }
+     }
+    ],
+    "responses": {
+     "200": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/WorkloadForecast"
+        }
+       }
+      },
+      "description": "forecast"
+     },
+     "default": {
+      "$ref": "#/components/responses/Error"
+     }
+    },
+    "summary": "Forecast limits per quantile for a horizon, with recent history"
+   }
+  },
+  "/v1/workloads/{name}/metrics": {
+   "get": {
+    "parameters": [
+     {
+      "in": "path",
+      "name": "name",
+      "required": true,
+      "schema": {
+       "type": "string"
+      }
+     },
+     {
+      "in": "query",
+      "name": "tenant",
+      "required": false,
+      "schema": {
+       "default": "default",
+       "type": "string"
+      }
+     },
+     {
+      "description": "only points after this time (seconds since 1970)",
+      "in": "query",
+      "name": "since",
+      "required": false,
+      "schema": {
+       "type": "number"
+      }
+     }
+    ],
+    "responses": {
+     "200": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/WorkloadMetrics"
+        }
+       }
+      },
+      "description": "usage"
+     },
+     "default": {
+      "$ref": "#/components/responses/Error"
+     }
+    },
+    "summary": "A workload's usage: the last hour at 10 s, the last day at 1 min, each instance's latest point"
    }
   },
   "/v1/workloads/{name}/scale": {
