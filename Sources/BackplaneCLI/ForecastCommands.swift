@@ -41,7 +41,7 @@ struct Forecast: AsyncParsableCommand {
             let chosen = ModelKind(rawValue: model)!
             let files = try Self.csvFiles(input)
             try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
-            let kinds = ModelKind.baselines + [.ensemble]
+            let kinds = ModelKind.baselines + [.holtWinters, .quantileRegression, .ensemble]
             var pooled: [String: [ModelKind: CoveredSteps]] = [:]
             var series = 0
             for (index, file) in files.enumerated() {

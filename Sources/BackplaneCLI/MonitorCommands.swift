@@ -104,10 +104,13 @@ extension Forecast {
                 print(table(["TIME", "INSTANCES", "CPU", "MEMORY", "MEMORY MAX"], f.history.suffix(max(1, history)).map { p in
                     [formatter.string(from: Date(timeIntervalSince1970: p.time)), "\(p.instances)", formatMillicores(p.cpuMillicores), formatBytes(p.memoryBytes), formatBytes(p.memoryMaxBytes)]
                 }))
-                print("\nFORECAST: the most the workload will use over the next \(f.horizon)")
-                print(table(["QUANTILE", "CPU", "MEMORY"], f.quantiles.map { l in
+                print("\nFORECAST: the peak usage over the next \(f.horizon)")
+                var rows = f.quantiles.map { l in
                     [String(format: "p%g", l.quantile * 100), formatMillicores(l.cpuMillicores), formatBytes(l.memoryBytes)]
-                }))
+                }
+                if let l = f.limit { rows.append(["limit", formatMillicores(l.cpuMillicores), formatBytes(l.memoryBytes)]) }
+                print(table(["QUANTILE", "CPU", "MEMORY"], rows))
+                print("(pN: the peak stays below it with probability N%, from this workload's own forecast errors; limit: what the \(f.model) model sets)")
             }
         }
     }

@@ -10,7 +10,12 @@ public enum Backtest {
     /// Runs one model over one series: the limit at each evaluation row, and for every covered
     /// step its usage/limit ratio (what slack@1% needs).
     public static func run(_ model: ModelKind, times: [Double], values: [Double], horizon: Int, stride: Int, warmup: Int, quantile: Double) -> SeriesResult {
-        var m = model.make(horizon: horizon, quantile: quantile)
+        run(model.make(horizon: horizon, quantile: quantile), times: times, values: values, horizon: horizon, stride: stride, warmup: warmup, quantile: quantile)
+    }
+
+    /// The same, for a model built by the caller (a configured ensemble, say).
+    public static func run(_ model: some LimitModel, times: [Double], values: [Double], horizon: Int, stride: Int, warmup: Int, quantile: Double) -> SeriesResult {
+        var m = model
         var limits: [(row: Int, limit: Double)] = []
         var covered = CoveredSteps()
         var next = 0

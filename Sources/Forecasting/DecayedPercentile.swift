@@ -9,7 +9,7 @@ import Foundation
 /// of time (a ring of 8 per-window-eighth histograms), as VPA's 8-day window drops days.
 /// The merged histogram is a Fenwick tree, so a query is O(log buckets); an update is
 /// O(log buckets); dropping a slice is O(buckets log buckets), once per slice.
-public struct DecayedPercentile: LimitModel {
+public struct DecayedPercentile: LimitModel, Codable {
     public let name: String
     public let percentile: Double
     public let halfLife: Double
@@ -19,10 +19,15 @@ public struct DecayedPercentile: LimitModel {
     static let bucketCount = 560  // up to about 1e-3 * 1.05^560 ≈ 7e8
 
     /// Per slice: start time and the sparse weights added in it (bucket → weight).
-    private var slices: [(start: Double, weights: [Int: Double])] = []
+    private var slices: [Slice] = []
     private var tree = Fenwick(count: DecayedPercentile.bucketCount)
     private var referenceTime: Double?
     private let sliceSeconds: Double
+
+    struct Slice: Codable, Sendable {
+        var start: Double
+        var weights: [Int: Double]
+    }
 
     public init(name: String, percentile: Double, halfLife: Double, window: Double?) {
         self.name = name
@@ -59,10 +64,10 @@ public struct DecayedPercentile: LimitModel {
         }
         if let window {
             while let first = slices.first, first.start + sliceSeconds <= time - window {
-                for (b, w) in first.weights { tree.add(b, -w) }
+                for b in first.weights.keys.sorted() { tree.add(b, -first.weights[b]!) }  // fixed order: a decoded copy stays identical
                 slices.removeFirst()
             }
-            if slices.isEmpty || time >= slices[slices.count - 1].start + sliceSeconds { slices.append((time, [:])) }
+            if slices.isEmpty || time >= slices[slices.count - 1].start + sliceSeconds { slices.append(Slice(start: time, weights: [:])) }
         }
         let b = Self.bucket(v)
         let w = exp2(exponent)
@@ -78,7 +83,7 @@ public struct DecayedPercentile: LimitModel {
 }
 
 /// Prefix sums with O(log n) add and search.
-struct Fenwick: Sendable {
+struct Fenwick: Sendable, Codable {
     private(set) var values: [Double]
     private(set) var total = 0.0
 

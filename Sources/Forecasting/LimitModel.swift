@@ -13,7 +13,7 @@ public protocol LimitModel: Sendable {
 }
 
 /// The models by name, as the backtest command and the BMC choose them.
-public enum ModelKind: String, CaseIterable, Sendable {
+public enum ModelKind: String, CaseIterable, Sendable, Codable {
     /// Max of the last `horizon` rows.
     case windowMax = "window-max"
     /// Kubernetes VPA recommender shape: decayed histogram, p90, 24 h half-life, 8-day window.
@@ -22,7 +22,12 @@ public enum ModelKind: String, CaseIterable, Sendable {
     case autopilotP95 = "autopilot-p95"
     /// Peak of the last 24 h.
     case peak24h = "peak-24h"
-    /// Picks, per series, the model with the lowest recent decayed loss (Autopilot's recommender idea).
+    /// Additive damped Holt-Winters with season detection, plus a residual quantile.
+    case holtWinters = "holt-winters"
+    /// Online linear quantile regression of the next `horizon` rows' peak.
+    case quantileRegression = "quantile-regression"
+    /// Per series, calibrates each member by its own multiplier (headroom traded against
+    /// violations, scale free) and follows the one with the lowest recent calibrated loss.
     case ensemble
 
     public static let baselines: [ModelKind] = [.windowMax, .vpaP90, .autopilotP95, .peak24h]
@@ -33,7 +38,9 @@ public enum ModelKind: String, CaseIterable, Sendable {
         case .vpaP90: return DecayedPercentile(name: rawValue, percentile: 0.90, halfLife: 24 * 3600, window: 8 * 24 * 3600)
         case .autopilotP95: return DecayedPercentile(name: rawValue, percentile: 0.95, halfLife: 12 * 3600, window: nil)
         case .peak24h: return TimeWindowMax(name: rawValue, seconds: 24 * 3600)
-        case .ensemble: return Ensemble(members: ModelKind.baselines.map { $0.make(horizon: horizon, quantile: quantile) }, horizon: horizon, quantile: quantile)
+        case .holtWinters: return HoltWinters(horizon: horizon)
+        case .quantileRegression: return QuantileRegression(horizon: horizon, quantile: quantile)
+        case .ensemble: return Ensemble(horizon: horizon, quantile: quantile)
         }
     }
 }

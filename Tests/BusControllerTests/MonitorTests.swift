@@ -45,6 +45,21 @@ struct MonitorTests {
         #expect(s.forecast(horizon: .init(seconds: 7), quantiles: [0.5]) == nil, "no models for that horizon")
     }
 
+    @Test("forecast quantiles come from the workload's own peak-to-limit ratios, ordered in q")
+    func calibratedQuantiles() throws {
+        var config = WorkloadSeries.Configuration()
+        config.horizons = [.init(seconds: 60)]
+        var s = WorkloadSeries(configuration: config)
+        var rng = SplitMix64(seed: 7)
+        for i in 0..<600 { s.add(usage("w-0", at: 10_000 + Double(i) * 10 + 1, cpu: Double.random(in: 100...400, using: &rng), memory: 1e6)) }
+        s.advance(to: 10_000 + 6100)
+        let limit = try #require(s.limit(horizon: .init(seconds: 60)))
+        let f = try #require(s.forecast(horizon: .init(seconds: 60), quantiles: [0.1, 0.5, 0.9, 0.99]))
+        #expect(zip(f, f.dropFirst()).allSatisfy { $0.cpuMillicores <= $1.cpuMillicores }, "\(f.map(\.cpuMillicores))")
+        #expect(f[0].cpuMillicores < limit.cpuMillicores, "a low quantile is below the limit: \(f[0].cpuMillicores) vs \(limit.cpuMillicores)")
+        #expect(f.allSatisfy { $0.cpuMillicores <= 400 * 1.1 + 1 && abs($0.memoryBytes - 1e6) < 1e6 * 0.11 })
+    }
+
     @Test("metrics and forecast endpoints; unknown workloads, horizons and quantiles are named errors")
     func api() async throws {
         let bmc = BusManagementController(configuration: .init(listen: .tcp(host: "127.0.0.1", port: 0), token: "t"), store: InMemoryClusterStore(), group: MultiThreadedEventLoopGroup.singleton)
@@ -95,6 +110,12 @@ struct MonitorTests {
 
         let restarted = BusManagementController(configuration: .init(listen: .tcp(host: "127.0.0.1", port: 0), token: "t"), store: store, group: MultiThreadedEventLoopGroup.singleton)
         try await restarted.restoreMetrics()
-        #expect(restarted.monitor.series("default/web")?.minutes == record.minutes)
+        let before = try #require(bmc.monitor.series("default/web"))
+        let after = try #require(restarted.monitor.series("default/web"))
+        #expect(after.minutes == record.minutes && after.observed == before.observed)
+        for h in WorkloadSeries.Horizon.standard {
+            let a = before.forecast(horizon: h, quantiles: [0.5, 0.99])!, b = after.forecast(horizon: h, quantiles: [0.5, 0.99])!
+            #expect(a.map(\.cpuMillicores) == b.map(\.cpuMillicores) && a.map(\.memoryBytes) == b.map(\.memoryBytes), "restored models forecast the same (\(h))")
+        }
     }
 }

@@ -44,14 +44,21 @@ struct ModelTests {
         #expect(m.limit(horizon: 12, quantile: 0.95) >= 200)
     }
 
-    @Test("the ensemble follows the member that covers best")
-    func ensembleSwitches() {
-        // A daily spike: only the 24 h peak covers it; the others under-predict.
-        var e = Ensemble(members: ModelKind.baselines.map { $0.make(horizon: 12) }, horizon: 12, quantile: 0.99)
-        var values: [Double] = []
-        for day in 0..<6 { for i in 0..<288 { values.append(i >= 100 && i < 112 ? 90 : 10); _ = day } }
-        feed(&e, values)
-        #expect(e.choice == "peak-24h", "chose \(e.choice)")
+    @Test("the ensemble follows the safe candidate on a bursty series and a tight one on a smooth series")
+    func ensembleChooses() {
+        // A one-row burst every 2 hours: the last hour's max misses half the bursts.
+        var bursty = Ensemble(horizon: 12, quantile: 0.99)
+        let bursts: [Double] = (0..<(288 * 4)).map { (i: Int) -> Double in i % 24 == 0 ? 90 : 10 }
+        feed(&bursty, bursts)
+        #expect(["peak-24h", "w^0.25·p^0.75"].contains(bursty.choice), "chose \(bursty.choice)")
+        #expect(bursty.limit(horizon: 12, quantile: 0.99) >= 60)
+        // Slowly creeping memory: the window max with a little headroom.
+        var smooth = Ensemble(horizon: 12, quantile: 0.99)
+        let creeping: [Double] = (0..<(288 * 4)).map { (i: Int) -> Double in 1000 + Double(i) * 0.5 + Double(i % 7) }
+        feed(&smooth, creeping)
+        #expect(smooth.choice.hasPrefix("window-max"), "chose \(smooth.choice)")
+        let l = smooth.limit(horizon: 12, quantile: 0.99)
+        #expect(l >= 1000 + 1151 * 0.5 && l <= (1000 + 1151 * 0.5 + 7) * 1.1)
     }
 
     @Test("no model emits NaN, infinity or a negative limit, on hostile series (seeded)", arguments: ModelKind.allCases)

@@ -86,11 +86,13 @@ public struct APIServer: Sendable {
             let quantiles = try Self.parseQuantiles(request.uri.queryParameters["quantiles"].map(String.init) ?? "0.5,0.9,0.99")
             let series = self.bmc.monitor.series(key)
             let limits = series?.forecast(horizon: horizon, quantiles: quantiles) ?? []
+            let limit = series?.limit(horizon: horizon)
             let observed = series?.observed ?? 0
             let historyPoints = Int(Double(horizon.seconds) / configuration.step)
             return try Self.encode(WorkloadForecast(
                 workload: key, horizon: horizon.description, horizonSeconds: horizon.seconds, stepSeconds: configuration.step,
                 model: configuration.model.rawValue, observedPoints: observed,
+                limit: observed == 0 ? nil : limit.map { .init(quantile: configuration.quantile, cpuMillicores: $0.cpuMillicores, memoryBytes: $0.memoryBytes) },
                 quantiles: observed == 0 ? [] : limits.map { .init(quantile: $0.quantile, cpuMillicores: $0.cpuMillicores, memoryBytes: $0.memoryBytes) },
                 history: Array((series?.points ?? []).suffix(max(historyPoints, 30))),
                 message: observed == 0 ? "no usage received yet: points arrive every \(Int(configuration.step)) s from running instances" : nil))
@@ -187,7 +189,10 @@ public struct APIServer: Sendable {
         public var model: String
         /// Points the models have seen; forecasts from few points are rough.
         public var observedPoints: Int
-        /// Per quantile, the usage the workload is expected to stay under over the horizon.
+        /// The models' limit for the horizon (what the balancer would size for).
+        public var limit: Limit?
+        /// Per quantile q, the usage the workload's peak over the horizon stays under with
+        /// probability q (the limit scaled by this workload's past peak-to-limit ratios).
         public var quantiles: [Limit]
         /// Recent points (at least the horizon's length, at least 30).
         public var history: [WorkloadSeries.Point]

@@ -262,6 +262,21 @@ enum OpenAPIDocument {
      "horizonSeconds": {
       "type": "integer"
      },
+     "limit": {
+      "description": "the models' limit for the horizon",
+      "properties": {
+       "cpuMillicores": {
+        "type": "number"
+       },
+       "memoryBytes": {
+        "type": "number"
+       },
+       "quantile": {
+        "type": "number"
+       }
+      },
+      "type": "object"
+     },
      "message": {
       "description": "set when no usage has arrived yet",
       "type": "string"
@@ -273,6 +288,7 @@ enum OpenAPIDocument {
       "type": "integer"
      },
      "quantiles": {
+      "description": "per quantile q: the peak over the horizon stays below it with probability q (the limit times this workload's past peak/limit ratios)",
       "items": {
        "properties": {
         "cpuMillicores": {

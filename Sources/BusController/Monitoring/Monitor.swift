@@ -15,6 +15,9 @@ public final class Monitor: Sendable {
     /// What the store keeps per workload (`/metrics/<tenant>/<name>`).
     public struct Persisted: Codable, Sendable {
         public var minutes: [WorkloadSeries.Point]
+        /// Per horizon (seconds), the models' encoded state.
+        public var models: [String: WorkloadSeries.ModelState]?
+        public var observed: Int?
     }
 
     public let configuration: WorkloadSeries.Configuration
@@ -70,13 +73,13 @@ public final class Monitor: Sendable {
 
     /// What to persist, per workload.
     public func persistable() -> [(workload: String, record: Persisted)] {
-        state.withLock { $0.series.map { ($0.key, Persisted(minutes: $0.value.minutes)) } }.sorted { $0.workload < $1.workload }
+        state.withLock { $0.series.map { ($0.key, Persisted(minutes: $0.value.minutes, models: try? $0.value.encodedModels(), observed: $0.value.observed)) } }.sorted { $0.workload < $1.workload }
     }
 
     public func restore(workload: String, _ record: Persisted) {
         state.withLock { state in
             var series = state.series[workload] ?? WorkloadSeries(configuration: configuration)
-            series.restore(minutes: record.minutes)
+            series.restore(minutes: record.minutes, models: record.models, observed: record.observed)
             state.series[workload] = series
         }
     }

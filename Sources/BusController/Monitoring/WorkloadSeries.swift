@@ -1,5 +1,6 @@
 import BackplaneModel
 import Forecasting
+import Foundation
 
 /// One workload's usage over time (pure; the caller supplies every time).
 ///
@@ -51,12 +52,14 @@ public struct WorkloadSeries: Sendable {
     private var lastClosed: Int?
     private var minute: (index: Int, cpu: Double, memory: Double, memoryMax: Double, instances: Int, count: Int)?
     var models: [Horizon: (cpu: any LimitModel, memory: any LimitModel)] = [:]
+    var calibration: [Horizon: (cpu: Calibration, memory: Calibration)] = [:]
 
     public init(configuration: Configuration = Configuration()) {
         self.configuration = configuration
         for h in configuration.horizons {
             let steps = max(1, Int((Double(h.seconds) / configuration.step).rounded()))
             models[h] = (configuration.model.make(horizon: steps, quantile: configuration.quantile), configuration.model.make(horizon: steps, quantile: configuration.quantile))
+            calibration[h] = (Calibration(steps: steps), Calibration(steps: steps))
         }
     }
 
@@ -91,6 +94,9 @@ public struct WorkloadSeries: Sendable {
         points.append(point)
         if points.count > configuration.ringPoints { points.removeFirst(points.count - configuration.ringPoints) }
         for h in models.keys {
+            let steps = calibration[h]!.cpu.steps
+            calibration[h]!.cpu.observe(point.cpuMillicores, limit: models[h]!.cpu.limit(horizon: steps, quantile: configuration.quantile))
+            calibration[h]!.memory.observe(point.memoryBytes, limit: models[h]!.memory.limit(horizon: steps, quantile: configuration.quantile))
             models[h]!.cpu.observe(point.cpuMillicores, at: point.time)
             models[h]!.memory.observe(point.memoryBytes, at: point.time)
         }
@@ -112,16 +118,83 @@ public struct WorkloadSeries: Sendable {
         minute = nil
     }
 
-    /// Limits for the next `horizon`: per quantile, the CPU (millicores) and memory (bytes) the
-    /// workload is expected to stay under. Nil for a horizon without models.
-    public func forecast(horizon: Horizon, quantiles: [Double]) -> [(quantile: Double, cpuMillicores: Double, memoryBytes: Double)]? {
-        guard let m = models[horizon] else { return nil }
-        let steps = max(1, Int((Double(horizon.seconds) / configuration.step).rounded()))
-        return quantiles.map { q in (q, m.cpu.limit(horizon: steps, quantile: q), m.memory.limit(horizon: steps, quantile: q)) }
+    /// The models' limits for the next `horizon` (the usage they expect not to be exceeded).
+    public func limit(horizon: Horizon) -> (cpuMillicores: Double, memoryBytes: Double)? {
+        guard let m = models[horizon], let c = calibration[horizon] else { return nil }
+        return (m.cpu.limit(horizon: c.cpu.steps, quantile: configuration.quantile), m.memory.limit(horizon: c.memory.steps, quantile: configuration.quantile))
     }
 
-    /// Restores persisted 1-minute history (after a BMC restart).
-    public mutating func restore(minutes saved: [Point]) {
+    /// Per quantile q, the usage the workload's peak over the next `horizon` stays under with
+    /// probability q: the models' limit times the q-quantile of this workload's own past ratios
+    /// of realised peak to limit (the limit itself until 5 windows have been seen).
+    public func forecast(horizon: Horizon, quantiles: [Double]) -> [(quantile: Double, cpuMillicores: Double, memoryBytes: Double)]? {
+        guard let l = limit(horizon: horizon), let c = calibration[horizon] else { return nil }
+        return quantiles.map { q in (q, l.cpuMillicores * c.cpu.ratio(at: q), l.memoryBytes * c.memory.ratio(at: q)) }
+    }
+
+    /// Ratios of each window's realised peak to the limit set at its start (the last 200
+    /// non-overlapping windows).
+    public struct Calibration: Codable, Sendable, Hashable {
+        public let steps: Int
+        public private(set) var ratios: [Double] = []
+        var limit = 0.0
+        var peak = 0.0
+        var seen = 0
+        static let capacity = 200
+
+        init(steps: Int) { self.steps = steps }
+
+        /// `value` is the new point; `limit` what the model said before seeing it.
+        mutating func observe(_ value: Double, limit current: Double) {
+            if seen == 0 { limit = current }
+            peak = max(peak, value.isFinite ? value : 0)
+            seen += 1
+            guard seen == steps else { return }
+            if limit > 0 {
+                ratios.append(peak / limit)
+                if ratios.count > Self.capacity { ratios.removeFirst(ratios.count - Self.capacity) }
+            }
+            peak = 0
+            seen = 0
+        }
+
+        func ratio(at q: Double) -> Double {
+            guard ratios.count >= 5 else { return 1 }
+            let sorted = ratios.sorted()
+            return sorted[min(sorted.count - 1, max(0, Int((q * Double(sorted.count)).rounded(.up)) - 1))]
+        }
+    }
+
+    /// The models' state per horizon (seconds), for the store.
+    public func encodedModels() throws -> [String: ModelState] {
+        var out: [String: ModelState] = [:]
+        for (h, m) in models {
+            out["\(h.seconds)"] = ModelState(cpu: try ModelCodec.encode(m.cpu), memory: try ModelCodec.encode(m.memory), cpuCalibration: calibration[h]?.cpu, memoryCalibration: calibration[h]?.memory)
+        }
+        return out
+    }
+
+    /// Restores persisted 1-minute history and model state (after a BMC restart). Models whose
+    /// state cannot be read (or whose horizon is no longer configured) start afresh.
+    public mutating func restore(minutes saved: [Point], models savedModels: [String: ModelState]?, observed count: Int?) {
         minutes = Array(saved.suffix(configuration.minutePoints))
+        var restored = false
+        for (key, state) in savedModels ?? [:] {
+            guard let seconds = Int(key), models[Horizon(seconds: seconds)] != nil,
+                  let cpu = try? ModelCodec.decode(state.cpu), let memory = try? ModelCodec.decode(state.memory) else { continue }
+            let h = Horizon(seconds: seconds)
+            models[h] = (cpu, memory)
+            if let c = state.cpuCalibration, let m = state.memoryCalibration, c.steps == calibration[h]?.cpu.steps, m.steps == c.steps { calibration[h] = (c, m) }
+            restored = true
+        }
+        if restored { observed = count ?? 0 }
+    }
+
+    /// A horizon's models, encoded (``ModelCodec``).
+    public struct ModelState: Codable, Sendable, Hashable {
+        public var cpu: Data
+        public var memory: Data
+        public var cpuCalibration: Calibration?
+        public var memoryCalibration: Calibration?
     }
 }
