@@ -1,0 +1,313 @@
+import BackplaneModel
+
+/// AWB v2: places instances one at a time on a bus of cards with GPUs, through one filter/score
+/// pipeline (`Policy`). Pure and deterministic for a given seed: no I/O, no clock.
+///
+/// Speed comes from classes: cards in the same state (same shape, same free resources, same
+/// multiset of free GPU devices) are interchangeable, so filters and scorers run once per
+/// (class, demand shape) and the verdict is cached for the life of the class. A placement moves
+/// one card to another class; only the new class is ever evaluated again. With `Selection.best`
+/// the engine also keeps, per demand shape, the best class and the position in the log of created
+/// classes, so a decision usually looks at a handful of classes, not at every card.
+public struct PlacementEngine: Sendable {
+    public internal(set) var policy: Policy
+    /// Per-tenant quotas, checked before any card is looked at.
+    public var quotas: [String: TenantQuota] = [:]
+    public internal(set) var tenantUsage: [String: TenantUsage] = [:]
+    /// The expected workload's shape distribution (fragmentation reference), when the policy uses one.
+    public internal(set) var mix: WorkloadMix?
+    /// Per model: pressure of model-restricted expected demand (see `ModelScarcityScore`).
+    public internal(set) var modelPressure: [Double] = []
+    public internal(set) var cards: [CardSpec] = []
+    public internal(set) var modelNames: [String] = []
+    public internal(set) var gpuCapacityMilli = 0
+    public internal(set) var gpuAllocatedMilli = 0
+    var rng: SplitMix64
+    /// Tests switch the best-list cache off to check it never changes a decision.
+    var useBestCache = true
+
+    var modelIDs: [String: Int] = [:]
+    struct ShapeKey: Hashable {
+        var state: Card.State
+        var capacity: Resources
+        var models: [Int]
+        var labels: [String: String]
+        var costPerHour: Double
+    }
+    var shapeIDs: [ShapeKey: Int] = [:]
+    var shapes: [ShapeKey] = []
+
+    var cardIndex: [CardID: Int] = [:]
+    var cardShape: [Int] = []
+    var allocated: [Resources] = []
+    var deviceFree: [[Int]] = []
+    var cardClass: [Int] = []
+    var posInClass: [Int] = []
+    var cardInstances: [[Int]] = []
+
+    struct ClassKey: Hashable {
+        var shape: Int
+        var free: Resources
+        var devices: [DeviceSlot]
+    }
+    struct Verdict {
+        var refusals: UInt16
+        var known: Bool
+        var choiceModel: Int
+        var choiceFree: Int
+        var score: Double
+        static let unknown = Verdict(refusals: 0, known: false, choiceModel: -1, choiceFree: -1, score: -.infinity)
+    }
+    struct CardClass {
+        var serial: Int
+        var key: ClassKey
+        var members: [Int]
+        var view: CardStateView
+        var alive: Bool { !members.isEmpty }
+    }
+    var classes: [CardClass] = []
+    /// Hot copies of `classes[slot].serial` and `.members.count` for the scans (-1 / 0 when dead).
+    var slotSerial: [Int] = []
+    var slotSize: [Int] = []
+    /// Hot copies for pending-reason numbers: ready state, free resources, idle milli-GPU per class slot.
+    var slotReady: [Bool] = []
+    var slotFree: [Resources] = []
+    var slotIdleGPU: [Int] = []
+    /// Cached verdicts, `verdictTable[demand shape][class slot]`; a slot's entries are reset when its class dies.
+    var verdictTable: [[Verdict]] = []
+    /// `verdictTable[t][slot].refusals` packed tight for pending-reason counts; `unknownRefusals` when not evaluated.
+    var refusalTable: [[UInt16]] = []
+    static let unknownRefusals: UInt16 = .max
+    var freeClassSlots: [Int] = []
+    var classByKey: [ClassKey: Int] = [:]
+    var nextSerial = 0
+    var createdLog: [(slot: Int, serial: Int)] = []
+
+    var demandIDs: [DemandShape: Int] = [:]
+    var demandShapes: [DemandShape] = []
+    /// Per demand shape: the best classes seen, best first, at most `bestListLength`. Every class
+    /// not in the list ranks at or below its last entry, so while one entry is alive, the best
+    /// class is the first alive entry or a class created since `logPosition`.
+    struct BestCache {
+        struct Entry {
+            var slot: Int
+            var serial: Int
+            var score: Double
+        }
+        var entries: [Entry]
+        var logPosition: Int
+    }
+    static let bestListLength = 48
+    var bestCache: [BestCache?] = []
+
+    struct PlacedInstance {
+        var demand: InstanceDemand
+        var card: Int
+        var devices: [Int]
+    }
+    var instances: [PlacedInstance?] = []
+    var freeInstanceSlots: [Int] = []
+    var instanceByID: [String: Int] = [:]
+    struct WorkloadOnCard: Hashable {
+        var workload: String
+        var card: Int
+    }
+    var workloadCounts: [WorkloadOnCard: Int] = [:]
+    /// Bumped by every change of the bus (placement, removal, card change): cached pending reasons are valid within one version.
+    var busVersion = 0
+    var pendingCache: [Int: (version: Int, reason: Unschedulable)] = [:]
+
+    /// - Parameters:
+    ///   - expectedWorkload: requests like those to come; their shape distribution is the
+    ///     fragmentation reference (used only when the policy has one).
+    ///   - seed: randomness for policies that break ties at random.
+    public init(cards: [CardSpec], policy: Policy, expectedWorkload: [InstanceDemand] = [], seed: UInt64 = 0) {
+        self.policy = policy
+        self.rng = SplitMix64(seed: seed)
+        for card in cards { for model in card.gpuModels { _ = internModel(model) } }
+        for model in Set(expectedWorkload.flatMap(\.gpu.allowedModels)).sorted() { _ = internModel(model) }
+        if let settings = policy.fragmentation {
+            mix = Self.buildMix(expectedWorkload, settings: settings, mask: { self.modelMask($0) })
+        }
+        if let mix { modelPressure = Self.pressure(mix, cards: cards, models: modelIDs) }
+        for card in cards { addCard(card) }
+    }
+
+    // MARK: - Cards
+
+    /// Hot-plug: a card joins (or is replaced when its id is known, keeping nothing placed).
+    public mutating func addCard(_ spec: CardSpec) {
+        for model in spec.gpuModels { _ = internModel(model) }
+        if let existing = cardIndex[spec.id] {
+            precondition(cardInstances[existing].isEmpty, "replacing card \(spec.id) that still holds instances")
+            gpuCapacityMilli -= cards[existing].gpuModels.count * milliGPUPerDevice
+            cards[existing] = spec
+            cardShape[existing] = internShape(spec)
+            deviceFree[existing] = Array(repeating: milliGPUPerDevice, count: spec.gpuModels.count)
+            allocated[existing] = .zero
+            gpuCapacityMilli += spec.gpuModels.count * milliGPUPerDevice
+            reclass(existing)
+            return
+        }
+        let i = cards.count
+        cards.append(spec)
+        cardIndex[spec.id] = i
+        cardShape.append(internShape(spec))
+        allocated.append(.zero)
+        deviceFree.append(Array(repeating: milliGPUPerDevice, count: spec.gpuModels.count))
+        cardClass.append(-1)
+        posInClass.append(-1)
+        cardInstances.append([])
+        gpuCapacityMilli += spec.gpuModels.count * milliGPUPerDevice
+        reclass(i)
+    }
+
+    /// A card changes state (drain, lost, ready again); its instances stay where they are.
+    public mutating func cardStateChanged(_ id: CardID, to state: Card.State) {
+        guard let i = cardIndex[id], cards[i].state != state else { return }
+        cards[i].state = state
+        cardShape[i] = internShape(cards[i])
+        reclass(i)
+    }
+
+    /// What is allocated on a card: resources and free milli-GPU per device (by device index).
+    public func allocation(of id: CardID) -> (allocated: Resources, deviceFree: [Int])? {
+        cardIndex[id].map { (allocated[$0], deviceFree[$0]) }
+    }
+
+    /// Instances on a card, in placement order.
+    public func instances(on id: CardID) -> [PlacedInstanceInfo] {
+        guard let i = cardIndex[id] else { return [] }
+        return cardInstances[i].compactMap { slot in instances[slot].map { PlacedInstanceInfo(demand: $0.demand, card: id, gpuDevices: $0.devices) } }
+    }
+
+    /// Where an instance is, if placed.
+    public func instance(_ instanceID: String) -> PlacedInstanceInfo? {
+        guard let slot = instanceByID[instanceID], let p = instances[slot] else { return nil }
+        return PlacedInstanceInfo(demand: p.demand, card: cards[p.card].id, gpuDevices: p.devices)
+    }
+
+    public var instanceCount: Int { instanceByID.count }
+
+    /// Live card classes (distinct card states) — a measure of how much work a decision is.
+    public var classCount: Int { classByKey.count }
+
+    // MARK: - Decisions
+
+    /// Where one instance would go now (nothing is committed). Mutating only for caches and the
+    /// tie-breaking generator.
+    public mutating func decide(_ demand: InstanceDemand) -> PlacementDecision {
+        if demand.tenant != "", !TenantQuotaFilter().admits(demand, usage: tenantUsage[demand.tenant] ?? TenantUsage(), quota: quotas[demand.tenant]) {
+            return .pending(Unschedulable.quota(demand, usage: tenantUsage[demand.tenant] ?? TenantUsage(), quota: quotas[demand.tenant]!, cards: cards.count))
+        }
+        let t = internDemand(demand)
+        var excluded: Set<Int> = []
+        while true {
+            let pick: (slot: Int, verdict: Verdict)?
+            switch policy.selection {
+            case .best: pick = excluded.isEmpty && useBestCache ? cachedBest(t) : scanBest(t, excluded: excluded)
+            case .bestWithRandomTies, .uniformRandom: pick = scanRandom(t, excluded: excluded)
+            }
+            guard let pick else {
+                return .pending(unschedulable(t, demand: demand, antiAffinityClasses: excluded))
+            }
+            guard let card = chooseMember(pick.slot, demand: demand) else {
+                excluded.insert(pick.slot)
+                continue
+            }
+            let devices = chooseDevices(card: card, shape: demandShapes[t], verdict: pick.verdict)
+            return .place(Placement(instanceID: demand.instanceID, card: cards[card].id, gpuDevices: devices, score: pick.verdict.score))
+        }
+    }
+
+    /// Decides and commits.
+    @discardableResult
+    public mutating func place(_ demand: InstanceDemand) -> PlacementDecision {
+        let decision = decide(demand)
+        if case .place(let p) = decision { commit(p, demand: demand) }
+        return decision
+    }
+
+    /// Commits a placement (from `decide`, or a recovered one): counts it against the card and its devices.
+    /// Precondition: it fits (the devices have the milli-GPU free).
+    public mutating func commit(_ placement: Placement, demand: InstanceDemand) {
+        let i = cardIndex[placement.card]!
+        allocated[i] = allocated[i] + demand.resources
+        for d in placement.gpuDevices {
+            precondition(deviceFree[i][d] >= demand.gpu.milliPerDevice, "GPU device \(d) of \(placement.card) over-committed")
+            deviceFree[i][d] -= demand.gpu.milliPerDevice
+        }
+        gpuAllocatedMilli += demand.gpu.milliPerDevice * placement.gpuDevices.count
+        let record = PlacedInstance(demand: demand, card: i, devices: placement.gpuDevices)
+        let slot: Int
+        if let free = freeInstanceSlots.popLast() { slot = free; instances[slot] = record } else { slot = instances.count; instances.append(record) }
+        if let old = instanceByID[demand.instanceID] { instanceByID[demand.instanceID] = nil; removeSlot(old) }
+        instanceByID[demand.instanceID] = slot
+        cardInstances[i].append(slot)
+        if demand.maxInstancesPerCard != nil { workloadCounts[WorkloadOnCard(workload: demand.workload, card: i), default: 0] += 1 }
+        var usage = tenantUsage[demand.tenant] ?? TenantUsage()
+        usage.resources = usage.resources + demand.resources
+        usage.gpuMilli += demand.gpu.milliPerDevice * placement.gpuDevices.count
+        usage.instances += 1
+        tenantUsage[demand.tenant] = usage
+        reclass(i)
+    }
+
+    /// An instance stopped: its resources and GPU shares return to the card.
+    @discardableResult
+    public mutating func remove(instanceID: String) -> Bool {
+        guard let slot = instanceByID.removeValue(forKey: instanceID) else { return false }
+        removeSlot(slot)
+        return true
+    }
+
+    mutating func removeSlot(_ slot: Int) {
+        guard let p = instances[slot] else { return }
+        instances[slot] = nil
+        freeInstanceSlots.append(slot)
+        let i = p.card
+        allocated[i] = allocated[i] - p.demand.resources
+        for d in p.devices { deviceFree[i][d] += p.demand.gpu.milliPerDevice }
+        gpuAllocatedMilli -= p.demand.gpu.milliPerDevice * p.devices.count
+        if let k = cardInstances[i].firstIndex(of: slot) { cardInstances[i].remove(at: k) }
+        if p.demand.maxInstancesPerCard != nil {
+            let key = WorkloadOnCard(workload: p.demand.workload, card: i)
+            workloadCounts[key] = (workloadCounts[key] ?? 1) - 1
+        }
+        var usage = tenantUsage[p.demand.tenant] ?? TenantUsage()
+        usage.resources = usage.resources - p.demand.resources
+        usage.gpuMilli -= p.demand.gpu.milliPerDevice * p.devices.count
+        usage.instances -= 1
+        tenantUsage[p.demand.tenant] = usage
+        reclass(i)
+    }
+}
+
+/// A decision of AWB v2.
+public enum PlacementDecision: Hashable, Sendable {
+    case place(Placement)
+    case pending(Unschedulable)
+
+    public var placement: Placement? { if case .place(let p) = self { return p } else { return nil } }
+}
+
+/// One instance on one card, with the GPU devices (indexes on the card) it uses.
+public struct Placement: Hashable, Sendable {
+    public var instanceID: String
+    public var card: CardID
+    public var gpuDevices: [Int]
+    public var score: Double
+    public init(instanceID: String, card: CardID, gpuDevices: [Int] = [], score: Double = 0) {
+        self.instanceID = instanceID
+        self.card = card
+        self.gpuDevices = gpuDevices
+        self.score = score
+    }
+}
+
+/// A placed instance as the engine holds it.
+public struct PlacedInstanceInfo: Hashable, Sendable {
+    public var demand: InstanceDemand
+    public var card: CardID
+    public var gpuDevices: [Int]
+}
