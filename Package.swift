@@ -68,7 +68,7 @@ let package = Package(
         ], exclude: ["README.md"]),
         // The command line, as a library so it is testable; `backplane` is only @main.
         .target(name: "BackplaneCLI", dependencies: [
-            "BusController", "CardOS", "ClusterStore", "DirectCardLinkNIO", "BackplaneModel", "Forecasting",
+            "BusController", "CardOS", "ClusterStore", "DirectCardLinkNIO", "BackplaneModel", "Forecasting", "WorkloadBalancer",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Subprocess", package: "swift-subprocess"),
@@ -85,7 +85,7 @@ let package = Package(
         .executableTarget(
             name: "backplane-bench",
             dependencies: [
-                "DirectCardLink", "DirectCardLinkNIO", "BackplaneModel", "Forecasting",
+                "DirectCardLink", "DirectCardLinkNIO", "BackplaneModel", "Forecasting", "WorkloadBalancer",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

@@ -38,8 +38,12 @@ public struct PendingReason: Hashable, Sendable, Codable, CustomStringConvertibl
     public var cardsConsidered: Int
     /// Cards not ready, by state.
     public var notReady: [String: Int]
+    /// The balancer's full sentence, when it says more than the fields above (GPUs, quotas,
+    /// labels, anti-affinity, several refusals); it is the description when set.
+    public var detail: String?
 
-    public init(dimension: ResourceDimension?, requested: Int64, largestFree: Int64, cardsShort: Int, cardsConsidered: Int, notReady: [String: Int]) {
+    public init(dimension: ResourceDimension?, requested: Int64, largestFree: Int64, cardsShort: Int, cardsConsidered: Int, notReady: [String: Int], detail: String? = nil) {
+        self.detail = detail
         self.dimension = dimension
         self.requested = requested
         self.largestFree = largestFree
@@ -49,6 +53,7 @@ public struct PendingReason: Hashable, Sendable, Codable, CustomStringConvertibl
     }
 
     public var description: String {
+        if let detail { return detail }
         let others = notReady.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
         guard let dimension else {
             return others.isEmpty ? "no cards on the bus" : "no ready cards (\(others))"

@@ -5,13 +5,14 @@ import WorkloadBalancer
 /// changes that move one toward the other. Pure: time comes in as `now`; nothing is read or
 /// written here. The plan applier commits the result with compare-and-swap.
 public struct Reconciler: Sendable {
-    public var balancer: Balancer
+    /// The AWB policy every placement goes through (`AWBRegistry.policy(named:)`).
+    public var policy: Policy
     /// Restart backoff: `base × 2^(restarts)`, at most `maxBackoff`.
     public var baseBackoff: Duration
     public var maxBackoff: Duration
 
-    public init(balancer: Balancer = Balancer(), baseBackoff: Duration = .seconds(1), maxBackoff: Duration = .seconds(60)) {
-        self.balancer = balancer
+    public init(policy: Policy = AWBRegistry.policy(named: "awb")!, baseBackoff: Duration = .seconds(1), maxBackoff: Duration = .seconds(60)) {
+        self.policy = policy
         self.baseBackoff = baseBackoff
         self.maxBackoff = maxBackoff
     }
@@ -112,32 +113,50 @@ public struct Reconciler: Sendable {
             }
         }
 
-        // 4. Place pending instances with the balancer.
+        // 4. Place pending instances with AWB, highest priority first and, within a priority,
+        //    in dominant-resource-fair order across tenants.
         let pending = instances.values.filter { $0.instance.state == .pending }
         if !pending.isEmpty {
-            var allocated: [CardID: Resources] = [:]
-            for r in instances.values where r.instance.holdsResources {
-                allocated[r.instance.card!, default: .zero] = allocated[r.instance.card!, default: .zero] + r.instance.requested
-            }
-            let views = s.cards.map { CardView(card: $0, allocated: allocated[$0.id] ?? .zero) }
-            let requests = pending.map { PlacementRequest(instanceID: $0.instance.id, workload: $0.instance.workload, tenant: $0.instance.tenant, priority: $0.instance.priority, resources: $0.instance.requested) }
-            let plan = balancer.plan(requests, cards: views)
-            for placement in plan.placements {
-                var next = instances[placement.instanceID]!
-                next.instance.state = .starting
-                next.instance.card = placement.card
-                next.instance.pendingReason = nil
-                next.placedAt = now
-                update(next)
-            }
-            for p in plan.pending where instances[p.instanceID]!.instance.pendingReason != p.reason {
-                var next = instances[p.instanceID]!
-                next.instance.pendingReason = p.reason
-                update(next)
+            var engine = Self.engine(for: s.cards, holding: instances.values.filter { $0.instance.holdsResources }, policy: policy)
+            let demands = engine.fairOrder(pending.map { Self.demand($0.instance) })
+            let order = demands.enumerated().sorted { ($0.element.priority, -$0.offset) > ($1.element.priority, -$1.offset) }.map(\.element)
+            for demand in order {
+                switch engine.place(demand) {
+                case .place(let placement):
+                    var next = instances[demand.instanceID]!
+                    next.instance.state = .starting
+                    next.instance.card = placement.card
+                    next.instance.pendingReason = nil
+                    next.placedAt = now
+                    update(next)
+                case .pending(let why):
+                    var reason = why.pendingReason ?? PendingReason(dimension: nil, requested: 0, largestFree: 0, cardsShort: 0, cardsConsidered: why.cards, notReady: [:])
+                    reason.detail = why.description
+                    if instances[demand.instanceID]!.instance.pendingReason != reason {
+                        var next = instances[demand.instanceID]!
+                        next.instance.pendingReason = reason
+                        update(next)
+                    }
+                }
             }
         }
         changes.upserts.sort { $0.instance.id < $1.instance.id }
         return changes
+    }
+
+    /// The bus as AWB sees it: every card, and every instance that holds resources on one.
+    public static func engine(for cards: [Card], holding: [InstanceRecord], policy: Policy) -> PlacementEngine {
+        var engine = PlacementEngine(cards: cards.map { CardSpec($0) }, policy: policy, expectedWorkload: holding.map { demand($0.instance) })
+        let known = Set(cards.map(\.id))
+        for r in holding.sorted(by: { $0.instance.id < $1.instance.id }) {
+            guard let card = r.instance.card, known.contains(card) else { continue }
+            engine.commit(Placement(instanceID: r.instance.id, card: card), demand: demand(r.instance))
+        }
+        return engine
+    }
+
+    static func demand(_ i: Instance) -> InstanceDemand {
+        InstanceDemand(instanceID: i.id, workload: i.workload, tenant: i.tenant, priority: i.priority, resources: i.requested)
     }
 
     public func backoff(restarts: Int) -> Duration {

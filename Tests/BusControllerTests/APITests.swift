@@ -69,13 +69,42 @@ struct APITests {
         }
     }
 
+    @Test("explain: a pending instance names the refusing filter per card class; a fitting workload shows the best cards")
+    func explain() async throws {
+        try await withAPI { client, bmc in
+            for i in 0..<3 {
+                try await bmc.registry.putCard(Card(id: CardID(0x1_000000 + UInt64(i)), name: "card-\(i)", state: i == 2 ? .lost : .ready, capacity: Resources(cpuMillis: 1000, memoryBytes: 256 << 20)))
+            }
+            try await bmc.registry.putWorkload(WorkloadSpec(name: "big", image: "busybox", command: ["sleep", "1"], resources: Resources(cpuMillis: 100, memoryBytes: 512 << 20)))
+            try await bmc.registry.putWorkload(WorkloadSpec(name: "small", image: "busybox", command: ["sleep", "1"], resources: Resources(cpuMillis: 100, memoryBytes: 64 << 20)))
+            let state = try await bmc.registry.read()
+            #expect(try await bmc.registry.apply(bmc.reconciler.reconcile(state.snapshot, now: BusManagementController.wallClock()), readAt: state))
+            try await client.execute(uri: "/v1/workloads/big/explain", method: .get) { response in
+                let e = try JSONDecoder().decode(APIServer.WorkloadExplanation.self, from: Data(response.body.readableBytesView))
+                #expect(e.instance == "big-0" && !e.hypothetical && e.feasibleCards == 0 && e.cards == 3)
+                #expect(e.decision.hasPrefix("pending: insufficient memory on 2 of"), "\(e.decision)")
+                #expect(e.refusedBy["insufficient memory"] == 2 && e.refusedBy["card not ready"] == 1, "\(e.refusedBy)")
+                #expect(e.top.isEmpty)
+            }
+            try await client.execute(uri: "/v1/workloads/small/explain", method: .get) { response in
+                let e = try JSONDecoder().decode(APIServer.WorkloadExplanation.self, from: Data(response.body.readableBytesView))
+                #expect(e.instance == "small-1" && e.hypothetical, "small-0 is placed, so one more replica is explained")
+                #expect(e.decision.hasPrefix("place on c-0001-00000"), "\(e.decision)")
+                #expect(e.feasibleCards == 2 && !e.top.isEmpty && e.top.count <= 2)
+            }
+            try await client.execute(uri: "/v1/workloads/nope/explain", method: .get) { response in
+                #expect(response.status == .notFound)
+            }
+        }
+    }
+
     @Test("the OpenAPI document is served and lists every route")
     func openAPI() async throws {
         try await withAPI { client, _ in
             try await client.execute(uri: "/v1/openapi.json", method: .get) { response in
                 let doc = try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any]
                 let paths = (doc?["paths"] as? [String: Any]).map { Set($0.keys) } ?? []
-                #expect(paths.isSuperset(of: ["/v1/cards", "/v1/workloads", "/v1/workloads/{name}", "/v1/workloads/{name}/scale", "/v1/instances", "/v1/instances/{id}/logs", "/v1/events", "/v1/metrics", "/v1/workloads/{name}/metrics", "/v1/workloads/{name}/forecast"]))
+                #expect(paths.isSuperset(of: ["/v1/cards", "/v1/workloads", "/v1/workloads/{name}", "/v1/workloads/{name}/scale", "/v1/instances", "/v1/instances/{id}/logs", "/v1/events", "/v1/metrics", "/v1/workloads/{name}/metrics", "/v1/workloads/{name}/forecast", "/v1/workloads/{name}/explain"]))
             }
             try await client.execute(uri: "/v1/nothing-here", method: .get) { response in
                 #expect(response.status == .notFound)

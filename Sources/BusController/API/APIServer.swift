@@ -97,6 +97,10 @@ public struct APIServer: Sendable {
                 history: Array((series?.points ?? []).suffix(max(historyPoints, 30))),
                 message: observed == 0 ? "no usage received yet: points arrive every \(Int(configuration.step)) s from running instances" : nil))
         }
+        v1.get("workloads/:name/explain") { request, context in
+            let (tenant, name) = try await self.existingWorkload(request, context)
+            return try Self.encode(try await self.explain(tenant: tenant, name: name))
+        }
         v1.post("workloads/:name/scale") { request, context in
             let name = try context.parameters.require("name")
             let tenant = request.uri.queryParameters["tenant"].map(String.init) ?? WorkloadSpec.defaultTenant
@@ -197,6 +201,62 @@ public struct APIServer: Sendable {
         /// Recent points (at least the horizon's length, at least 30).
         public var history: [WorkloadSeries.Point]
         public var message: String?
+    }
+
+    /// Why a workload's instance goes where it goes, or nowhere: for its first pending instance,
+    /// else for one more replica (nothing is committed).
+    public struct WorkloadExplanation: Codable, Sendable {
+        public struct ClassVerdict: Codable, Sendable {
+            public var cards: Int
+            public var example: CardID
+            public var exampleName: String
+            /// Empty when these cards fit.
+            public var refusals: [String]
+            public var score: Double?
+        }
+        public struct ScoredCard: Codable, Sendable {
+            public var card: CardID
+            public var name: String
+            public var score: Double
+            public var breakdown: [String: Double]
+        }
+        public var workload: String
+        /// The instance explained, or `<name>-<n>` for a would-be replica.
+        public var instance: String
+        public var hypothetical: Bool
+        public var policy: String
+        public var requested: Resources
+        /// `place on <card>` or the pending reason.
+        public var decision: String
+        public var cards: Int
+        public var feasibleCards: Int
+        public var refusedBy: [String: Int]
+        public var classes: [ClassVerdict]
+        public var top: [ScoredCard]
+    }
+
+    func explain(tenant: String, name: String) async throws -> WorkloadExplanation {
+        let state = try await bmc.registry.read()
+        guard let spec = state.snapshot.workloads.first(where: { $0.tenant == tenant && $0.name == name }) else {
+            throw APIError(.notFound, "no workload '\(name)' in tenant '\(tenant)'")
+        }
+        let mine = state.snapshot.instances.filter { $0.workloadKey == spec.key }
+        let pending = mine.filter { $0.instance.state == .pending }.min { $0.ordinal < $1.ordinal }
+        let instance = pending?.instance ?? InstanceRecord(spec: spec, ordinal: (mine.map(\.ordinal).max() ?? -1) + 1).instance
+        let policy = bmc.reconciler.policy
+        var engine = Reconciler.engine(for: state.snapshot.cards, holding: state.snapshot.instances.filter { $0.instance.holdsResources }, policy: policy)
+        let e = engine.explain(Reconciler.demand(instance), top: 5)
+        let decision: String
+        switch e.decision {
+        case .place(let p): decision = "place on \(p.card)" + (state.snapshot.cards.first { $0.id == p.card }.map { " (\($0.name))" } ?? "")
+        case .pending(let why): decision = "pending: \(why)"
+        }
+        return WorkloadExplanation(
+            workload: spec.key, instance: instance.id, hypothetical: pending == nil, policy: policy.name, requested: instance.requested,
+            decision: decision, cards: e.cards, feasibleCards: e.feasibleCards,
+            refusedBy: Dictionary(uniqueKeysWithValues: e.refusedBy.map { ($0.key.description, $0.value) }),
+            classes: e.classes.map { .init(cards: $0.cards, example: $0.example, exampleName: $0.exampleName, refusals: $0.refusals.map(\.description), score: $0.score) },
+            top: e.top.map { .init(card: $0.card, name: $0.name, score: $0.score, breakdown: $0.breakdown) })
     }
 
     func existingWorkload(_ request: Request, _ context: BasicRequestContext) async throws -> (tenant: String, name: String) {

@@ -248,6 +248,105 @@ enum OpenAPIDocument {
     ],
     "type": "object"
    },
+   "WorkloadExplanation": {
+    "description": "AWB run on the bus as it is, nothing committed: the first pending instance, else one more replica.",
+    "properties": {
+     "cards": {
+      "type": "integer"
+     },
+     "classes": {
+      "items": {
+       "properties": {
+        "cards": {
+         "type": "integer"
+        },
+        "example": {
+         "type": "string"
+        },
+        "exampleName": {
+         "type": "string"
+        },
+        "refusals": {
+         "items": {
+          "type": "string"
+         },
+         "type": "array"
+        },
+        "score": {
+         "type": "number"
+        }
+       },
+       "type": "object"
+      },
+      "type": "array"
+     },
+     "decision": {
+      "type": "string"
+     },
+     "feasibleCards": {
+      "type": "integer"
+     },
+     "hypothetical": {
+      "type": "boolean"
+     },
+     "instance": {
+      "type": "string"
+     },
+     "policy": {
+      "type": "string"
+     },
+     "refusedBy": {
+      "additionalProperties": {
+       "type": "integer"
+      },
+      "description": "cards refused per filter",
+      "type": "object"
+     },
+     "requested": {
+      "$ref": "#/components/schemas/Resources"
+     },
+     "top": {
+      "items": {
+       "properties": {
+        "breakdown": {
+         "additionalProperties": {
+          "type": "number"
+         },
+         "type": "object"
+        },
+        "card": {
+         "type": "string"
+        },
+        "name": {
+         "type": "string"
+        },
+        "score": {
+         "type": "number"
+        }
+       },
+       "type": "object"
+      },
+      "type": "array"
+     },
+     "workload": {
+      "type": "string"
+     }
+    },
+    "required": [
+     "workload",
+     "instance",
+     "hypothetical",
+     "policy",
+     "requested",
+     "decision",
+     "cards",
+     "feasibleCards",
+     "refusedBy",
+     "classes",
+     "top"
+    ],
+    "type": "object"
+   },
    "WorkloadForecast": {
     "properties": {
      "history": {
@@ -841,6 +940,45 @@ enum OpenAPIDocument {
      }
     },
     "summary": "One workload's status"
+   }
+  },
+  "/v1/workloads/{name}/explain": {
+   "get": {
+    "parameters": [
+     {
+      "in": "path",
+      "name": "name",
+      "required": true,
+      "schema": {
+       "type": "string"
+      }
+     },
+     {
+      "in": "query",
+      "name": "tenant",
+      "required": false,
+      "schema": {
+       "default": "default",
+       "type": "string"
+      }
+     }
+    ],
+    "responses": {
+     "200": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/WorkloadExplanation"
+        }
+       }
+      },
+      "description": "explanation"
+     },
+     "default": {
+      "$ref": "#/components/responses/Error"
+     }
+    },
+    "summary": "Why the workload's instance goes where it goes, or is pending (AWB, nothing committed)"
    }
   },
   "/v1/workloads/{name}/forecast": {
