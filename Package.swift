@@ -121,6 +121,10 @@ let package = Package(
             ]
         ),
         .testTarget(
+            name: "BackplaneCLITests",
+            dependencies: ["BackplaneCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .testTarget(
             name: "ForecastingTests",
             dependencies: ["Forecasting", "BackplaneModel"]
         ),
