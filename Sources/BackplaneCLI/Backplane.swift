@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 /// The `backplane` command line (a library so it can be tested; `@main` is in the executable).
 public struct Backplane: AsyncParsableCommand {
@@ -15,4 +16,26 @@ public struct Backplane: AsyncParsableCommand {
         subcommands: [Up.self, BMCCommand.self, CardCommand.self, Deploy.self, Delete.self, Scale.self, Cards.self, Drain.self, Workloads.self, Instances.self, Logs.self, Events.self, Top.self, Explain.self, Forecast.self, Sim.self]
     )
     public init() {}
+}
+
+extension Backplane {
+    /// Parses and runs a command, exiting as the help text promises: usage errors exit 2 (not
+    /// ArgumentParser's 64), failures the command reports keep their code.
+    public static func runMain() async -> Never {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+            Foundation.exit(0)
+        } catch {
+            if exitCode(for: error) == .validationFailure {
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                Foundation.exit(2)
+            }
+            exit(withError: error)
+        }
+    }
 }

@@ -1,7 +1,8 @@
-import ArgumentParser
 import BackplaneCLI
 
 @main
-struct Main: AsyncMainProtocol {
-    typealias Command = Backplane
+enum Main {
+    static func main() async {
+        await Backplane.runMain()
+    }
 }
