@@ -29,7 +29,8 @@ struct Deploy: AsyncParsableCommand {
         discussion: """
         Fields: name, tenant (default "default"), priority (0-1000, default 500), image ("busybox" or an \
         absolute rootfs directory), command (a list, or one line run under sh -c), env, \
-        resources {cpu: 250m, memory: 128Mi, network: 100Mbps, storage_iops: N}, replicas (default 1), \
+        resources {cpu: 250m, memory: 128Mi, network: 100Mbps, storage_iops: N, gpu: 1 (whole GPUs) or 500m (a share \
+        of one), gpu_models: [T4, V100M16]}, replicas (default 1), \
         restart (always | on-failure | never). See examples/.
         """
     )
@@ -92,10 +93,12 @@ struct Cards: AsyncParsableCommand {
             let client = try options.client()
             if options.json { printJSON(try await client.request("GET", "v1/cards")); return }
             let cards = try await client.get("v1/cards", as: [APIServer.CardStatus].self)
-            print(table(["CARD", "NAME", "STATE", "CPU USED/CAP", "MEMORY USED/CAP", "INSTANCES"], cards.map { c in
+            print(table(["CARD", "NAME", "STATE", "CPU USED/CAP", "MEMORY USED/CAP", "GPUS", "INSTANCES"], cards.map { c in
                 ["\(c.id)", c.name, c.state.rawValue,
                  "\(Quantity.formatCPU(c.allocated.cpuMillis))/\(Quantity.formatCPU(c.capacity.cpuMillis))",
-                 "\(Quantity.formatBytes(c.allocated.memoryBytes))/\(Quantity.formatBytes(c.capacity.memoryBytes))", "\(c.instances)"]
+                 "\(Quantity.formatBytes(c.allocated.memoryBytes))/\(Quantity.formatBytes(c.capacity.memoryBytes))",
+                 c.gpus.map { "\(String(format: "%g", Double(c.gpuAllocatedMilli ?? 0) / 1000))/\($0.count) \(Set($0).sorted().joined(separator: ","))" } ?? "-",
+                 "\(c.instances)"]
             }))
         }
     }

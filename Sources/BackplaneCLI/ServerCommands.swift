@@ -72,7 +72,17 @@ struct CardCommand: AsyncParsableCommand {
     @Option(help: "CPU this card offers, e.g. 2000m or 2.") var cpu = "1000m"
     @Option(help: "Memory this card offers, e.g. 2GiB.") var memory = "1GiB"
     @Option(help: "runc, process or auto.") var runtime = "auto"
+    @Option(help: ArgumentHelp("GPU devices this card offers, as comma-separated models (e.g. T4,T4).", discussion: "Declared capacity: AWB places GPU requests on them, but CardOS does not yet pass GPU devices into containers.")) var gpus = ""
     @Option(help: "The join token (default: $BACKPLANE_TOKEN).") var token: String?
+
+    static func parseGPUs(_ text: String) throws -> [String] {
+        let models = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        if text.isEmpty { return [] }
+        guard models.count <= 64, models.allSatisfy({ !$0.isEmpty && !$0.contains("|") }) else {
+            throw ValidationError("--gpus must be comma-separated GPU model names such as T4,T4 (at most 64), got '\(text)'")
+        }
+        return models
+    }
 
     func run() async throws {
         let state = (self.state as NSString).standardizingPath
@@ -89,8 +99,10 @@ struct CardCommand: AsyncParsableCommand {
         }
         let runtime = try Self.makeRuntime(runtime, state: state)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let agent = CardAgent(configuration: .init(name: name, stateDirectory: state, bmc: .tcp(host: String(parts[0]), port: port), token: token, capacity: capacity), runtime: runtime, group: group)
-        print("card \(name): offering \(capacity), runtime \(runtime.kind), joining tcp://\(bmc)")
+        var configuration = CardAgent.Configuration(name: name, stateDirectory: state, bmc: .tcp(host: String(parts[0]), port: port), token: token, capacity: capacity)
+        configuration.gpus = try Self.parseGPUs(gpus)
+        let agent = CardAgent(configuration: configuration, runtime: runtime, group: group)
+        print("card \(name): offering \(capacity)\(configuration.gpus.isEmpty ? "" : " and \(configuration.gpus.count) GPU(s) \(configuration.gpus.joined(separator: ","))"), runtime \(runtime.kind), joining tcp://\(bmc)")
         fflush(nil)  // long-running: show it now, also when stdout is a pipe or file
         try await runUntilSignalled { try await agent.run() }
         await agent.stopAll()

@@ -23,6 +23,7 @@ struct Up: AsyncParsableCommand {
     @Option(help: "CPU each card offers.") var cardCPU = "1000m"
     @Option(help: "Memory each card offers.") var cardMemory = "1GiB"
     @Option(help: "Card runtime: runc, process or auto.") var runtime = "auto"
+    @Option(help: "GPU devices each card declares, e.g. T4,T4 (accounting only: not passed into containers).") var cardGPUs = ""
     @Option(help: "Seconds to wait for the bus to come up.") var timeout = 60
 
     func validate() throws {
@@ -49,7 +50,7 @@ struct Up: AsyncParsableCommand {
                     tasks.addTask {
                         try await children.run(name: "card-\(i)", exe: exe, arguments: [
                             "card", "--bmc", "127.0.0.1:\(port + 1)", "--state", state + "/card-\(i)", "--name", "card-\(i)",
-                            "--cpu", cardCPU, "--memory", cardMemory, "--runtime", runtime, "--token", token,
+                            "--cpu", cardCPU, "--memory", cardMemory, "--runtime", runtime, "--token", token, "--gpus", cardGPUs,
                         ], log: state + "/card-\(i).log")
                     }
                 }

@@ -11,6 +11,8 @@ public struct Card: Hashable, Sendable, Codable {
     public var state: State
     /// What the card offers to workloads (its slice of the host).
     public var capacity: Resources
+    /// The model of each GPU device the card offers (`["T4", "T4"]`), if any.
+    public var gpus: [String]?
     public var labels: [String: String]
     /// What the card's host has (cores, memory, disks, network interfaces, PCI devices).
     public var inventory: Inventory?

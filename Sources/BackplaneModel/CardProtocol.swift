@@ -13,6 +13,8 @@ public enum CardProtocol {
     public static let capacityKey = "capacity"
     public static let runtimeKey = "runtime"
     public static let inventoryKey = "inventory"
+    /// The card's GPU devices, as comma-separated model names (`T4,T4`); absent when none.
+    public static let gpusKey = "gpus"
 
     public struct StartInstance: Codable, Hashable, Sendable {
         public var id: String

@@ -17,6 +17,10 @@ public struct Instance: Hashable, Sendable, Codable {
     public var tenant: String
     public var priority: Int
     public var requested: Resources
+    /// GPUs it needs, if any (placed by AWB on a card's devices; accounting only for now).
+    public var gpu: GPUDemand?
+    /// The card's GPU device indexes it holds, once placed.
+    public var gpuDevices: [Int]?
     public var state: State
     public var card: CardID?
     public var pendingReason: PendingReason?

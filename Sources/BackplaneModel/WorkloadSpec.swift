@@ -21,6 +21,8 @@ public struct WorkloadSpec: Hashable, Sendable, Codable {
     public var env: [String: String]
     /// Requested per replica.
     public var resources: Resources
+    /// GPUs each instance needs, if any.
+    public var gpu: GPUDemand?
     public var replicas: Int
     public var restart: RestartPolicy
 
@@ -29,7 +31,8 @@ public struct WorkloadSpec: Hashable, Sendable, Codable {
     public static let priorityRange = 0...1000
     public static let replicaRange = 0...1000
 
-    public init(name: String, tenant: String = WorkloadSpec.defaultTenant, priority: Int = WorkloadSpec.defaultPriority, image: String, command: [String], env: [String: String] = [:], resources: Resources, replicas: Int = 1, restart: RestartPolicy = .always) {
+    public init(name: String, tenant: String = WorkloadSpec.defaultTenant, priority: Int = WorkloadSpec.defaultPriority, image: String, command: [String], env: [String: String] = [:], resources: Resources, gpu: GPUDemand? = nil, replicas: Int = 1, restart: RestartPolicy = .always) {
+        self.gpu = gpu
         self.name = name
         self.tenant = tenant
         self.priority = priority
@@ -48,9 +51,12 @@ public struct WorkloadSpec: Hashable, Sendable, Codable {
             public var memory: String?
             public var network: String?
             public var storageIOPS: Int64?
+            public var gpu: String?
+            public var gpuModels: [String]?
             enum CodingKeys: String, CodingKey, CaseIterable {
-                case cpu, memory, network
+                case cpu, memory, network, gpu
                 case storageIOPS = "storage_iops"
+                case gpuModels = "gpu_models"
             }
             public init(from decoder: any Decoder) throws {
                 try rejectUnknownKeys(decoder, known: CodingKeys.allCases.map(\.rawValue))
@@ -59,6 +65,8 @@ public struct WorkloadSpec: Hashable, Sendable, Codable {
                 memory = try c.decodeQuantity(.memory)
                 network = try c.decodeQuantity(.network)
                 storageIOPS = try c.decodeIfPresent(Int64.self, forKey: .storageIOPS)
+                gpu = try c.decodeQuantity(.gpu)
+                gpuModels = try c.decodeIfPresent([String].self, forKey: .gpuModels)
             }
         }
 
@@ -118,6 +126,7 @@ public struct WorkloadSpec: Hashable, Sendable, Codable {
             fail("env.\(key)", "is not a valid variable name (letters, digits and _, not starting with a digit)")
         }
         var resources = Resources()
+        var gpu: GPUDemand?
         if let r = d.resources {
             if let cpu = r.cpu {
                 do { resources.cpuMillis = try Quantity.parseCPU(cpu) } catch { fail("resources.cpu", error.description) }
@@ -131,6 +140,14 @@ public struct WorkloadSpec: Hashable, Sendable, Codable {
             if let iops = r.storageIOPS {
                 if iops < 0 { fail("resources.storage_iops", "is \(iops); must not be negative") } else { resources.storageIOPS = iops }
             }
+            if let text = r.gpu {
+                do { gpu = try GPUDemand.parse(text) } catch { fail("resources.gpu", error.description) }
+            }
+            if let models = r.gpuModels {
+                if r.gpu == nil { fail("resources.gpu_models", "needs resources.gpu") }
+                if let bad = models.first(where: { $0.isEmpty || $0.contains("|") || $0.contains(",") }) { fail("resources.gpu_models", "'\(bad)' is not a GPU model name such as T4 or V100M16") }
+                gpu?.models = models
+            }
         }
         if d.resources?.cpu == nil { fail("resources.cpu", "is required, e.g. 250m") } else if resources.cpuMillis == 0 && errors.allSatisfy({ $0.field != "resources.cpu" }) { fail("resources.cpu", "must be more than 0") }
         if d.resources?.memory == nil { fail("resources.memory", "is required, e.g. 128Mi") } else if resources.memoryBytes < 1 << 20 && errors.allSatisfy({ $0.field != "resources.memory" }) { fail("resources.memory", "must be at least 1Mi") }
@@ -143,7 +160,7 @@ public struct WorkloadSpec: Hashable, Sendable, Codable {
             }
         }
         guard errors.isEmpty else { throw SpecErrors(errors: errors) }
-        self.init(name: name, tenant: tenant, priority: priority, image: image, command: command, env: d.env ?? [:], resources: resources, replicas: replicas, restart: restart)
+        self.init(name: name, tenant: tenant, priority: priority, image: image, command: command, env: d.env ?? [:], resources: resources, gpu: gpu, replicas: replicas, restart: restart)
     }
 
     /// Parses and validates a JSON document.

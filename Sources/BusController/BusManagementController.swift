@@ -34,7 +34,7 @@ public final class BusManagementController: Sendable {
 
     enum Event: Sendable {
         case tick
-        case cardJoined(CardID, name: String, capacity: Resources, inventory: Inventory?)
+        case cardJoined(CardID, name: String, capacity: Resources, inventory: Inventory?, gpus: [String])
         case cardLeft(CardID)
         case instanceExited(CardProtocol.InstanceExited, card: CardID)
         case started(CardProtocol.StartedInstance)
@@ -55,7 +55,7 @@ public final class BusManagementController: Sendable {
     /// Hello metadata between admission and the link's establishment.
     /// Recent things that happened on the bus, newest last (at most 1,000).
     let recentEvents = LockedBox<[BusEvent]>([])
-    private let joining = LockedBox<[CardID: (name: String, capacity: Resources, inventory: Inventory?)]>([:])
+    private let joining = LockedBox<[CardID: (name: String, capacity: Resources, inventory: Inventory?, gpus: [String])]>([:])
     private let bound = Mutex<(address: DCLAddress?, waiters: [CheckedContinuation<DCLAddress, Never>])>((nil, []))
 
     public init(configuration: Configuration, store: any ClusterStore, group: any EventLoopGroup, reconciler: Reconciler = Reconciler(), monitor: Monitor = Monitor()) {
@@ -82,7 +82,8 @@ public final class BusManagementController: Sendable {
                 return .reject(.shuttingDown, reason: "cannot assign a CardID: \(error)")
             }
             let inventory = hello.metadata[CardProtocol.inventoryKey].flatMap { try? JSONDecoder().decode(Inventory.self, from: Data($0.utf8)) }
-            joining.withLock { $0[id] = (hello.metadata[CardProtocol.nameKey] ?? "\(id)", capacity, inventory) }
+            let gpus = hello.metadata[CardProtocol.gpusKey].map { $0.split(separator: ",").map(String.init) } ?? []
+            joining.withLock { $0[id] = (hello.metadata[CardProtocol.nameKey] ?? "\(id)", capacity, inventory, gpus) }
             return .accept(id)
         }
         let sink = self.sink
@@ -90,7 +91,7 @@ public final class BusManagementController: Sendable {
             switch event {
             case .established(let peer, let role) where role == .card:
                 if let info = joining.withLock({ $0.removeValue(forKey: peer) }) {
-                    sink.yield(.cardJoined(peer, name: info.name, capacity: info.capacity, inventory: info.inventory))
+                    sink.yield(.cardJoined(peer, name: info.name, capacity: info.capacity, inventory: info.inventory, gpus: info.gpus))
                 }
             case .closed(let peer, _):
                 sink.yield(.cardLeft(peer))
@@ -246,14 +247,15 @@ public final class BusManagementController: Sendable {
         switch event {
         case .tick:
             break
-        case .cardJoined(let id, let name, let capacity, let inventory):
+        case .cardJoined(let id, let name, let capacity, let inventory, let gpus):
             var card = try await registry.card(id) ?? Card(id: id, name: name, state: .ready, capacity: capacity)
             card.name = name
             card.capacity = capacity
+            card.gpus = gpus.isEmpty ? nil : gpus
             card.inventory = inventory
             if card.state != .draining { card.state = .ready }
             try await registry.putCard(card)
-            record("card.joined", "\(id) (\(name)) joined with \(capacity)")
+            record("card.joined", "\(id) (\(name)) joined with \(capacity)\(gpus.isEmpty ? "" : " and GPUs \(gpus.joined(separator: ","))")")
         case .cardLeft(let id):
             if var card = try await registry.card(id), card.state != .removed {
                 // A drained card that goes away is removed; any other is lost (and may return).
@@ -324,6 +326,9 @@ public final class BusManagementController: Sendable {
             guard let card = r.instance.card, linked.contains(card) else { continue }
             switch r.instance.state {
             case .starting where claim(r.instance.id):
+                if let gpu = r.instance.gpu {
+                    record("instance.gpu", "\(r.instance.id): \(gpu) reserved on \(card) (devices \(r.instance.gpuDevices ?? [])) by accounting only: CardOS does not yet pass GPU devices into containers")
+                }
                 let command = CardProtocol.StartInstance(id: r.instance.id, image: r.image, command: r.command, env: r.env, resources: r.instance.requested, workload: r.workloadKey)
                 tasks.addTask { await self.sendStart(command, to: card) }
             case .stopping where claim(r.instance.id):

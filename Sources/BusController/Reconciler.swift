@@ -126,6 +126,7 @@ public struct Reconciler: Sendable {
                     var next = instances[demand.instanceID]!
                     next.instance.state = .starting
                     next.instance.card = placement.card
+                    next.instance.gpuDevices = placement.gpuDevices.isEmpty ? nil : placement.gpuDevices
                     next.instance.pendingReason = nil
                     next.placedAt = now
                     update(next)
@@ -146,17 +147,28 @@ public struct Reconciler: Sendable {
 
     /// The bus as AWB sees it: every card, and every instance that holds resources on one.
     public static func engine(for cards: [Card], holding: [InstanceRecord], policy: Policy) -> PlacementEngine {
-        var engine = PlacementEngine(cards: cards.map { CardSpec($0) }, policy: policy, expectedWorkload: holding.map { demand($0.instance) })
-        let known = Set(cards.map(\.id))
+        var engine = PlacementEngine(cards: cards.map { CardSpec($0, gpuModels: $0.gpus ?? []) }, policy: policy, expectedWorkload: holding.map { demand($0.instance) })
+        // Milli-GPU free per device, to replay recorded device assignments safely (a card may
+        // have come back with fewer devices than it had).
+        var free = Dictionary(uniqueKeysWithValues: cards.map { ($0.id, Array(repeating: 1000, count: $0.gpus?.count ?? 0)) })
         for r in holding.sorted(by: { $0.instance.id < $1.instance.id }) {
-            guard let card = r.instance.card, known.contains(card) else { continue }
-            engine.commit(Placement(instanceID: r.instance.id, card: card), demand: demand(r.instance))
+            guard let card = r.instance.card, var devices = free[card] else { continue }
+            let d = demand(r.instance)
+            var held: [Int] = []
+            for index in r.instance.gpuDevices ?? [] where devices.indices.contains(index) && devices[index] >= d.gpu.milliPerDevice && !held.contains(index) {
+                held.append(index)
+            }
+            if held.count != d.gpu.count { held = [] }  // unknown or stale devices: count CPU and memory only
+            for index in held { devices[index] -= d.gpu.milliPerDevice }
+            free[card] = devices
+            engine.commit(Placement(instanceID: r.instance.id, card: card, gpuDevices: held), demand: d)
         }
         return engine
     }
 
     static func demand(_ i: Instance) -> InstanceDemand {
-        InstanceDemand(instanceID: i.id, workload: i.workload, tenant: i.tenant, priority: i.priority, resources: i.requested)
+        InstanceDemand(instanceID: i.id, workload: i.workload, tenant: i.tenant, priority: i.priority, resources: i.requested,
+                       gpu: i.gpu.map { GPURequest(count: $0.count, milliPerDevice: $0.milliPerDevice, allowedModels: $0.models) } ?? .none)
     }
 
     public func backoff(restarts: Int) -> Duration {

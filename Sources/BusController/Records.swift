@@ -22,6 +22,7 @@ public struct InstanceRecord: Hashable, Sendable, Codable {
 
     public init(spec: WorkloadSpec, ordinal: Int) {
         instance = Instance(id: Self.id(workload: spec.name, ordinal: ordinal), workload: spec.name, tenant: spec.tenant, priority: spec.priority, requested: spec.resources)
+        instance.gpu = spec.gpu
         self.ordinal = ordinal
         image = spec.image
         command = spec.command
@@ -34,6 +35,7 @@ public struct InstanceRecord: Hashable, Sendable, Codable {
     mutating func unplace(reason: String?) {
         instance.state = .pending
         instance.card = nil
+        instance.gpuDevices = nil
         instance.pid = nil
         instance.containerID = nil
         instance.runtime = nil

@@ -17,6 +17,9 @@ public final class CardAgent: Sendable {
         public var token: String
         /// The slice of the host this card offers.
         public var capacity: Resources
+        /// Models of the GPU devices this card declares (accounting only: CardOS does not yet
+        /// pass devices into containers).
+        public var gpus: [String] = []
         public var heartbeatInterval: Duration = .seconds(1)
         public var deadAfter: Duration = .seconds(5)
 
@@ -107,6 +110,7 @@ public final class CardAgent: Sendable {
         let inventory = InventoryReader.read(diskPaths: [configuration.stateDirectory])
         let inventoryJSON = (try? String(decoding: JSONEncoder().encode(inventory), as: UTF8.self)) ?? "{}"
         config.metadata = [CardProtocol.nameKey: configuration.name, CardProtocol.capacityKey: capacity, CardProtocol.runtimeKey: runtime.kind, CardProtocol.inventoryKey: inventoryJSON]
+        if !configuration.gpus.isEmpty { config.metadata[CardProtocol.gpusKey] = configuration.gpus.joined(separator: ",") }
         let sink = linkSink
         config.linkEvents = { sink.yield($0) }
         let node = DCLNode(configuration: config, group: group)

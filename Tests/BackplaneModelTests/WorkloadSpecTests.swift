@@ -36,7 +36,11 @@ struct WorkloadSpecTests {
         (#"{"name":"w","image":"busybox","command":["x"],"resources":{"cpu":"1","memory":"1Mi"},"replicas":-2}"#, "replicas"),
         (#"{"name":"w","image":"busybox","command":["x"],"resources":{"cpu":"1","memory":"1Mi"},"restart":"sometimes"}"#, "restart"),
         (#"{"name":"w","image":"busybox","command":["x"],"resources":{"cpu":"1","memory":"1Mi"},"replicaz":2}"#, "replicaz"),
-        (#"{"name":"w","image":"busybox","command":["x"],"resources":{"cpu":"1","memory":"1Mi","gpu":1}}"#, "resources.gpu"),
+        (#"{"name":"w","image":"busybox","command":["x"],"resources":{"cpu":"1","memory":"1Mi","gpu":"1500m"}}"#, "resources.gpu"),
+        (#"{"name":"w","image":"busybox","command":["x"],"resources":{"cpu":"1","memory":"1Mi","gpu":0}}"#, "resources.gpu"),
+        (#"{"name":"w","image":"busybox","command":["x"],"resources":{"cpu":"1","memory":"1Mi","gpu_models":["T4"]}}"#, "resources.gpu_models"),
+        (#"{"name":"w","image":"busybox","command":["x"],"resources":{"cpu":"1","memory":"1Mi","gpu":1,"gpu_models":["T4|V100"]}}"#, "resources.gpu_models"),
+        (#"{"name":"w","image":"busybox","command":["x"],"resources":{"cpu":"1","memory":"1Mi","gpus":1}}"#, "resources.gpus"),
         (#"{"name":"w","image":"busybox","command":["x"],"resources":{"cpu":"1","memory":"1Mi"},"replicas":"two"}"#, "replicas"),
     ])
     func badField(json: String, field: String) {
@@ -46,6 +50,15 @@ struct WorkloadSpecTests {
         } catch {
             #expect(error.errors.map(\.field).contains(field), "\(error)")
         }
+    }
+
+    @Test("GPUs: whole devices, a share of one device, and allowed models")
+    func gpus() throws {
+        let whole = try WorkloadSpec.fromJSON(Data(#"{"name":"t","image":"busybox","command":["x"],"resources":{"cpu":"1","memory":"1Mi","gpu":2,"gpu_models":["V100M16","V100M32"]}}"#.utf8))
+        #expect(whole.gpu == GPUDemand(count: 2, milliPerDevice: 1000, models: ["V100M16", "V100M32"]))
+        let share = try WorkloadSpec.fromJSON(Data(#"{"name":"t","image":"busybox","command":["x"],"resources":{"cpu":"1","memory":"1Mi","gpu":"250m"}}"#.utf8))
+        #expect(share.gpu == GPUDemand(count: 1, milliPerDevice: 250))
+        #expect(try WorkloadSpec.fromJSON(Data(#"{"name":"t","image":"busybox","command":["x"],"resources":{"cpu":"1","memory":"1Mi"}}"#.utf8)).gpu == nil)
     }
 
     @Test("all problems are reported at once")

@@ -51,6 +51,35 @@ struct ReconcilerTests {
         #expect(db.instance.pendingReason?.description == "insufficient memory on 3 of 3 cards (requested 512Mi, largest free 256Mi)")
     }
 
+    @Test("GPU requests go to cards with matching devices; the rest wait with a GPU reason; stale device records do not crash")
+    func gpuPlacement() async throws {
+        let registry = Registry(store: InMemoryClusterStore())
+        var t4 = card(1)
+        t4.gpus = ["T4", "T4"]
+        try await registry.putCard(t4)
+        try await registry.putCard(card(2))
+        var train = spec("train", replicas: 3)
+        train.gpu = GPUDemand(count: 1)
+        try await registry.putWorkload(train)
+        var infer = spec("infer")
+        infer.gpu = GPUDemand(count: 1, milliPerDevice: 500, models: ["A100"])
+        try await registry.putWorkload(infer)
+        var state = try await settle(registry)
+        let placed = state.snapshot.instances.filter { $0.instance.workload == "train" && $0.instance.state == .starting }
+        #expect(placed.count == 2 && placed.allSatisfy { $0.instance.card == t4.id })
+        #expect(Set(placed.compactMap(\.instance.gpuDevices)) == [[0], [1]], "one device each")
+        let waiting = state.snapshot.instances.filter { $0.instance.state == .pending }
+        #expect(waiting.count == 2)
+        for w in waiting {
+            #expect(w.instance.pendingReason?.description.contains("gpu") == true || w.instance.pendingReason?.description.contains("GPU") == true, "\(w.instance.id): \(w.instance.pendingReason?.description ?? "-")")
+        }
+        // The card comes back with one device: the record of device 1 is stale.
+        t4.gpus = ["T4"]
+        try await registry.putCard(t4)
+        state = try await settle(registry)
+        #expect(state.snapshot.instances.filter { $0.instance.state == .pending }.count == 2)
+    }
+
     @Test("a stale plan is rejected; the re-plan succeeds")
     func stalePlan() async throws {
         let registry = Registry(store: InMemoryClusterStore())

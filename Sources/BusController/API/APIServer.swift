@@ -138,6 +138,9 @@ public struct APIServer: Sendable {
         public var state: Card.State
         public var capacity: Resources
         public var allocated: Resources
+        /// GPU device models the card declares, and the milli-GPU its instances hold.
+        public var gpus: [String]?
+        public var gpuAllocatedMilli: Int?
         public var instances: Int
         /// The host's cores, memory, disks, network interfaces and PCI devices.
         public var inventory: Inventory?
@@ -147,7 +150,9 @@ public struct APIServer: Sendable {
         let state = try await bmc.registry.read()
         return state.snapshot.cards.sorted { $0.id < $1.id }.map { card in
             let mine = state.snapshot.instances.filter { $0.instance.card == card.id && $0.instance.holdsResources }
-            return CardStatus(id: card.id, name: card.name, state: card.state, capacity: card.capacity, allocated: mine.reduce(.zero) { $0 + $1.instance.requested }, instances: mine.count, inventory: card.inventory)
+            let gpuMilli = mine.reduce(0) { sum, r in sum + (r.instance.gpu?.milliPerDevice ?? 0) * (r.instance.gpuDevices?.count ?? 0) }
+            return CardStatus(id: card.id, name: card.name, state: card.state, capacity: card.capacity, allocated: mine.reduce(.zero) { $0 + $1.instance.requested },
+                              gpus: card.gpus, gpuAllocatedMilli: card.gpus == nil ? nil : gpuMilli, instances: mine.count, inventory: card.inventory)
         }
     }
 

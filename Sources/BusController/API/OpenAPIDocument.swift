@@ -76,6 +76,15 @@ enum OpenAPIDocument {
      "capacity": {
       "$ref": "#/components/schemas/Resources"
      },
+     "gpuAllocatedMilli": {
+      "type": "integer"
+     },
+     "gpus": {
+      "items": {
+       "type": "string"
+      },
+      "type": "array"
+     },
      "id": {
       "example": "c-0001-000000",
       "type": "string"
@@ -104,6 +113,23 @@ enum OpenAPIDocument {
     },
     "type": "object"
    },
+   "GPUDemand": {
+    "properties": {
+     "count": {
+      "type": "integer"
+     },
+     "milliPerDevice": {
+      "type": "integer"
+     },
+     "models": {
+      "items": {
+       "type": "string"
+      },
+      "type": "array"
+     }
+    },
+    "type": "object"
+   },
    "Instance": {
     "properties": {
      "card": {
@@ -117,6 +143,15 @@ enum OpenAPIDocument {
      "exitCode": {
       "nullable": true,
       "type": "integer"
+     },
+     "gpu": {
+      "$ref": "#/components/schemas/GPUDemand"
+     },
+     "gpuDevices": {
+      "items": {
+       "type": "integer"
+      },
+      "type": "array"
      },
      "id": {
       "type": "string"
@@ -509,6 +544,9 @@ enum OpenAPIDocument {
      "env": {
       "type": "object"
      },
+     "gpu": {
+      "$ref": "#/components/schemas/GPUDemand"
+     },
      "image": {
       "type": "string"
      },
@@ -581,6 +619,24 @@ enum OpenAPIDocument {
        "cpu": {
         "example": "250m",
         "type": "string"
+       },
+       "gpu": {
+        "description": "GPUs per instance: whole GPUs (1, 2) or a share of one GPU (500m, 0.25)",
+        "oneOf": [
+         {
+          "type": "string"
+         },
+         {
+          "type": "number"
+         }
+        ]
+       },
+       "gpu_models": {
+        "description": "allowed GPU device models (needs gpu)",
+        "items": {
+         "type": "string"
+        },
+        "type": "array"
        },
        "memory": {
         "example": "128Mi",
