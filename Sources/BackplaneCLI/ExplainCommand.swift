@@ -23,7 +23,7 @@ struct Explain: AsyncParsableCommand {
             if options.json { printJSON(data); return }
             let e: APIServer.WorkloadExplanation
             do { e = try JSONDecoder().decode(APIServer.WorkloadExplanation.self, from: data) } catch { throw CLIError("unexpected answer from the BMC: \(error)") }
-            print("\(e.workload): \(e.hypothetical ? "one more replica (\(e.instance))" : e.instance) requesting \(e.requested); policy \(e.policy)")
+            print("\(e.workload): \(e.hypothetical ? "one more replica (\(e.instance))" : e.instance) requesting \(e.requested)\(e.gpu.map { ", \($0)" } ?? ""); policy \(e.policy)")
             print("decision: \(e.decision)")
             print("\(e.feasibleCards) of \(e.cards) cards fit" + (e.refusedBy.isEmpty ? "" : "; refused: " + e.refusedBy.sorted { $0.value > $1.value }.map { "\($0.key) on \($0.value)" }.joined(separator: ", ")))
             print("\nCARD CLASSES (identical cards grouped)")

@@ -23,7 +23,7 @@ struct Up: AsyncParsableCommand {
     @Option(help: "CPU each card offers.") var cardCPU = "1000m"
     @Option(help: "Memory each card offers.") var cardMemory = "1GiB"
     @Option(help: "Card runtime: runc, process or auto.") var runtime = "auto"
-    @Option(help: "GPU devices each card declares, e.g. T4,T4 (accounting only: not passed into containers).") var cardGPUs = ""
+    @Option(name: .customLong("card-gpus"), help: "GPU devices each card declares, e.g. T4,T4 (accounting only: not passed into containers).") var cardGPUs = ""
     @Option(help: "Seconds to wait for the bus to come up.") var timeout = 60
 
     func validate() throws {

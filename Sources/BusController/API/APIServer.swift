@@ -231,6 +231,7 @@ public struct APIServer: Sendable {
         public var hypothetical: Bool
         public var policy: String
         public var requested: Resources
+        public var gpu: GPUDemand?
         /// `place on <card>` or the pending reason.
         public var decision: String
         public var cards: Int
@@ -257,7 +258,7 @@ public struct APIServer: Sendable {
         case .pending(let why): decision = "pending: \(why)"
         }
         return WorkloadExplanation(
-            workload: spec.key, instance: instance.id, hypothetical: pending == nil, policy: policy.name, requested: instance.requested,
+            workload: spec.key, instance: instance.id, hypothetical: pending == nil, policy: policy.name, requested: instance.requested, gpu: instance.gpu,
             decision: decision, cards: e.cards, feasibleCards: e.feasibleCards,
             refusedBy: Dictionary(uniqueKeysWithValues: e.refusedBy.map { ($0.key.description, $0.value) }),
             classes: e.classes.map { .init(cards: $0.cards, example: $0.example, exampleName: $0.exampleName, refusals: $0.refusals.map(\.description), score: $0.score) },
