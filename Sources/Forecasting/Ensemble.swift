@@ -6,7 +6,8 @@ import Foundation
 ///
 /// Candidates span the two baselines that matter on real traces — the last-window max `w`
 /// (tight, for smooth series) and the 24 h peak `p` (safe, for bursty ones): geometric blends
-/// `w^a · p^(1−a)` for a in `blends`, and `w` with small headroom factors (`headroom`).
+/// `w^a · p^(1−a)` for a in `blends`, `w` with small headroom factors (`headroom`), and
+/// max(w, the peak of the coming window one day earlier) for series with daily spikes (`daily`).
 ///
 /// The loss is the pinball loss at `tau` of each window's realised peak against the candidate,
 /// divided by the window's largest candidate (scale free), plus `burstPenalty` when the peak
@@ -31,6 +32,8 @@ public struct Ensemble: LimitModel, Codable {
         public var blends: [Double] = [1, 0.75, 0.5, 0.25, 0]
         /// Window max × these factors.
         public var headroom: [Double] = [1.02, 1.05, 1.1]
+        /// Also offer max(w, the peak of the same window one day earlier) — for daily spikes.
+        public var daily = true
         public init() {}
     }
 
@@ -41,6 +44,7 @@ public struct Ensemble: LimitModel, Codable {
 
     private var windowMax: WindowMax
     private var peak24h: TimeWindowMax
+    private var yesterday: DailyWindowPeaks
     private var losses: [Double]
     /// Candidates' limits at the start of the window being scored, and its peak so far.
     private var pending: [Double]?
@@ -54,7 +58,8 @@ public struct Ensemble: LimitModel, Codable {
         self.configuration = configuration
         windowMax = WindowMax(steps: self.horizon)
         peak24h = TimeWindowMax(name: ModelKind.peak24h.rawValue, seconds: 24 * 3600)
-        let count = max(1, configuration.blends.count + configuration.headroom.count)
+        yesterday = DailyWindowPeaks(steps: self.horizon)
+        let count = max(1, configuration.blends.count + configuration.headroom.count + (configuration.daily ? 1 : 0))
         losses = Array(repeating: 0, count: count)
         chosen = min(count - 1, configuration.blends.count / 2)  // start in the middle: a half blend
     }
@@ -67,12 +72,14 @@ public struct Ensemble: LimitModel, Codable {
     func label(_ i: Int) -> String {
         let b = configuration.blends
         if i < b.count { return b[i] == 1 ? "window-max" : b[i] == 0 ? "peak-24h" : "w^\(b[i])·p^\(1 - b[i])" }
-        return "window-max×\(configuration.headroom[i - b.count])"
+        if i < b.count + configuration.headroom.count { return "window-max×\(configuration.headroom[i - b.count])" }
+        return "max(window-max, same window yesterday)"
     }
 
     func candidate(_ i: Int) -> Double {
         let w = windowMax.current
         let b = configuration.blends
+        if i >= b.count + configuration.headroom.count { return max(w, yesterday.peak ?? w) }
         if i >= b.count { return w * configuration.headroom[i - b.count] }
         let p = peak24h.current
         let a = b[i]
@@ -90,6 +97,7 @@ public struct Ensemble: LimitModel, Codable {
         }
         windowMax.observe(v, at: time)
         peak24h.observe(v, at: time)
+        if configuration.daily { yesterday.observe(v, at: time) }
         if pending == nil {
             pending = (0..<losses.count).map(candidate)
             peak = 0
@@ -119,6 +127,61 @@ public struct Ensemble: LimitModel, Codable {
     }
 
     public var stateBytes: Int {
-        96 + windowMax.stateBytes + peak24h.stateBytes + (losses.capacity + (pending?.capacity ?? 0)) * 8
+        96 + windowMax.stateBytes + peak24h.stateBytes + yesterday.stateBytes + (losses.capacity + (pending?.capacity ?? 0)) * 8
     }
+}
+
+/// The peak of the coming window as it was one day earlier: per-bucket maxima over the last day
+/// (buckets of max(horizon, 15 min), so at most 97 of them), queried for the buckets that cover
+/// [t − 1 day, t − 1 day + horizon]. The step (and so the horizon in seconds) is learnt from the
+/// timestamps.
+struct DailyWindowPeaks: Codable, Sendable {
+    let steps: Int
+    private var bucketSeconds = 0.0
+    private var maxima: [Double] = []
+    private var ids: [Int] = []
+    private var lastTime: Double?
+    private var step = 0.0
+    private var now = 0.0
+
+    init(steps: Int) { self.steps = max(1, steps) }
+
+    mutating func observe(_ v: Double, at time: Double) {
+        if let last = lastTime, time > last {
+            step = step == 0 ? time - last : step + (time - last - step) / 16
+        }
+        lastTime = time
+        now = time
+        guard step > 0 else { return }
+        if bucketSeconds == 0 {
+            bucketSeconds = max(Double(steps) * step, 900)
+            let count = Int((86_400 / bucketSeconds).rounded(.up)) + 2
+            maxima = Array(repeating: 0, count: count)
+            ids = Array(repeating: Int.min, count: count)
+        }
+        let id = Int((time / bucketSeconds).rounded(.down))
+        let slot = ((id % ids.count) + ids.count) % ids.count
+        if ids[slot] != id {
+            ids[slot] = id
+            maxima[slot] = v
+        } else {
+            maxima[slot] = max(maxima[slot], v)
+        }
+    }
+
+    /// Nil until a day of history covers the window.
+    var peak: Double? {
+        guard bucketSeconds > 0 else { return nil }
+        let from = Int(((now - 86_400 + step) / bucketSeconds).rounded(.down))
+        let to = Int(((now - 86_400 + Double(steps) * step) / bucketSeconds).rounded(.down))
+        guard to >= from else { return nil }
+        var best: Double?
+        for id in from...to {
+            let slot = ((id % ids.count) + ids.count) % ids.count
+            if ids[slot] == id { best = max(best ?? 0, maxima[slot]) }
+        }
+        return best
+    }
+
+    var stateBytes: Int { 64 + maxima.capacity * 8 + ids.capacity * 8 }
 }

@@ -61,6 +61,21 @@ struct ModelTests {
         #expect(l >= 1000 + 1151 * 0.5 && l <= (1000 + 1151 * 0.5 + 7) * 1.1)
     }
 
+    @Test("a daily spike is foreseen: the ensemble follows the same window one day earlier")
+    func dailySpike() {
+        // 5-minute rows; every day rows 100…105 jump from 10 to 90.
+        let day: [Double] = (0..<288).map { (i: Int) -> Double in (100..<106).contains(i) ? 90 : 10 }
+        var peaks = DailyWindowPeaks(steps: 12)
+        for (i, v) in (day + day + Array(day.prefix(96))).enumerated() { peaks.observe(v, at: Double(i) * 300) }  // stop 4 rows before the spike, day 3
+        #expect(peaks.peak == 90, "the coming hour held 90 yesterday")
+        var e = Ensemble(horizon: 12, quantile: 0.99)
+        feed(&e, Array(repeating: day, count: 5).flatMap { $0 } + Array(day.prefix(96)))
+        #expect(e.limit(horizon: 12, quantile: 0.99) >= 90, "chose \(e.choice)")
+        var quiet = Ensemble(horizon: 12, quantile: 0.99)
+        feed(&quiet, Array(repeating: day, count: 5).flatMap { $0 } + Array(day.prefix(200)))
+        #expect(quiet.limit(horizon: 12, quantile: 0.99) < 90, "after the spike the limit comes down (chose \(quiet.choice))")
+    }
+
     @Test("no model emits NaN, infinity or a negative limit, on hostile series (seeded)", arguments: ModelKind.allCases)
     func robust(kind: ModelKind) {
         for seed in UInt64(1)...30 {
