@@ -6,7 +6,7 @@ import WorkloadBalancer
 struct Sim: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Simulate placement on recorded traces with the real AWB (no second implementation).",
-        subcommands: [Openb.self]
+        subcommands: [Openb.self, Replay.self]
     )
 
     struct Openb: AsyncParsableCommand {
@@ -130,6 +130,133 @@ struct Sim: AsyncParsableCommand {
             var ts = timespec()
             clock_gettime(CLOCK_MONOTONIC, &ts)
             return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+        }
+    }
+
+    struct Replay: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Replay a placement trace's arrivals and departures on a bus: utilisation over time, pending times, preemptions.",
+            discussion: """
+            --trace is a folder or file: an openb pod list (creation and deletion times; the bus is the \
+            openb node list next to it, or with --cards N that many copies of its most common GPU \
+            machine) or alibaba-2017's batch_task.csv \
+            (each task's instances arrive at its create time and hold their request until its end time; \
+            the bus is --cards identical machines of --card-cpu cores and --card-memory normalised \
+            memory — most machines in server_event.csv have 64 cores and 0.69). Instances that fit \
+            nowhere wait and are retried whenever resources are freed (priority first, then \
+            dominant-resource-fair across tenants); a higher-priority instance may preempt strictly \
+            lower-priority ones (--no-preemption to forbid), which then wait again. Times are the \
+            trace's seconds. The full alibaba-2017 trace (11 million instances) takes minutes; \
+            --max-instances-per-task caps big tasks for a quick look (and says how many it dropped).
+            """
+        )
+        @Option(help: "Trace folder or file (openb pod list, or alibaba-2017 batch_task.csv).") var trace: String
+        @Option(help: "With an openb folder: which pod list.") var pods = "openb_pod_list_default.csv"
+        @Option(help: "Identical cards instead of the openb node list (required for alibaba-2017).") var cards: Int?
+        @Option(help: "alibaba-2017: cores per card.") var cardCpu: Int64 = 64
+        @Option(help: "alibaba-2017: memory per card, normalised as in the trace.") var cardMemory = 0.69
+        @Option(help: "Seed (ties and random choices).") var seed: UInt64 = 42
+        @Option(help: "Policy: \(AWBRegistry.policyNames.joined(separator: ", ")).") var policy = "awb"
+        @Flag(help: "Never preempt.") var noPreemption = false
+        @Option(help: "Replay at most this many instances of each task.") var maxInstancesPerTask: Int?
+        @Option(help: "Write the utilisation samples (time, cpu, memory, gpu, running, pending) as CSV here.") var samples: String?
+        @Flag(help: "Print JSON.") var json = false
+
+        func validate() throws {
+            guard AWBRegistry.policy(named: policy) != nil else { throw ValidationError("unknown policy '\(policy)'; choose from \(AWBRegistry.policyNames.joined(separator: ", "))") }
+            if let cards, !(1...200_000).contains(cards) { throw ValidationError("--cards must be 1 to 200000") }
+            if let m = maxInstancesPerTask, m < 1 { throw ValidationError("--max-instances-per-task must be at least 1") }
+            guard cardCpu > 0, cardMemory > 0 else { throw ValidationError("--card-cpu and --card-memory must be positive") }
+        }
+
+        func run() async throws {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: trace, isDirectory: &isDirectory) else { throw ValidationError("--trace \(trace): no such file or folder") }
+            let folder = isDirectory.boolValue ? trace : (trace as NSString).deletingLastPathComponent
+            var file = trace
+            if isDirectory.boolValue {
+                let batch = (trace as NSString).appendingPathComponent("batch_task.csv")
+                file = FileManager.default.fileExists(atPath: batch) ? batch : (trace as NSString).appendingPathComponent(pods)
+            }
+            let text = try Openb.read(file, what: "trace")
+            let isAlibaba = (file as NSString).lastPathComponent.hasPrefix("batch_task")
+            let loaded: ReplayTrace
+            let bus: [CardSpec]
+            do {
+                if isAlibaba {
+                    guard let cards else { throw ValidationError("alibaba-2017 has no machine list to place on: give --cards N (e.g. 1300)") }
+                    loaded = try ReplayTrace.alibaba2017BatchTasks(text, file: file)
+                    bus = ReplayTrace.alibaba2017Cards(count: cards, cores: cardCpu, memory: cardMemory)
+                } else {
+                    loaded = try ReplayTrace.openb(text, file: file)
+                    let nodesFile = (folder as NSString).appendingPathComponent("openb_node_list_all_node.csv")
+                    let nodes = try OpenbTrace.parseNodes(try Openb.read(nodesFile, what: "trace (node list)"), file: nodesFile)
+                    if let cards {
+                        // N copies of the most common GPU machine (ties: the first listed).
+                        let shapes = nodes.filter { $0.gpuCount > 0 }.map { OpenbNode(name: "", cpuMilli: $0.cpuMilli, memoryMiB: $0.memoryMiB, gpuCount: $0.gpuCount, model: $0.model) }
+                        var counts: [OpenbNode: Int] = [:]
+                        for shape in shapes { counts[shape, default: 0] += 1 }
+                        guard let common = shapes.max(by: { counts[$0]! < counts[$1]! }) else { throw ValidationError("\(nodesFile) lists no GPU machine to copy for --cards") }
+                        bus = ReplayTrace.openbCards((0..<cards).map { OpenbNode(name: "card-\($0)", cpuMilli: common.cpuMilli, memoryMiB: common.memoryMiB, gpuCount: common.gpuCount, model: common.model) })
+                        FileHandle.standardError.write(Data("bus: \(cards) × (\(common.cpuMilli / 1000) cores, \(common.memoryMiB / 1024) GiB, \(common.gpuCount) × \(common.model))\n".utf8))
+                    } else {
+                        bus = ReplayTrace.openbCards(nodes)
+                    }
+                }
+            } catch let error as OpenbParseError {
+                FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+                throw ExitCode(2)
+            }
+            if loaded.skippedRows > 0 {
+                FileHandle.standardError.write(Data("skipped \(loaded.skippedRows) row(s): \(loaded.skipped.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", "))\n".utf8))
+            }
+            let options = ReplayExperiment.Options(preemption: !noPreemption, maxInstancesPerTask: maxInstancesPerTask)
+            let t0 = Openb.monotonic()
+            let r = ReplayExperiment.run(cards: bus, tasks: loaded.tasks, policy: AWBRegistry.policy(named: policy)!, seed: seed, options: options) { p in
+                FileHandle.standardError.write(Data("\rt=\(p.time) s: \(p.arrivedTasks)/\(p.totalTasks) tasks, \(p.runningInstances) running, \(p.pendingInstances) pending, \(p.preemptions) preemptions".utf8))
+            }
+            FileHandle.standardError.write(Data("\n".utf8))
+            let wall = Openb.monotonic() - t0
+            if let samples {
+                var out = "time,cpu_share,memory_share,gpu_share,running,pending\n"
+                for x in r.samples { out += "\(x.time),\(x.utilisation.cpu),\(x.utilisation.memory),\(x.utilisation.gpu),\(x.runningInstances),\(x.pendingInstances)\n" }
+                try out.write(toFile: samples, atomically: true, encoding: .utf8)
+            }
+            func pct(_ p: ReplayExperiment.Percentiles) -> [String: Any] { ["count": p.count, "mean_s": p.mean, "p50_s": p.p50, "p90_s": p.p90, "p99_s": p.p99, "max_s": p.max] }
+            func util(_ u: ReplayExperiment.Utilisation) -> [String: Any] { ["cpu": u.cpu, "memory": u.memory, "gpu": u.gpu] }
+            let object: [String: Any] = [
+                "trace": file, "policy": policy, "seed": Int(seed), "cards": r.cards, "tasks": r.tasks, "instances": r.instances,
+                "dropped_instances": r.droppedInstances, "skipped_rows": loaded.skippedRows, "placed_instances": r.placedInstances,
+                "unplaceable_instances": r.unplaceableInstances, "never_placed_instances": r.neverPlacedInstances,
+                "placements": r.placements, "preemptions": r.preemptions, "span_s": r.span,
+                "pending_time": pct(r.pendingTime), "task_pending_time": pct(r.taskPendingTime), "requeued_pending_time": pct(r.requeuedPendingTime),
+                "mean_utilisation": util(r.meanUtilisation), "peak_utilisation": util(r.peakUtilisation),
+                "decisions_per_s": Int(Double(r.decisions) / max(wall, 1e-9)), "wall_s": wall,
+                "samples": r.samples.map { x -> [String: Any] in
+                    ["time": Int(x.time), "cpu": x.utilisation.cpu, "memory": x.utilisation.memory, "gpu": x.utilisation.gpu,
+                     "running": x.runningInstances, "pending": x.pendingInstances]
+                },
+            ]
+            if json {
+                print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys]), as: UTF8.self))
+                return
+            }
+            func pc(_ x: Double) -> String { String(format: "%.1f%%", x * 100) }
+            print("\((file as NSString).lastPathComponent): \(r.tasks) tasks, \(r.instances) instances\(r.droppedInstances > 0 ? " (\(r.droppedInstances) dropped by --max-instances-per-task)" : "") on \(r.cards) cards, policy \(policy), seed \(seed)")
+            print("span \(r.span) s; placed \(r.placedInstances), never placed \(r.neverPlacedInstances) (\(r.unplaceableInstances) fit no empty card), preemptions \(r.preemptions)")
+            print(table(["UTILISATION", "CPU", "MEMORY", "GPU"], [["mean (time-weighted)", pc(r.meanUtilisation.cpu), pc(r.meanUtilisation.memory), pc(r.meanUtilisation.gpu)],
+                                                              ["peak", pc(r.peakUtilisation.cpu), pc(r.peakUtilisation.memory), pc(r.peakUtilisation.gpu)]]))
+            print(table(["PENDING TIME (s)", "COUNT", "MEAN", "P50", "P90", "P99", "MAX"], [
+                ("instance: arrival to first start", r.pendingTime), ("task: arrival to its last instance's start", r.taskPendingTime), ("after preemption: to restart", r.requeuedPendingTime),
+            ].map { name, p in [name, "\(p.count)", String(format: "%.0f", p.mean), "\(p.p50)", "\(p.p90)", "\(p.p99)", "\(p.max)"] }))
+            // Utilisation over time: about a dozen evenly spaced samples (all of them with --samples FILE).
+            let every = max(1, r.samples.count / 12)
+            let shown = r.samples.enumerated().filter { $0.offset % every == 0 || $0.offset == r.samples.count - 1 }.map(\.element)
+            print(table(["TIME (s)", "CPU", "MEMORY", "GPU", "RUNNING", "PENDING"], shown.map {
+                ["\($0.time - r.startTime)", pc($0.utilisation.cpu), pc($0.utilisation.memory), pc($0.utilisation.gpu), "\($0.runningInstances)", "\($0.pendingInstances)"]
+            }))
+            print(String(format: "%.1f s wall, %d placement decisions/s", wall, Int(Double(r.decisions) / max(wall, 1e-9))))
+            if let samples { print("utilisation samples written to \(samples)") }
         }
     }
 }

@@ -160,6 +160,84 @@ struct AWBEngineTests {
         }
     }
 
+    /// The pending reason by brute force: every card's state through every filter.
+    static func naiveReason(_ engine: PlacementEngine, _ d: InstanceDemand) -> Unschedulable {
+        let shape = engine.demandShape(d)
+        var refusals: [Refusal: Int] = [:]
+        var views: [CardStateView] = []
+        for i in engine.cards.indices {
+            let v = engine.classes[engine.cardClass[i]].view
+            views.append(v)
+            var seen: Set<Refusal> = []
+            for f in engine.policy.filters { if let r = f.check(shape, on: v) { seen.insert(r); if r == .notReady { break } } }
+            for r in seen { refusals[r, default: 0] += 1 }
+        }
+        let ready = refusals.filter { $0.key != .notReady }
+        let binding = ready.max { ($0.value, $1.key) < ($1.value, $0.key) }?.key ?? (refusals[.notReady] != nil ? .notReady : nil)
+        var requested: String?, free: String?
+        if let binding, let dim = PlacementEngine.dimension(binding) {
+            requested = dim.format(dim.amount(d.resources))
+            free = dim.format(views.filter { $0.state == .ready }.map { dim.amount($0.free) }.max() ?? 0)
+        } else if binding == .gpu {
+            requested = d.gpu.description
+            free = PlacementEngine.formatGPU(views.filter { $0.state == .ready }
+                .map { $0.devices.filter { allows(shape.modelMask, $0.model) }.reduce(0) { $0 + $1.free } }.max() ?? 0)
+        }
+        return Unschedulable(cards: engine.cards.count, refusals: refusals, binding: binding, requested: requested, largestFree: free)
+    }
+
+    @Test("pending reasons (cached per bus version, counted by class) equal a card-by-card scan (seeded)")
+    func pendingReasonsMatchScan() {
+        for seed in UInt64(1)...120 {
+            var rng = SplitMix64(seed: seed ^ 0xBEEF)
+            var (engine, _) = Self.randomRun(seed: seed, policy: awb)
+            for k in 0..<6 {
+                let d = demand("p-\(k)", cpu: Int64.random(in: 1...20, using: &rng) * 1000, memoryGi: Int64.random(in: 0...40, using: &rng),
+                               gpus: Int.random(in: 0...3, using: &rng), models: Bool.random(using: &rng) ? ["T4"] : [])
+                guard case .pending(let reason) = engine.decide(d) else { continue }
+                #expect(reason == Self.naiveReason(engine, d), "seed \(seed), request \(k)")
+                guard case .pending(let again) = engine.decide(d) else { Issue.record("seed \(seed): decision changed"); continue }
+                #expect(again == reason, "seed \(seed): cached reason differs")
+            }
+        }
+    }
+
+    @Test("pending reasons follow the bus as instances come and go and cards change state (seeded; long and dropped change logs)",
+          arguments: [1 << 16, 4])
+    func pendingReasonsFollowTheBus(logFloor: Int) {
+        var compared = 0
+        for seed in UInt64(1)...60 {
+            var rng = SplitMix64(seed: seed ^ 0xFEED)
+            var (engine, _) = Self.randomRun(seed: seed, policy: awb)
+            engine.sizeLogFloor = logFloor
+            let probes = (0..<4).map { k in
+                demand("probe-\(k)", cpu: Int64.random(in: 4...16, using: &rng) * 1000, memoryGi: Int64.random(in: 8...48, using: &rng),
+                       gpus: Int.random(in: 0...4, using: &rng), models: k == 3 ? ["V100"] : [])
+            }
+            var placed: [String] = []
+            for step in 0..<40 {
+                switch Int.random(in: 0..<4, using: &rng) {
+                case 0, 1:
+                    let d = demand("s\(step)", cpu: Int64.random(in: 1...8, using: &rng) * 500, memoryGi: Int64.random(in: 0...8, using: &rng),
+                                   gpus: Int.random(in: 0...1, using: &rng), milli: [250, 500, 1000].randomElement(using: &rng)!)
+                    if case .place = engine.place(d) { placed.append(d.instanceID) }
+                case 2:
+                    if !placed.isEmpty { engine.remove(instanceID: placed.remove(at: Int.random(in: 0..<placed.count, using: &rng))) }
+                default:
+                    if let card = engine.cards.randomElement(using: &rng) {
+                        engine.cardStateChanged(card.id, to: [.ready, .draining, .lost].randomElement(using: &rng)!)
+                    }
+                }
+                for (k, p) in probes.enumerated() {
+                    guard case .pending(let reason) = engine.decide(p) else { continue }
+                    #expect(reason == Self.naiveReason(engine, p), "seed \(seed), step \(step), probe \(k)")
+                    compared += 1
+                }
+            }
+        }
+        #expect(compared > 1000, "the probes should often be pending")
+    }
+
     @Test("preemption evicts the fewest strictly lower-priority instances, never equal or higher (seeded)")
     func preemptionProperty() {
         for seed in UInt64(1)...150 {

@@ -41,7 +41,7 @@ extension PlacementEngine {
         demandShapes.append(shape)
         bestCache.append(nil)
         verdictTable.append([])
-        refusalTable.append([])
+        refusalCounts.append(nil)
         return id
     }
 
@@ -124,14 +124,11 @@ extension PlacementEngine {
                 posInClass[last] = pos
             }
             slotSize[old] -= 1
+            sizeChanged(old)
             if classes[old].members.isEmpty {
                 classByKey[classes[old].key] = nil
                 classes[old].serial = -1
                 slotSerial[old] = -1
-                for t in verdictTable.indices where old < verdictTable[t].count {
-                    verdictTable[t][old].known = false
-                    refusalTable[t][old] = Self.unknownRefusals
-                }
                 freeClassSlots.append(old)
             }
         }
@@ -140,6 +137,7 @@ extension PlacementEngine {
         posInClass[i] = classes[slot].members.count
         classes[slot].members.append(i)
         slotSize[slot] += 1
+        sizeChanged(slot)
     }
 
     mutating func createClass(_ key: ClassKey) -> Int {
@@ -170,6 +168,7 @@ extension PlacementEngine {
         }
         classByKey[key] = slot
         createdLog.append((slot, serial))
+        if view.state == .ready { largest.classCreated(slot: slot, serial: serial, free: view.free, idleGPU: view.idleGPUMilli) }
         return slot
     }
 
@@ -177,17 +176,17 @@ extension PlacementEngine {
 
     @inline(__always)
     mutating func verdict(_ slot: Int, _ t: Int) -> Verdict {
+        let serial = slotSerial[slot]
         if slot < verdictTable[t].count {
             let v = verdictTable[t][slot]
-            if v.known { return v }
+            if v.serial == serial { return v }
         } else {
             verdictTable[t].append(contentsOf: repeatElement(.unknown, count: classes.count - verdictTable[t].count))
-            refusalTable[t].append(contentsOf: repeatElement(Self.unknownRefusals, count: classes.count - refusalTable[t].count))
         }
-        let v = Self.evaluate(classes[slot].view, demandShapes[t], filters: policy.filters, scorers: policy.scorers, mix: mix,
+        var v = Self.evaluate(classes[slot].view, demandShapes[t], filters: policy.filters, scorers: policy.scorers, mix: mix,
                               allOptions: policy.deviceSelection == .byScore)
+        v.serial = serial
         verdictTable[t][slot] = v
-        refusalTable[t][slot] = v.refusals
         return v
     }
 
@@ -205,8 +204,8 @@ extension PlacementEngine {
                 if r == .notReady { break }
             }
         }
-        guard refusals == 0 else { return Verdict(refusals: refusals, known: true, choiceModel: -1, choiceFree: -1, score: -.infinity) }
-        var best = Verdict(refusals: 0, known: true, choiceModel: -1, choiceFree: -1, score: -.infinity)
+        guard refusals == 0 else { return Verdict(refusals: refusals, serial: .min, choiceModel: -1, choiceFree: -1, score: -.infinity) }
+        var best = Verdict(refusals: 0, serial: .min, choiceModel: -1, choiceFree: -1, score: -.infinity)
         var found = false
         forEachDeviceOption(view, shape) { model, free in
             var after = applied(view, shape, model: model, free: free)

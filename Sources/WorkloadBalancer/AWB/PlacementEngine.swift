@@ -50,13 +50,33 @@ public struct PlacementEngine: Sendable {
         var free: Resources
         var devices: [DeviceSlot]
     }
+    /// A (class, demand shape) outcome: the filters' refusal bits, or the best device choice and
+    /// its score. Laid out to fit 32 bytes (one per shape per class slot in the verdict table).
     struct Verdict {
-        var refusals: UInt16
-        var known: Bool
-        var choiceModel: Int
-        var choiceFree: Int
+        /// The serial of the class it was computed for: valid while `slotSerial[slot] == serial`, so a
+        /// class that dies needs no reset in any demand shape's row (`Int.min`: never computed).
+        var serial: Int
         var score: Double
-        static let unknown = Verdict(refusals: 0, known: false, choiceModel: -1, choiceFree: -1, score: -.infinity)
+        private var model: Int32
+        private var deviceFree: Int32
+        var refusals: UInt16
+        /// The GPU model and the chosen device's free milli-GPU (-1: whole devices / no GPU).
+        var choiceModel: Int {
+            get { Int(model) }
+            set { model = Int32(truncatingIfNeeded: newValue) }
+        }
+        var choiceFree: Int {
+            get { Int(deviceFree) }
+            set { deviceFree = Int32(truncatingIfNeeded: newValue) }
+        }
+        init(refusals: UInt16, serial: Int, choiceModel: Int, choiceFree: Int, score: Double) {
+            self.serial = serial
+            self.score = score
+            self.model = Int32(truncatingIfNeeded: choiceModel)
+            self.deviceFree = Int32(truncatingIfNeeded: choiceFree)
+            self.refusals = refusals
+        }
+        static let unknown = Verdict(refusals: 0, serial: .min, choiceModel: -1, choiceFree: -1, score: -.infinity)
     }
     struct CardClass {
         var serial: Int
@@ -73,11 +93,16 @@ public struct PlacementEngine: Sendable {
     var slotReady: [Bool] = []
     var slotFree: [Resources] = []
     var slotIdleGPU: [Int] = []
-    /// Cached verdicts, `verdictTable[demand shape][class slot]`; a slot's entries are reset when its class dies.
+    /// Cached verdicts, `verdictTable[demand shape][class slot]`, each stamped with its class's serial.
     var verdictTable: [[Verdict]] = []
-    /// `verdictTable[t][slot].refusals` packed tight for pending-reason counts; `unknownRefusals` when not evaluated.
-    var refusalTable: [[UInt16]] = []
-    static let unknownRefusals: UInt16 = .max
+    /// Pending reasons: per demand shape, cards per refusal (see `RefusalCounts`), the log of class
+    /// slots whose size changed (absolute positions from `sizeLogBase`), and the largest free per dimension.
+    var refusalCounts: [RefusalCounts?] = []
+    var sizeLog: [Int32] = []
+    var sizeLogBase = 0
+    /// The log is kept up to max(this, 4 × class slots) entries (tests lower it to exercise the drop).
+    var sizeLogFloor = 1 << 16
+    var largest = LargestFree()
     var freeClassSlots: [Int] = []
     var classByKey: [ClassKey: Int] = [:]
     var nextSerial = 0
@@ -201,6 +226,17 @@ public struct PlacementEngine: Sendable {
             return .pending(Unschedulable.quota(demand, usage: tenantUsage[demand.tenant] ?? TenantUsage(), quota: quotas[demand.tenant]!, cards: cards.count))
         }
         let t = internDemand(demand)
+        switch choose(t, demand) {
+        case .success(let placement): return .place(placement)
+        case .failure(let excluded): return .pending(unschedulable(t, demand: demand, antiAffinityClasses: excluded.classes))
+        }
+    }
+
+    struct AntiAffinityExcluded: Error { var classes: Set<Int> }
+
+    /// The placement for interned shape `t`, or the classes anti-affinity excluded when nothing fits
+    /// (the one decision path of `decide` and `placeWithoutReason`).
+    mutating func choose(_ t: Int, _ demand: InstanceDemand) -> Result<Placement, AntiAffinityExcluded> {
         var excluded: Set<Int> = []
         while true {
             let pick: (slot: Int, verdict: Verdict)?
@@ -208,15 +244,13 @@ public struct PlacementEngine: Sendable {
             case .best: pick = excluded.isEmpty && useBestCache ? cachedBest(t) : scanBest(t, excluded: excluded)
             case .bestWithRandomTies, .uniformRandom: pick = scanRandom(t, excluded: excluded)
             }
-            guard let pick else {
-                return .pending(unschedulable(t, demand: demand, antiAffinityClasses: excluded))
-            }
+            guard let pick else { return .failure(AntiAffinityExcluded(classes: excluded)) }
             guard let card = chooseMember(pick.slot, demand: demand) else {
                 excluded.insert(pick.slot)
                 continue
             }
             let devices = chooseDevices(card: card, shape: demandShapes[t], verdict: pick.verdict)
-            return .place(Placement(instanceID: demand.instanceID, card: cards[card].id, gpuDevices: devices, score: pick.verdict.score))
+            return .success(Placement(instanceID: demand.instanceID, card: cards[card].id, gpuDevices: devices, score: pick.verdict.score))
         }
     }
 

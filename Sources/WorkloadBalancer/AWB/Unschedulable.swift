@@ -70,6 +70,73 @@ func grouped(_ n: Int) -> String {
 }
 
 extension PlacementEngine {
+    /// Per demand shape: cards refused per reason, kept current from the log of class size changes
+    /// (a pending decision replays the changes since its last one instead of scanning every class).
+    struct RefusalCounts {
+        /// Cards per `Refusal.rawValue`.
+        var counts: [Int]
+        /// What is counted per class slot: its size and its refusal bits for this shape.
+        var countedSize: [Int32]
+        var countedSignature: [UInt16]
+        /// Absolute position in the size log up to which the counts are current.
+        var logPosition: Int
+    }
+
+    /// Records that a class slot's size changed (for every shape's `RefusalCounts`). The log is
+    /// dropped when it grows past a few times the class count: shapes behind it recount in full.
+    mutating func sizeChanged(_ slot: Int) {
+        sizeLog.append(Int32(truncatingIfNeeded: slot))
+        if sizeLog.count > max(sizeLogFloor, 4 * slotSize.count) {
+            sizeLogBase += sizeLog.count
+            sizeLog.removeAll(keepingCapacity: true)
+        }
+    }
+
+    /// Brings shape `t`'s refusal counts up to date: replays the size log since its last use, or
+    /// recounts every class when that is less work (or the log was dropped).
+    mutating func refreshRefusalCounts(_ t: Int) -> RefusalCounts {
+        let end = sizeLogBase + sizeLog.count
+        let slots = slotSize.count
+        var rc: RefusalCounts
+        var pending: Range<Int>?
+        if let old = refusalCounts[t], old.logPosition >= sizeLogBase, end - old.logPosition <= slots {
+            rc = old
+            refusalCounts[t] = nil  // sole owner: the arrays below change in place
+            pending = (old.logPosition - sizeLogBase)..<sizeLog.count
+        } else {
+            rc = RefusalCounts(counts: Array(repeating: 0, count: Refusal.allCases.count), countedSize: [], countedSignature: [], logPosition: 0)
+        }
+        if rc.countedSize.count < slots {
+            rc.countedSize.append(contentsOf: repeatElement(0, count: slots - rc.countedSize.count))
+            rc.countedSignature.append(contentsOf: repeatElement(0, count: slots - rc.countedSignature.count))
+        }
+        func recount(_ slot: Int, _ rc: inout RefusalCounts, _ engine: inout PlacementEngine) {
+            let before = Int(rc.countedSize[slot])
+            if before > 0 { Self.forEachBit(rc.countedSignature[slot]) { rc.counts[$0] -= before } }
+            let size = engine.slotSize[slot]
+            let signature = size > 0 ? engine.verdict(slot, t).refusals : 0
+            rc.countedSize[slot] = Int32(size)
+            rc.countedSignature[slot] = signature
+            if size > 0 { Self.forEachBit(signature) { rc.counts[$0] += size } }
+        }
+        if let pending {
+            for k in pending { recount(Int(sizeLog[k]), &rc, &self) }
+        } else {
+            for slot in 0..<slots where slotSize[slot] > 0 { recount(slot, &rc, &self) }
+        }
+        rc.logPosition = end
+        refusalCounts[t] = rc
+        return rc
+    }
+
+    static func forEachBit(_ bits: UInt16, _ body: (Int) -> Void) {
+        var b = bits
+        while b != 0 {
+            body(b.trailingZeroBitCount)
+            b &= b - 1
+        }
+    }
+
     /// Counts refusals over every card (by class), names the binding one and its numbers.
     mutating func unschedulable(_ t: Int, demand: InstanceDemand, antiAffinityClasses: Set<Int>) -> Unschedulable {
         // The reason depends on the demand shape and the bus only: reuse it while the bus is unchanged.
@@ -80,34 +147,13 @@ extension PlacementEngine {
     }
 
     mutating func computeUnschedulable(_ t: Int, demand: InstanceDemand, antiAffinityClasses: Set<Int>) -> Unschedulable {
-        var counts = [Int](repeating: 0, count: Refusal.allCases.count)
-        // Every live class needs a verdict; then count cards per refusal signature in one tight pass.
-        var missing: [Int] = []
-        do {
-            let known = refusalTable[t], sizes = slotSize
-            for slot in 0..<sizes.count where sizes[slot] > 0 && (slot >= known.count || known[slot] == Self.unknownRefusals) { missing.append(slot) }
-        }
-        for slot in missing { _ = verdict(slot, t) }
-        var bySignature = [Int](repeating: 0, count: 1 << Refusal.allCases.count)
-        let table = refusalTable[t]
-        let sizes = slotSize
-        if antiAffinityClasses.isEmpty {
-            table.withUnsafeBufferPointer { refusals in
-                sizes.withUnsafeBufferPointer { sizes in
-                    for slot in 0..<min(refusals.count, sizes.count) where sizes[slot] > 0 { bySignature[Int(refusals[slot])] += sizes[slot] }
-                }
-            }
-        } else {
-            for slot in 0..<sizes.count where sizes[slot] > 0 {
-                if antiAffinityClasses.contains(slot) { counts[Refusal.antiAffinity.rawValue] += sizes[slot] } else { bySignature[Int(table[slot])] += sizes[slot] }
-            }
-        }
-        for (signature, cards) in bySignature.enumerated() where cards > 0 && signature != 0 {
-            var bits = signature
-            while bits != 0 {
-                counts[bits.trailingZeroBitCount] += cards
-                bits &= bits - 1
-            }
+        let rc = refreshRefusalCounts(t)
+        var counts = rc.counts
+        // Classes that fit but whose every card anti-affinity refused count as anti-affinity.
+        for slot in antiAffinityClasses where slotSize[slot] > 0 {
+            let n = Int(rc.countedSize[slot])
+            Self.forEachBit(rc.countedSignature[slot]) { counts[$0] -= n }
+            counts[Refusal.antiAffinity.rawValue] += n
         }
         var refusals: [Refusal: Int] = [:]
         for r in Refusal.allCases where counts[r.rawValue] > 0 { refusals[r] = counts[r.rawValue] }
@@ -115,25 +161,35 @@ extension PlacementEngine {
         let binding = ready.max { ($0.value, $1.key) < ($1.value, $0.key) }?.key ?? (refusals[.notReady] != nil ? .notReady : nil)
         var requested: String?, free: String?
         if let binding, let dimension = Self.dimension(binding) {
-            var largest: Int64 = 0
-            for slot in 0..<slotSize.count where slotSize[slot] > 0 && slotReady[slot] {
-                largest = max(largest, dimension.amount(slotFree[slot]))
-            }
             requested = dimension.format(dimension.amount(demand.resources))
-            free = dimension.format(largest)
+            free = dimension.format(largestFree(LargestFree.Dimension(dimension)))
         } else if binding == .gpu {
             let mask = demandShapes[t].modelMask
-            var largest = 0
-            for slot in 0..<slotSize.count where slotSize[slot] > 0 && slotReady[slot] && slotIdleGPU[slot] > largest {
-                if mask == .max { largest = slotIdleGPU[slot]; continue }
-                var idle = 0
-                for d in classes[slot].view.devices where allows(mask, d.model) { idle += d.free }
-                largest = max(largest, idle)
+            var most = 0
+            if mask == .max {
+                most = Int(largestFree(.idleGPU))
+            } else {
+                for slot in 0..<slotSize.count where slotSize[slot] > 0 && slotReady[slot] && slotIdleGPU[slot] > most {
+                    var idle = 0
+                    for d in classes[slot].view.devices where allows(mask, d.model) { idle += d.free }
+                    most = max(most, idle)
+                }
             }
             requested = demand.gpu.description
-            free = Self.formatGPU(largest)
+            free = Self.formatGPU(most)
         }
         return Unschedulable(cards: cards.count, refusals: refusals, binding: binding, requested: requested, largestFree: free)
+    }
+
+    /// The most any ready card has free of a dimension (0 when no card is ready).
+    mutating func largestFree(_ dimension: LargestFree.Dimension) -> Int64 {
+        if largest.needsRebuild(liveClasses: classByKey.count) {
+            largest = LargestFree()
+            for slot in 0..<slotSize.count where slotSize[slot] > 0 && slotReady[slot] {
+                largest.classCreated(slot: slot, serial: slotSerial[slot], free: slotFree[slot], idleGPU: slotIdleGPU[slot])
+            }
+        }
+        return largest.max(dimension, alive: { slotSerial[$0] == $1 })
     }
 
     static func dimension(_ r: Refusal) -> ResourceDimension? {
@@ -148,5 +204,45 @@ extension PlacementEngine {
 
     static func formatGPU(_ milli: Int) -> String {
         milli % 1000 == 0 ? "\(milli / 1000) GPU" : "\(Double(milli) / 1000) GPU"
+    }
+}
+
+/// The most free of each dimension over ready card classes: one max-heap per dimension with lazy
+/// deletion (a class never changes while alive, so an entry is valid while its slot has its serial).
+struct LargestFree: Sendable {
+    enum Dimension: Int, CaseIterable {
+        case cpu, memory, network, storageIOPS, idleGPU
+        init(_ d: ResourceDimension) {
+            switch d {
+            case .cpu: self = .cpu
+            case .memory: self = .memory
+            case .network: self = .network
+            case .storageIOPS: self = .storageIOPS
+            }
+        }
+    }
+    struct Entry: Comparable, Sendable {
+        /// Negated: `MinHeap` keeps the smallest on top.
+        var negatedAmount: Int64
+        var slot: Int
+        var serial: Int
+        static func < (a: Entry, b: Entry) -> Bool { (a.negatedAmount, a.slot, a.serial) < (b.negatedAmount, b.slot, b.serial) }
+    }
+    var heaps = Array(repeating: MinHeap<Entry>(), count: Dimension.allCases.count)
+
+    mutating func classCreated(slot: Int, serial: Int, free: Resources, idleGPU: Int) {
+        let amounts = [free.cpuMillis, free.memoryBytes, free.networkBitsPerSecond, free.storageIOPS, Int64(idleGPU)]
+        for d in Dimension.allCases { heaps[d.rawValue].push(Entry(negatedAmount: -amounts[d.rawValue], slot: slot, serial: serial)) }
+    }
+
+    /// Dead entries pile up between queries; rebuild when they outnumber the live classes by far.
+    func needsRebuild(liveClasses: Int) -> Bool { heaps[0].items.count > 4 * liveClasses + 1024 }
+
+    mutating func max(_ d: Dimension, alive: (Int, Int) -> Bool) -> Int64 {
+        while let top = heaps[d.rawValue].min {
+            if alive(top.slot, top.serial) { return -top.negatedAmount }
+            _ = heaps[d.rawValue].pop()
+        }
+        return 0
     }
 }

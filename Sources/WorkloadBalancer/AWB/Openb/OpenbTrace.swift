@@ -122,11 +122,13 @@ public enum OpenbTrace {
 
         init(_ text: String, file: String, required: [String]) throws(OpenbParseError) {
             self.file = file
-            var lines = text.split(separator: "\n", omittingEmptySubsequences: false).enumerated().makeIterator()
+            // Any line break: "\r\n" is one Character in Swift (alibaba-2017 files use it), so split on isNewline, not on "\n".
+            var lines = text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated().makeIterator()
             guard let (_, header) = lines.next(), !header.trimmingCharacters(in: " \r").isEmpty else {
                 throw OpenbParseError(code: .empty, file: file, line: 1, field: nil, message: "no header line")
             }
-            let names = header.trimmingCharacters(in: "\r").split(separator: ",", omittingEmptySubsequences: false).map { String($0) }
+            // Names are trimmed: alibaba-2017's header has a space after some commas.
+            let names = header.trimmingCharacters(in: "\r").split(separator: ",", omittingEmptySubsequences: false).map { String($0.trimmingCharacters(in: " ")) }
             columns = Dictionary(names.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
             for name in required where columns[name] == nil {
                 throw OpenbParseError(code: .missingColumn, file: file, line: 1, field: name, message: "missing column (header: \(names.joined(separator: ",")))")
