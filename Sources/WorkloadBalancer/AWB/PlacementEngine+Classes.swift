@@ -278,6 +278,7 @@ extension PlacementEngine {
             bestCache[t] = fullBestList(t)
             return firstAlive(t)
         }
+        bestCache[t] = nil  // `cache` is the sole owner: its entries change in place, not as a copy
         // Drop dead entries at the front.
         var dead = 0
         while dead < cache.entries.count, slotSerial[cache.entries[dead].slot] != cache.entries[dead].serial { dead += 1 }
