@@ -18,10 +18,14 @@ struct Bus {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
         var bmcConfig = DCLNode.Configuration(cardID: .bmc, role: .controller)
         bmcConfig.admission = .assigning(token: "join-me")
+        // Liveness guard only: CPU-bound tests running alongside can hold both cooperative threads
+        // for seconds (2 cores), and admission resumes there; these tests are not about handshake speed.
+        bmcConfig.handshakeTimeout = .seconds(60)
         let bmc = DCLNode(configuration: bmcConfig, group: group)
         let bound = try await bmc.listen(on: address, tls: serverTLS)
         var cardConfig = DCLNode.Configuration(cardID: .unassigned, role: .card)
         cardConfig.token = "join-me"
+        cardConfig.handshakeTimeout = .seconds(60)
         let a = DCLNode(configuration: cardConfig, group: group)
         let c = DCLNode(configuration: cardConfig, group: group)
         for card in [a, c] {

@@ -138,9 +138,14 @@ struct AWBEngineTests {
         }
     }
 
-    @Test("the best-list cache never changes a decision (seeded, openb-like shapes, removals)")
-    func cacheIsTransparent() {
-        for seed in UInt64(1)...60 {
+    /// (class-log floor, best-list length): the defaults, logs dropped all the time, a list of 2.
+    static let cacheSettings = [(1 << 16, 48), (4, 48), (1 << 16, 2), (4, 1)]
+
+    @Test("the best-list cache never changes a decision (seeded, openb-like shapes, removals; dropped logs, short lists)",
+          arguments: cacheSettings.indices)
+    func cacheIsTransparent(setting: Int) {
+        let (logFloor, listLength) = Self.cacheSettings[setting]
+        for seed in UInt64(1)...(setting == 0 ? 60 : 20) {
             var rng = SplitMix64(seed: seed)
             let cards = (0..<40).map { i in spec(UInt64(i), cpu: [8000, 32000, 96000].randomElement(using: &rng)!, memoryGi: 64, gpus: [0, 2, 8].randomElement(using: &rng)!,
                                                   model: ["T4", "G2"].randomElement(using: &rng)!) }
@@ -149,6 +154,8 @@ struct AWBEngineTests {
                        milli: [1000, 470, 810, 230].randomElement(using: &rng)!)
             }.map { d -> InstanceDemand in var d = d; if d.gpu.count > 1 { d.gpu.milliPerDevice = 1000 }; return d }
             var cached = PlacementEngine(cards: cards, policy: awb, expectedWorkload: demands)
+            cached.sizeLogFloor = logFloor
+            cached.bestListLength = listLength
             var plain = cached
             plain.useBestCache = false
             for (k, d) in demands.enumerated() {

@@ -94,6 +94,29 @@ struct AWBReplayTests {
         }
     }
 
+    @Test("a contended replay decides the same with the engine's caches off and with short class logs (seeded)")
+    func cachesAreTransparent() {
+        for seed in UInt64(1)...6 {
+            var rng = SplitMix64(seed: seed)
+            let cards = (0..<6).map { spec(UInt64($0), cpu: 16_000, memoryGi: 64) }
+            let tasks = (0..<150).map { k in
+                ReplayTask(name: "t\(k)", tenant: ["A", "B"].randomElement(using: &rng)!, priority: [100, 500].randomElement(using: &rng)!,
+                           createTime: Int64.random(in: 0...300, using: &rng), duration: Int64.random(in: 1...200, using: &rng),
+                           instances: Int.random(in: 1...6, using: &rng),
+                           resources: Resources(cpuMillis: Int64.random(in: 1...40, using: &rng) * 100, memoryBytes: Int64.random(in: 1...9000, using: &rng) << 20))
+            }
+            let cached = ReplayExperiment.run(cards: cards, tasks: tasks, policy: awb, seed: seed)
+            #expect(cached.pendingTime.max > 0, "seed \(seed): the bus should be contended")
+            // Compared as a Bool: a failure names the setting, not two pages of samples.
+            let uncached = cached == ReplayExperiment.run(cards: cards, tasks: tasks, policy: awb, seed: seed, useBestCache: false, logFloor: 1 << 16)
+            let shortLogs = cached == ReplayExperiment.run(cards: cards, tasks: tasks, policy: awb, seed: seed, useBestCache: true, logFloor: 4)
+            let shortList = cached == ReplayExperiment.run(cards: cards, tasks: tasks, policy: awb, seed: seed, useBestCache: true, logFloor: 1 << 16, bestListLength: 2)
+            #expect(uncached, "seed \(seed): caches off")
+            #expect(shortLogs, "seed \(seed): class logs dropped")
+            #expect(shortList, "seed \(seed): best list of 2")
+        }
+    }
+
     @Test("openb and alibaba-2017 loaders: units, skipped rows, and errors naming file, line and field")
     func loaders() throws {
         let extra = "\npod-4,1000,1024,0,0,,BE,Running,5,,5\npod-5,1000,1024,0,0,,XX,Running,9,3,9\npod-6,1000,1024,2,1000,T4,LS,Running,7,17,7\npod-7,1000,1024,0,0,,XX,Running,8,9,8"

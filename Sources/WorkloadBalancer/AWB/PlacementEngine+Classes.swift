@@ -168,7 +168,11 @@ extension PlacementEngine {
         }
         classByKey[key] = slot
         createdLog.append((slot, serial))
-        if view.state == .ready { largest.classCreated(slot: slot, serial: serial, free: view.free, idleGPU: view.idleGPUMilli) }
+        if createdLog.count > max(sizeLogFloor, 4 * slotSerial.count) {
+            createdLogBase += createdLog.count
+            createdLog.removeAll(keepingCapacity: true)
+        }
+        if largest.tracking && view.state == .ready { largest.classCreated(slot: slot, serial: serial, free: view.free, idleGPU: view.idleGPUMilli) }
         return slot
     }
 
@@ -272,8 +276,6 @@ extension PlacementEngine {
     /// The best class for shape `t`: the first alive entry of its best list, against the classes
     /// created since; a full scan only when every listed class has died.
     mutating func cachedBest(_ t: Int) -> (slot: Int, verdict: Verdict)? {
-        typealias Entry = BestCache.Entry
-        func ranks(_ a: Entry, above b: Entry) -> Bool { a.score > b.score || (a.score == b.score && a.serial < b.serial) }
         guard var cache = bestCache[t] else {
             bestCache[t] = fullBestList(t)
             return firstAlive(t)
@@ -282,26 +284,28 @@ extension PlacementEngine {
         // Drop dead entries at the front.
         var dead = 0
         while dead < cache.entries.count, slotSerial[cache.entries[dead].slot] != cache.entries[dead].serial { dead += 1 }
-        if dead == cache.entries.count && dead > 0 {
+        if dead == cache.entries.count && cache.bound != nil {
+            bestCache[t] = fullBestList(t)
+            return firstAlive(t)
+        }
+        // Merge the classes created since, or rebuild from the live classes when that is less work
+        // (or the log no longer reaches back that far): either way the list's invariant holds.
+        let end = createdLogBase + createdLog.count
+        if cache.logPosition < createdLogBase || end - cache.logPosition > slotSerial.count {
             bestCache[t] = fullBestList(t)
             return firstAlive(t)
         }
         if dead > 0 { cache.entries.removeFirst(dead) }
-        // Merge the classes created since.
-        var position = cache.logPosition
+        var position = cache.logPosition - createdLogBase
         while position < createdLog.count {
             let (slot, serial) = createdLog[position]
             position += 1
             guard slotSerial[slot] == serial else { continue }
             let v = verdict(slot, t)
             guard v.refusals == 0 else { continue }
-            let entry = Entry(slot: slot, serial: serial, score: v.score)
-            if cache.entries.count >= Self.bestListLength, let last = cache.entries.last, !ranks(entry, above: last) { continue }
-            let at = cache.entries.firstIndex { ranks(entry, above: $0) } ?? cache.entries.count
-            cache.entries.insert(entry, at: at)
-            if cache.entries.count > Self.bestListLength { cache.entries.removeLast() }
+            cache.offer(BestCache.Entry(slot: slot, serial: serial, score: v.score), capacity: bestListLength)
         }
-        cache.logPosition = createdLog.count
+        cache.logPosition = end
         bestCache[t] = cache
         return firstAlive(t)
     }
@@ -314,17 +318,13 @@ extension PlacementEngine {
     }
 
     mutating func fullBestList(_ t: Int) -> BestCache {
-        var entries: [BestCache.Entry] = []
+        var cache = BestCache(logPosition: createdLogBase + createdLog.count)
         for slot in 0..<slotSerial.count where slotSize[slot] > 0 {
             let v = verdict(slot, t)
             guard v.refusals == 0 else { continue }
-            let e = BestCache.Entry(slot: slot, serial: slotSerial[slot], score: v.score)
-            if entries.count >= Self.bestListLength, let last = entries.last, !(e.score > last.score || (e.score == last.score && e.serial < last.serial)) { continue }
-            let at = entries.firstIndex { e.score > $0.score || (e.score == $0.score && e.serial < $0.serial) } ?? entries.count
-            entries.insert(e, at: at)
-            if entries.count > Self.bestListLength { entries.removeLast() }
+            cache.offer(BestCache.Entry(slot: slot, serial: slotSerial[slot], score: v.score), capacity: bestListLength)
         }
-        return BestCache(entries: entries, logPosition: createdLog.count)
+        return cache
     }
 
     mutating func scanBest(_ t: Int, excluded: Set<Int>) -> (slot: Int, verdict: Verdict)? {

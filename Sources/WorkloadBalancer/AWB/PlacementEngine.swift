@@ -106,23 +106,49 @@ public struct PlacementEngine: Sendable {
     var freeClassSlots: [Int] = []
     var classByKey: [ClassKey: Int] = [:]
     var nextSerial = 0
+    /// Classes in creation order, from absolute position `createdLogBase`; dropped when it grows past
+    /// max(`sizeLogFloor`, 4 × class slots) — best lists behind it rebuild from the live classes.
     var createdLog: [(slot: Int, serial: Int)] = []
+    var createdLogBase = 0
 
     var demandIDs: [DemandShape: Int] = [:]
     var demandShapes: [DemandShape] = []
-    /// Per demand shape: the best classes seen, best first, at most `bestListLength`. Every class
-    /// not in the list ranks at or below its last entry, so while one entry is alive, the best
-    /// class is the first alive entry or a class created since `logPosition`.
+    /// Per demand shape: the best feasible classes seen, best first, at most `bestListLength`, and
+    /// `bound`, the best class ever left out (dropped or cut off the end). Every class left out
+    /// ranks at or below `bound`, and every listed one above it; so the first alive entry is the
+    /// best class once the classes created since `logPosition` are offered, and only when no entry
+    /// is alive while something was left out must the list be rebuilt from every class.
     struct BestCache {
         struct Entry {
             var slot: Int
             var serial: Int
             var score: Double
+            /// Higher score first; equal scores: the older class (smaller serial) first.
+            func ranks(above b: Entry) -> Bool { score > b.score || (score == b.score && serial < b.serial) }
         }
-        var entries: [Entry]
+        var entries: [Entry] = []
+        var bound: Entry?
         var logPosition: Int
+
+        /// Lists a feasible class, or leaves it out (raising `bound`) when it does not rank above
+        /// the list's tail (full list) or above `bound`.
+        mutating func offer(_ e: Entry, capacity: Int) {
+            if let b = bound, !e.ranks(above: b) { return }
+            if entries.count >= capacity, let last = entries.last, !e.ranks(above: last) {
+                leftOut(e)
+                return
+            }
+            let at = entries.firstIndex { e.ranks(above: $0) } ?? entries.count
+            entries.insert(e, at: at)
+            if entries.count > capacity { leftOut(entries.removeLast()) }
+        }
+
+        mutating func leftOut(_ e: Entry) {
+            if bound == nil || e.ranks(above: bound!) { bound = e }
+        }
     }
-    static let bestListLength = 48
+    /// Best-list length (tests shorten it to exercise the cut-off).
+    var bestListLength = 48
     var bestCache: [BestCache?] = []
 
     struct PlacedInstance {

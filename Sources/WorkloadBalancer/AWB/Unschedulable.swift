@@ -183,8 +183,9 @@ extension PlacementEngine {
 
     /// The most any ready card has free of a dimension (0 when no card is ready).
     mutating func largestFree(_ dimension: LargestFree.Dimension) -> Int64 {
-        if largest.needsRebuild(liveClasses: classByKey.count) {
+        if !largest.tracking || largest.needsRebuild(liveClasses: classByKey.count) {
             largest = LargestFree()
+            largest.tracking = true
             for slot in 0..<slotSize.count where slotSize[slot] > 0 && slotReady[slot] {
                 largest.classCreated(slot: slot, serial: slotSerial[slot], free: slotFree[slot], idleGPU: slotIdleGPU[slot])
             }
@@ -229,6 +230,8 @@ struct LargestFree: Sendable {
         static func < (a: Entry, b: Entry) -> Bool { (a.negatedAmount, a.slot, a.serial) < (b.negatedAmount, b.slot, b.serial) }
     }
     var heaps = Array(repeating: MinHeap<Entry>(), count: Dimension.allCases.count)
+    /// Off until the first pending reason asks (simulators that never ask pay nothing per class).
+    var tracking = false
 
     mutating func classCreated(slot: Int, serial: Int, free: Resources, idleGPU: Int) {
         let amounts = [free.cpuMillis, free.memoryBytes, free.networkBitsPerSecond, free.storageIOPS, Int64(idleGPU)]

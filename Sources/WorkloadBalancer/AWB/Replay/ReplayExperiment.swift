@@ -118,6 +118,16 @@ public enum ReplayExperiment {
         var sim = Simulation(cards: cards, tasks: tasks, policy: policy, seed: seed, options: options)
         return sim.run(progress: progress)
     }
+
+    /// For tests: the same run with the engine's caches switched off or their logs kept short.
+    static func run(cards: [CardSpec], tasks: [ReplayTask], policy: Policy, seed: UInt64, options: Options = Options(),
+                    useBestCache: Bool, logFloor: Int, bestListLength: Int = 48) -> Result {
+        var sim = Simulation(cards: cards, tasks: tasks, policy: policy, seed: seed, options: options)
+        sim.engine.useBestCache = useBestCache
+        sim.engine.sizeLogFloor = logFloor
+        sim.engine.bestListLength = bestListLength
+        return sim.run(progress: nil)
+    }
 }
 
 /// Percentiles from a histogram of seconds.
