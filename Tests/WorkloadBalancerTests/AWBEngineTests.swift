@@ -138,13 +138,13 @@ struct AWBEngineTests {
         }
     }
 
-    /// (class-log floor, best-list length): the defaults, logs dropped all the time, a list of 2.
-    static let cacheSettings = [(1 << 16, 48), (4, 48), (1 << 16, 2), (4, 1)]
+    /// (class-log floor, best-heap floor): the defaults, logs dropped all the time, heaps rebuilt eagerly.
+    static let cacheSettings = [(1 << 16, 64), (4, 64), (1 << 16, 0), (4, 0)]
 
-    @Test("the best-list cache never changes a decision (seeded, openb-like shapes, removals; dropped logs, short lists)",
+    @Test("the best-class cache never changes a decision (seeded, openb-like shapes, removals; dropped logs, eager rebuilds)",
           arguments: cacheSettings.indices)
     func cacheIsTransparent(setting: Int) {
-        let (logFloor, listLength) = Self.cacheSettings[setting]
+        let (logFloor, heapFloor) = Self.cacheSettings[setting]
         for seed in UInt64(1)...(setting == 0 ? 60 : 20) {
             var rng = SplitMix64(seed: seed)
             let cards = (0..<40).map { i in spec(UInt64(i), cpu: [8000, 32000, 96000].randomElement(using: &rng)!, memoryGi: 64, gpus: [0, 2, 8].randomElement(using: &rng)!,
@@ -155,7 +155,7 @@ struct AWBEngineTests {
             }.map { d -> InstanceDemand in var d = d; if d.gpu.count > 1 { d.gpu.milliPerDevice = 1000 }; return d }
             var cached = PlacementEngine(cards: cards, policy: awb, expectedWorkload: demands)
             cached.sizeLogFloor = logFloor
-            cached.bestListLength = listLength
+            cached.bestHeapFloor = heapFloor
             var plain = cached
             plain.useBestCache = false
             for (k, d) in demands.enumerated() {
@@ -165,6 +165,22 @@ struct AWBEngineTests {
                 if k % 7 == 3 { cached.remove(instanceID: demands[k / 2].instanceID); plain.remove(instanceID: demands[k / 2].instanceID) }
             }
         }
+    }
+
+    @Test("demands differing only in priority share one shape unless a plugin of the policy reads priority")
+    func priorityOnlyWhereRead() {
+        let cards = [spec(1, cpu: 8000, memoryGi: 16), spec(2, cpu: 8000, memoryGi: 16)]
+        var plain = PlacementEngine(cards: cards, policy: awb)
+        _ = plain.decide(demand("a-0", cpu: 1000, priority: 100))
+        _ = plain.decide(demand("a-1", cpu: 1000, priority: 900))
+        #expect(plain.demandShapes.count == 1)
+        var withPriority = awb
+        withPriority.scorers.append(WeightedCardScorer(PriorityScore(), weight: 1))
+        var aware = PlacementEngine(cards: cards, policy: withPriority)
+        _ = aware.decide(demand("a-0", cpu: 1000, priority: 100))
+        _ = aware.decide(demand("a-1", cpu: 1000, priority: 900))
+        #expect(aware.demandShapes.count == 2)
+        #expect(aware.demandShapes.map(\.priority) == [100, 900])
     }
 
     /// The pending reason by brute force: every card's state through every filter.

@@ -110,10 +110,10 @@ struct AWBReplayTests {
             // Compared as a Bool: a failure names the setting, not two pages of samples.
             let uncached = cached == ReplayExperiment.run(cards: cards, tasks: tasks, policy: awb, seed: seed, useBestCache: false, logFloor: 1 << 16)
             let shortLogs = cached == ReplayExperiment.run(cards: cards, tasks: tasks, policy: awb, seed: seed, useBestCache: true, logFloor: 4)
-            let shortList = cached == ReplayExperiment.run(cards: cards, tasks: tasks, policy: awb, seed: seed, useBestCache: true, logFloor: 1 << 16, bestListLength: 2)
+            let eagerRebuild = cached == ReplayExperiment.run(cards: cards, tasks: tasks, policy: awb, seed: seed, useBestCache: true, logFloor: 1 << 16, bestHeapFloor: 0)
             #expect(uncached, "seed \(seed): caches off")
             #expect(shortLogs, "seed \(seed): class logs dropped")
-            #expect(shortList, "seed \(seed): best list of 2")
+            #expect(eagerRebuild, "seed \(seed): heaps rebuilt eagerly")
         }
     }
 

@@ -80,6 +80,13 @@ public protocol CardFilter: Sendable {
     var name: String { get }
     /// nil when the card fits; otherwise the dimension that refuses.
     func check(_ demand: DemandShape, on card: CardStateView) -> Refusal?
+    /// Whether `check` looks at `DemandShape.priority`. When no plugin of a policy does, demands
+    /// that differ only in priority share one shape and every cached verdict (default false).
+    var readsPriority: Bool { get }
+}
+
+extension CardFilter {
+    public var readsPriority: Bool { false }
 }
 
 /// Rates placing a demand on a card state; higher is better. `after` is the state once the
@@ -87,6 +94,12 @@ public protocol CardFilter: Sendable {
 public protocol CardScorer: Sendable {
     var name: String { get }
     func score(_ demand: DemandShape, before: CardStateView, after: CardStateView) -> Double
+    /// Whether `score` looks at `DemandShape.priority` (see `CardFilter.readsPriority`; default false).
+    var readsPriority: Bool { get }
+}
+
+extension CardScorer {
+    public var readsPriority: Bool { false }
 }
 
 /// A scorer and its weight in a policy.

@@ -28,9 +28,12 @@ extension PlacementEngine {
         return shapes.count - 1
     }
 
+    /// The demand as the plugins see it. Its priority is kept only when some plugin of the policy
+    /// reads it: otherwise demands differing only in priority are one shape (one row of verdicts).
     func demandShape(_ demand: InstanceDemand) -> DemandShape {
         DemandShape(resources: demand.resources, gpuCount: demand.gpu.count, gpuMilli: demand.gpu.milliPerDevice,
-                    modelMask: modelMask(demand.gpu.allowedModels), requiredLabels: demand.requiredLabels, priority: demand.priority)
+                    modelMask: modelMask(demand.gpu.allowedModels), requiredLabels: demand.requiredLabels,
+                    priority: policyReadsPriority ? demand.priority : 0)
     }
 
     mutating func internDemand(_ demand: InstanceDemand) -> Int {
@@ -273,58 +276,41 @@ extension PlacementEngine {
 
     // MARK: - Selection
 
-    /// The best class for shape `t`: the first alive entry of its best list, against the classes
-    /// created since; a full scan only when every listed class has died.
+    /// The best class for shape `t`: the top of its heap once the classes created since its last
+    /// decision are pushed (see `BestCache`).
     mutating func cachedBest(_ t: Int) -> (slot: Int, verdict: Verdict)? {
-        guard var cache = bestCache[t] else {
-            bestCache[t] = fullBestList(t)
-            return firstAlive(t)
-        }
-        bestCache[t] = nil  // `cache` is the sole owner: its entries change in place, not as a copy
-        // Drop dead entries at the front.
-        var dead = 0
-        while dead < cache.entries.count, slotSerial[cache.entries[dead].slot] != cache.entries[dead].serial { dead += 1 }
-        if dead == cache.entries.count && cache.bound != nil {
-            bestCache[t] = fullBestList(t)
-            return firstAlive(t)
-        }
-        // Merge the classes created since, or rebuild from the live classes when that is less work
-        // (or the log no longer reaches back that far): either way the list's invariant holds.
         let end = createdLogBase + createdLog.count
-        if cache.logPosition < createdLogBase || end - cache.logPosition > slotSerial.count {
-            bestCache[t] = fullBestList(t)
-            return firstAlive(t)
+        var cache: BestCache
+        if let old = bestCache[t], old.logPosition >= createdLogBase, end - old.logPosition <= slotSerial.count,
+           old.heap.items.count <= 2 * classByKey.count + bestHeapFloor {
+            cache = old
+            bestCache[t] = nil  // `cache` is the sole owner: the heap changes in place, not as a copy
+            for position in (cache.logPosition - createdLogBase)..<createdLog.count {
+                let (slot, serial) = createdLog[position]
+                guard slotSerial[slot] == serial else { continue }
+                let v = verdict(slot, t)
+                guard v.refusals == 0 else { continue }
+                cache.heap.push(BestCache.Entry(slot: slot, serial: serial, score: v.score))
+            }
+            cache.logPosition = end
+        } else {
+            cache = fullBestHeap(t)
         }
-        if dead > 0 { cache.entries.removeFirst(dead) }
-        var position = cache.logPosition - createdLogBase
-        while position < createdLog.count {
-            let (slot, serial) = createdLog[position]
-            position += 1
-            guard slotSerial[slot] == serial else { continue }
-            let v = verdict(slot, t)
-            guard v.refusals == 0 else { continue }
-            cache.offer(BestCache.Entry(slot: slot, serial: serial, score: v.score), capacity: bestListLength)
-        }
-        cache.logPosition = end
+        while let top = cache.heap.min, slotSerial[top.slot] != top.serial { _ = cache.heap.pop() }
+        let top = cache.heap.min
         bestCache[t] = cache
-        return firstAlive(t)
+        return top.map { ($0.slot, verdict($0.slot, t)) }
     }
 
-    /// The first alive entry of the best list (entries of dead classes are skipped, not removed).
-    mutating func firstAlive(_ t: Int) -> (slot: Int, verdict: Verdict)? {
-        guard let cache = bestCache[t] else { return nil }
-        for e in cache.entries where slotSerial[e.slot] == e.serial { return (e.slot, verdict(e.slot, t)) }
-        return nil
-    }
-
-    mutating func fullBestList(_ t: Int) -> BestCache {
-        var cache = BestCache(logPosition: createdLogBase + createdLog.count)
+    /// Every live class that shape `t` fits, as a heap.
+    mutating func fullBestHeap(_ t: Int) -> BestCache {
+        var entries: [BestCache.Entry] = []
         for slot in 0..<slotSerial.count where slotSize[slot] > 0 {
             let v = verdict(slot, t)
             guard v.refusals == 0 else { continue }
-            cache.offer(BestCache.Entry(slot: slot, serial: slotSerial[slot], score: v.score), capacity: bestListLength)
+            entries.append(BestCache.Entry(slot: slot, serial: slotSerial[slot], score: v.score))
         }
-        return cache
+        return BestCache(heap: MinHeap(entries), logPosition: createdLogBase + createdLog.count)
     }
 
     mutating func scanBest(_ t: Int, excluded: Set<Int>) -> (slot: Int, verdict: Verdict)? {

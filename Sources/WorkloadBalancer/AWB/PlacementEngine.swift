@@ -10,7 +10,12 @@ import BackplaneModel
 /// the engine also keeps, per demand shape, the best class and the position in the log of created
 /// classes, so a decision usually looks at a handful of classes, not at every card.
 public struct PlacementEngine: Sendable {
-    public internal(set) var policy: Policy
+    public internal(set) var policy: Policy {
+        didSet { policyReadsPriority = Self.readsPriority(policy) }
+    }
+    /// Some filter or scorer of the policy reads the demand's priority (else shapes ignore it).
+    private(set) var policyReadsPriority: Bool
+    static func readsPriority(_ p: Policy) -> Bool { p.filters.contains { $0.readsPriority } || p.scorers.contains { $0.scorer.readsPriority } }
     /// Per-tenant quotas, checked before any card is looked at.
     public var quotas: [String: TenantQuota] = [:]
     public internal(set) var tenantUsage: [String: TenantUsage] = [:]
@@ -113,42 +118,24 @@ public struct PlacementEngine: Sendable {
 
     var demandIDs: [DemandShape: Int] = [:]
     var demandShapes: [DemandShape] = []
-    /// Per demand shape: the best feasible classes seen, best first, at most `bestListLength`, and
-    /// `bound`, the best class ever left out (dropped or cut off the end). Every class left out
-    /// ranks at or below `bound`, and every listed one above it; so the first alive entry is the
-    /// best class once the classes created since `logPosition` are offered, and only when no entry
-    /// is alive while something was left out must the list be rebuilt from every class.
+    /// Per demand shape: every feasible live class in a heap, best on top (higher score, then the
+    /// older class). Dead entries leave lazily when they reach the top; classes created since
+    /// `logPosition` are pushed before a decision, and the heap is rebuilt from the live classes
+    /// when that is less work, when the class log was dropped, or when dead entries pile up.
     struct BestCache {
-        struct Entry {
+        struct Entry: Comparable {
             var slot: Int
             var serial: Int
             var score: Double
-            /// Higher score first; equal scores: the older class (smaller serial) first.
-            func ranks(above b: Entry) -> Bool { score > b.score || (score == b.score && serial < b.serial) }
+            /// "Better": `MinHeap` keeps the best on top.
+            static func < (a: Entry, b: Entry) -> Bool { a.score > b.score || (a.score == b.score && a.serial < b.serial) }
+            static func == (a: Entry, b: Entry) -> Bool { a.slot == b.slot && a.serial == b.serial }
         }
-        var entries: [Entry] = []
-        var bound: Entry?
+        var heap = MinHeap<Entry>()
         var logPosition: Int
-
-        /// Lists a feasible class, or leaves it out (raising `bound`) when it does not rank above
-        /// the list's tail (full list) or above `bound`.
-        mutating func offer(_ e: Entry, capacity: Int) {
-            if let b = bound, !e.ranks(above: b) { return }
-            if entries.count >= capacity, let last = entries.last, !e.ranks(above: last) {
-                leftOut(e)
-                return
-            }
-            let at = entries.firstIndex { e.ranks(above: $0) } ?? entries.count
-            entries.insert(e, at: at)
-            if entries.count > capacity { leftOut(entries.removeLast()) }
-        }
-
-        mutating func leftOut(_ e: Entry) {
-            if bound == nil || e.ranks(above: bound!) { bound = e }
-        }
     }
-    /// Best-list length (tests shorten it to exercise the cut-off).
-    var bestListLength = 48
+    /// A best heap is rebuilt when it holds more than 2 × live classes + this (tests lower it).
+    var bestHeapFloor = 64
     var bestCache: [BestCache?] = []
 
     struct PlacedInstance {
@@ -174,6 +161,7 @@ public struct PlacementEngine: Sendable {
     ///   - seed: randomness for policies that break ties at random.
     public init(cards: [CardSpec], policy: Policy, expectedWorkload: [InstanceDemand] = [], seed: UInt64 = 0) {
         self.policy = policy
+        self.policyReadsPriority = Self.readsPriority(policy)
         self.rng = SplitMix64(seed: seed)
         for card in cards { for model in card.gpuModels { _ = internModel(model) } }
         for model in Set(expectedWorkload.flatMap(\.gpu.allowedModels)).sorted() { _ = internModel(model) }

@@ -46,6 +46,7 @@ public struct MostAllocatedScore: CardScorer {
 public struct PriorityScore: CardScorer {
     public init() {}
     public var name: String { "Priority" }
+    public var readsPriority: Bool { true }
     public func score(_ demand: DemandShape, before: CardStateView, after: CardStateView) -> Double {
         let p = Double(min(max(demand.priority, 0), 1000)) / 1000
         let used = utilisation(after).mean

@@ -121,11 +121,11 @@ public enum ReplayExperiment {
 
     /// For tests: the same run with the engine's caches switched off or their logs kept short.
     static func run(cards: [CardSpec], tasks: [ReplayTask], policy: Policy, seed: UInt64, options: Options = Options(),
-                    useBestCache: Bool, logFloor: Int, bestListLength: Int = 48) -> Result {
+                    useBestCache: Bool, logFloor: Int, bestHeapFloor: Int = 64) -> Result {
         var sim = Simulation(cards: cards, tasks: tasks, policy: policy, seed: seed, options: options)
         sim.engine.useBestCache = useBestCache
         sim.engine.sizeLogFloor = logFloor
-        sim.engine.bestListLength = bestListLength
+        sim.engine.bestHeapFloor = bestHeapFloor
         return sim.run(progress: nil)
     }
 }
