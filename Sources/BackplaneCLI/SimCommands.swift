@@ -146,7 +146,7 @@ struct Sim: AsyncParsableCommand {
             nowhere wait and are retried whenever resources are freed (priority first, then \
             dominant-resource-fair across tenants); a higher-priority instance may preempt strictly \
             lower-priority ones (--no-preemption to forbid), which then wait again. Times are the \
-            trace's seconds. The full alibaba-2017 trace (11 million instances) takes minutes; \
+            trace's seconds. The full alibaba-2017 trace (11 million instances) takes about 4 minutes (release build); \
             --max-instances-per-task caps big tasks for a quick look (and says how many it dropped).
             """
         )

@@ -92,9 +92,4 @@ public struct InstanceDemand: Hashable, Sendable {
         self.maxInstancesPerCard = maxInstancesPerCard
     }
 
-    /// A v1 request (no GPUs).
-    public init(_ request: PlacementRequest) {
-        self.init(instanceID: request.instanceID, workload: request.workload, tenant: request.tenant,
-                  priority: request.priority, resources: request.resources)
-    }
 }

@@ -37,7 +37,7 @@ public struct Unschedulable: Hashable, Sendable, CustomStringConvertible {
         return ([head] + others).joined(separator: "; ")
     }
 
-    /// The v1 reason, when the binding refusal is a v1 resource dimension.
+    /// As the model's `PendingReason` (what the BMC stores), when the binding refusal is a resource dimension.
     public var pendingReason: PendingReason? {
         let dimension: ResourceDimension?
         switch binding {

@@ -147,6 +147,11 @@ struct Utilisation {
     var mean: Double { gpu.map { (cpu + memory + $0) / 3 } ?? (cpu + memory) / 2 }
 }
 
+/// `part / whole` clamped to 0…1 (1 when `whole` is 0: nothing to offer is full).
+func fraction(_ part: Int64, _ whole: Int64) -> Double {
+    whole > 0 ? min(1, max(0, Double(part) / Double(whole))) : 1
+}
+
 func utilisation(_ card: CardStateView) -> Utilisation {
     let cpu = 1 - fraction(card.free.cpuMillis, card.capacity.cpuMillis)
     let memory = 1 - fraction(card.free.memoryBytes, card.capacity.memoryBytes)

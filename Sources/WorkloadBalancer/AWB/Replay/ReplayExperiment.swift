@@ -23,7 +23,7 @@ public enum ReplayExperiment {
         /// Seconds between utilisation samples; nil: the span / 100 (at least 1 s).
         public var sampleInterval: Int64?
         /// Replay at most this many instances of each task; the rest are dropped and counted in
-        /// `Result.droppedInstances` (nil: all — alibaba-2017's 11 M instances run in well under a minute).
+        /// `Result.droppedInstances` (nil: all — alibaba-2017's 11 M instances take about 4 minutes).
         public var maxInstancesPerTask: Int?
         /// `progress` is called every this many processed events (arrivals + departures) and at the end.
         public var progressEvery: Int
