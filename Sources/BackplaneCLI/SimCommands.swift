@@ -225,7 +225,7 @@ struct Sim: AsyncParsableCommand {
             func pct(_ p: ReplayExperiment.Percentiles) -> [String: Any] { ["count": p.count, "mean_s": p.mean, "p50_s": p.p50, "p90_s": p.p90, "p99_s": p.p99, "max_s": p.max] }
             func util(_ u: ReplayExperiment.Utilisation) -> [String: Any] { ["cpu": u.cpu, "memory": u.memory, "gpu": u.gpu] }
             let object: [String: Any] = [
-                "trace": file, "policy": policy, "seed": Int(seed), "cards": r.cards, "tasks": r.tasks, "instances": r.instances,
+                "trace": file, "policy": policy, "seed": NSNumber(value: seed), "cards": r.cards, "tasks": r.tasks, "instances": r.instances,
                 "dropped_instances": r.droppedInstances, "skipped_rows": loaded.skippedRows, "placed_instances": r.placedInstances,
                 "unplaceable_instances": r.unplaceableInstances, "never_placed_instances": r.neverPlacedInstances,
                 "placements": r.placements, "preemptions": r.preemptions, "span_s": r.span,

@@ -156,6 +156,12 @@ struct AWBReplayTests {
         } catch {
             #expect(error.line == 5 && error.field == "normalized_memory_requested_per_instance_in_the_task")
         }
+        do {
+            _ = try ReplayTrace.alibaba2017BatchTasks(alibaba.replacingOccurrences(of: "7000,7100,5,2,3,Terminated,100", with: "7000,7100,5,2,3,Terminated,922337203685477580"), file: "b.csv")
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.line == 5 && error.field == "number_of_cpus_requested_per_instance_in_the_task", "a huge request is an error, not a crash")
+        }
         let cards = ReplayTrace.alibaba2017Cards(count: 3)
         #expect(cards.count == 3 && cards[0].capacity == Resources(cpuMillis: 64_000, memoryBytes: 1_000_000_000))
     }

@@ -81,7 +81,8 @@ public protocol CardFilter: Sendable {
     /// nil when the card fits; otherwise the dimension that refuses.
     func check(_ demand: DemandShape, on card: CardStateView) -> Refusal?
     /// Whether `check` looks at `DemandShape.priority`. When no plugin of a policy does, demands
-    /// that differ only in priority share one shape and every cached verdict (default false).
+    /// that differ only in priority share one shape and every cached verdict, and the shape's
+    /// priority is 0. A plugin that reads the priority MUST return true (the default is false).
     var readsPriority: Bool { get }
 }
 
@@ -94,7 +95,8 @@ extension CardFilter {
 public protocol CardScorer: Sendable {
     var name: String { get }
     func score(_ demand: DemandShape, before: CardStateView, after: CardStateView) -> Double
-    /// Whether `score` looks at `DemandShape.priority` (see `CardFilter.readsPriority`; default false).
+    /// Whether `score` looks at `DemandShape.priority`: a scorer that reads it MUST return true
+    /// (see `CardFilter.readsPriority`; the default is false).
     var readsPriority: Bool { get }
 }
 

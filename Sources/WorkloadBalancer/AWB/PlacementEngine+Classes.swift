@@ -175,7 +175,13 @@ extension PlacementEngine {
             createdLogBase += createdLog.count
             createdLog.removeAll(keepingCapacity: true)
         }
-        if largest.tracking && view.state == .ready { largest.classCreated(slot: slot, serial: serial, free: view.free, idleGPU: view.idleGPUMilli) }
+        if largest.tracking {
+            if largest.overgrown(liveClasses: classByKey.count) {
+                largest = LargestFree()  // not tracking: the next pending reason rebuilds it
+            } else if view.state == .ready {
+                largest.classCreated(slot: slot, serial: serial, free: view.free, idleGPU: view.idleGPUMilli)
+            }
+        }
         return slot
     }
 
@@ -281,9 +287,9 @@ extension PlacementEngine {
     mutating func cachedBest(_ t: Int) -> (slot: Int, verdict: Verdict)? {
         let end = createdLogBase + createdLog.count
         var cache: BestCache
-        if let old = bestCache[t], old.logPosition >= createdLogBase, end - old.logPosition <= slotSerial.count,
-           old.heap.items.count <= 2 * classByKey.count + bestHeapFloor {
-            cache = old
+        if let position = bestCache[t]?.logPosition, let size = bestCache[t]?.heap.items.count,
+           position >= createdLogBase, end - position <= slotSerial.count, size <= 2 * classByKey.count + bestHeapFloor {
+            cache = bestCache[t]!
             bestCache[t] = nil  // `cache` is the sole owner: the heap changes in place, not as a copy
             for position in (cache.logPosition - createdLogBase)..<createdLog.count {
                 let (slot, serial) = createdLog[position]

@@ -99,10 +99,10 @@ extension PlacementEngine {
         let slots = slotSize.count
         var rc: RefusalCounts
         var pending: Range<Int>?
-        if let old = refusalCounts[t], old.logPosition >= sizeLogBase, end - old.logPosition <= slots {
-            rc = old
-            refusalCounts[t] = nil  // sole owner: the arrays below change in place
-            pending = (old.logPosition - sizeLogBase)..<sizeLog.count
+        if let position = refusalCounts[t]?.logPosition, position >= sizeLogBase, end - position <= slots {
+            rc = refusalCounts[t]!
+            refusalCounts[t] = nil  // `rc` is the sole owner: its arrays change in place, not as a copy
+            pending = (position - sizeLogBase)..<sizeLog.count
         } else {
             rc = RefusalCounts(counts: Array(repeating: 0, count: Refusal.allCases.count), countedSize: [], countedSignature: [], logPosition: 0)
         }
@@ -183,7 +183,7 @@ extension PlacementEngine {
 
     /// The most any ready card has free of a dimension (0 when no card is ready).
     mutating func largestFree(_ dimension: LargestFree.Dimension) -> Int64 {
-        if !largest.tracking || largest.needsRebuild(liveClasses: classByKey.count) {
+        if !largest.tracking {
             largest = LargestFree()
             largest.tracking = true
             for slot in 0..<slotSize.count where slotSize[slot] > 0 && slotReady[slot] {
@@ -238,12 +238,13 @@ struct LargestFree: Sendable {
         for d in Dimension.allCases { heaps[d.rawValue].push(Entry(negatedAmount: -amounts[d.rawValue], slot: slot, serial: serial)) }
     }
 
-    /// Dead entries pile up between queries; rebuild when they outnumber the live classes by far.
-    func needsRebuild(liveClasses: Int) -> Bool { heaps[0].items.count > 4 * liveClasses + 1024 }
+    /// Dead entries pile up between queries (a dimension never asked about is never popped):
+    /// too many, and tracking stops until the next query rebuilds from the live classes.
+    func overgrown(liveClasses: Int) -> Bool { heaps.contains { $0.items.count > 4 * liveClasses + 1024 } }
 
     mutating func max(_ d: Dimension, alive: (Int, Int) -> Bool) -> Int64 {
         while let top = heaps[d.rawValue].min {
-            if alive(top.slot, top.serial) { return -top.negatedAmount }
+            if alive(top.slot, top.serial) { return Swift.max(0, -top.negatedAmount) }  // an over-committed card has none free
             _ = heaps[d.rawValue].pop()
         }
         return 0

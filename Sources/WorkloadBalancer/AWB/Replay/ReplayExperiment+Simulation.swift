@@ -377,7 +377,8 @@ extension ReplayExperiment {
             let e = queues[level][tenant].items[k]
             let task = e.task, r = tasks[task].resources
             runTask[slot] = task
-            departures.push(Departure(time: now + tasks[task].duration, slot: slot, generation: runGeneration[slot]))
+            let (leaves, overflow) = now.addingReportingOverflow(tasks[task].duration)
+            departures.push(Departure(time: overflow ? .max : leaves, slot: slot, generation: runGeneration[slot]))
             queues[level][tenant].items[k].remaining -= 1
             if e.remaining == 1 { queues[level][tenant].live -= 1 }
             pending -= 1

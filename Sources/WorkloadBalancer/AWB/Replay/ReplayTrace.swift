@@ -68,6 +68,9 @@ public struct ReplayTrace: Hashable, Sendable {
             guard let created = task.creationTime else { trace.skipped["missing creation_time", default: 0] += 1; continue }
             guard let deleted = task.deletionTime else { trace.skipped["missing deletion_time", default: 0] += 1; continue }
             guard deleted >= created else { trace.skipped["deletion_time before creation_time", default: 0] += 1; continue }
+            guard !deleted.subtractingReportingOverflow(created).overflow else {
+                throw table.error(row, "deletion_time", "\(deleted) − \(created) overflows")
+            }
             let d = task.demand(instanceID: task.name)
             trace.tasks.append(ReplayTask(name: task.name, priority: qosPriority[task.qos] ?? defaultPriority, createTime: created,
                                           duration: deleted - created, resources: d.resources, gpu: d.gpu, line: row.line))
@@ -120,9 +123,13 @@ public struct ReplayTrace: Hashable, Sendable {
             let rawMemory = field(c.memory)
             guard let mem = Double(rawMemory), mem.isFinite else { throw table.error(row, memory, "'\(rawMemory)' is not a number") }
             guard cpu >= 0 else { throw table.error(row, cpus, "must not be negative, is \(cpu)") }
+            guard cpu <= 100_000_000 else { throw table.error(row, cpus, "\(cpu) is more than 1,000,000 cores") }
             guard mem >= 0 else { throw table.error(row, memory, "must not be negative, is \(rawMemory)") }
+            guard mem <= 1_000_000 else { throw table.error(row, memory, "\(rawMemory) is more than 1,000,000 machines' memory") }
+            guard n <= 100_000_000 else { throw table.error(row, count, "\(n) is more than 100,000,000 instances") }
             guard n > 0 else { trace.skipped["no instances", default: 0] += 1; continue }
             guard stop >= start else { trace.skipped["task_end_time before task_create_time", default: 0] += 1; continue }
+            guard !stop.subtractingReportingOverflow(start).overflow else { throw table.error(row, end, "\(stop) − \(start) overflows") }
             let jobID = field(c.job)
             trace.tasks.append(ReplayTask(name: "job-\(jobID)/task-\(field(c.task))", tenant: "job-\(jobID)", priority: priority,
                                           createTime: start, duration: stop - start, instances: Int(n),
