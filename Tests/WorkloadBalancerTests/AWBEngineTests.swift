@@ -154,7 +154,7 @@ struct AWBEngineTests {
                        milli: [1000, 470, 810, 230].randomElement(using: &rng)!)
             }.map { d -> InstanceDemand in var d = d; if d.gpu.count > 1 { d.gpu.milliPerDevice = 1000 }; return d }
             var cached = PlacementEngine(cards: cards, policy: awb, expectedWorkload: demands)
-            cached.sizeLogFloor = logFloor
+            cached.logFloor = logFloor
             cached.bestHeapFloor = heapFloor
             var plain = cached
             plain.useBestCache = false
@@ -232,7 +232,7 @@ struct AWBEngineTests {
         for seed in UInt64(1)...60 {
             var rng = SplitMix64(seed: seed ^ 0xFEED)
             var (engine, _) = Self.randomRun(seed: seed, policy: awb)
-            engine.sizeLogFloor = logFloor
+            engine.logFloor = logFloor
             let probes = (0..<4).map { k in
                 demand("probe-\(k)", cpu: Int64.random(in: 4...16, using: &rng) * 1000, memoryGi: Int64.random(in: 8...48, using: &rng),
                        gpus: Int.random(in: 0...4, using: &rng), models: k == 3 ? ["V100"] : [])

@@ -170,11 +170,7 @@ extension PlacementEngine {
             slotIdleGPU.append(view.idleGPUMilli)
         }
         classByKey[key] = slot
-        createdLog.append((slot, serial))
-        if createdLog.count > max(sizeLogFloor, 4 * slotSerial.count) {
-            createdLogBase += createdLog.count
-            createdLog.removeAll(keepingCapacity: true)
-        }
+        createdLog.append((slot, serial), limit: logLimit)
         if largest.tracking {
             if largest.overgrown(liveClasses: classByKey.count) {
                 largest = LargestFree()  // not tracking: the next pending reason rebuilds it
@@ -285,20 +281,19 @@ extension PlacementEngine {
     /// The best class for shape `t`: the top of its heap once the classes created since its last
     /// decision are pushed (see `BestCache`).
     mutating func cachedBest(_ t: Int) -> (slot: Int, verdict: Verdict)? {
-        let end = createdLogBase + createdLog.count
         var cache: BestCache
         if let position = bestCache[t]?.logPosition, let size = bestCache[t]?.heap.items.count,
-           position >= createdLogBase, end - position <= slotSerial.count, size <= 2 * classByKey.count + bestHeapFloor {
+           let created = createdLog.entries(since: position), created.count <= slotSerial.count,
+           size <= 2 * classByKey.count + bestHeapFloor {
             cache = bestCache[t]!
             bestCache[t] = nil  // `cache` is the sole owner: the heap changes in place, not as a copy
-            for position in (cache.logPosition - createdLogBase)..<createdLog.count {
-                let (slot, serial) = createdLog[position]
+            for (slot, serial) in created {
                 guard slotSerial[slot] == serial else { continue }
                 let v = verdict(slot, t)
                 guard v.refusals == 0 else { continue }
                 cache.heap.push(BestCache.Entry(slot: slot, serial: serial, score: v.score))
             }
-            cache.logPosition = end
+            cache.logPosition = createdLog.end
         } else {
             cache = fullBestHeap(t)
         }
@@ -316,7 +311,7 @@ extension PlacementEngine {
             guard v.refusals == 0 else { continue }
             entries.append(BestCache.Entry(slot: slot, serial: slotSerial[slot], score: v.score))
         }
-        return BestCache(heap: MinHeap(entries), logPosition: createdLogBase + createdLog.count)
+        return BestCache(heap: MinHeap(entries), logPosition: createdLog.end)
     }
 
     mutating func scanBest(_ t: Int, excluded: Set<Int>) -> (slot: Int, verdict: Verdict)? {

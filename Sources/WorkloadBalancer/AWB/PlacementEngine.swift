@@ -7,14 +7,13 @@ import BackplaneModel
 /// multiset of free GPU devices) are interchangeable, so filters and scorers run once per
 /// (class, demand shape) and the verdict is cached for the life of the class. A placement moves
 /// one card to another class; only the new class is ever evaluated again. With `Selection.best`
-/// the engine also keeps, per demand shape, the best class and the position in the log of created
-/// classes, so a decision usually looks at a handful of classes, not at every card.
+/// the engine also keeps, per demand shape, a heap of the classes it fits and the position in the
+/// log of created classes, so a decision looks at the classes created since, not at every card.
 public struct PlacementEngine: Sendable {
-    public internal(set) var policy: Policy {
-        didSet { policyReadsPriority = Self.readsPriority(policy) }
-    }
+    /// Fixed for the engine's life: every cached verdict depends on it.
+    public let policy: Policy
     /// Some filter or scorer of the policy reads the demand's priority (else shapes ignore it).
-    private(set) var policyReadsPriority: Bool
+    let policyReadsPriority: Bool
     static func readsPriority(_ p: Policy) -> Bool { p.filters.contains { $0.readsPriority } || p.scorers.contains { $0.scorer.readsPriority } }
     /// Per-tenant quotas, checked before any card is looked at.
     public var quotas: [String: TenantQuota] = [:]
@@ -100,21 +99,19 @@ public struct PlacementEngine: Sendable {
     var slotIdleGPU: [Int] = []
     /// Cached verdicts, `verdictTable[demand shape][class slot]`, each stamped with its class's serial.
     var verdictTable: [[Verdict]] = []
-    /// Pending reasons: per demand shape, cards per refusal (see `RefusalCounts`), the log of class
-    /// slots whose size changed (absolute positions from `sizeLogBase`), and the largest free per dimension.
+    /// Pending reasons: per demand shape, cards per refusal (see `RefusalCounts`), kept current
+    /// from `sizeLog` (class slots whose size changed), and the largest free per dimension.
     var refusalCounts: [RefusalCounts?] = []
-    var sizeLog: [Int32] = []
-    var sizeLogBase = 0
-    /// The log is kept up to max(this, 4 × class slots) entries (tests lower it to exercise the drop).
-    var sizeLogFloor = 1 << 16
+    var sizeLog = ChangeLog<Int32>()
     var largest = LargestFree()
     var freeClassSlots: [Int] = []
     var classByKey: [ClassKey: Int] = [:]
     var nextSerial = 0
-    /// Classes in creation order, from absolute position `createdLogBase`; dropped when it grows past
-    /// max(`sizeLogFloor`, 4 × class slots) — best lists behind it rebuild from the live classes.
-    var createdLog: [(slot: Int, serial: Int)] = []
-    var createdLogBase = 0
+    /// Classes in creation order (read by every shape's `BestCache`).
+    var createdLog = ChangeLog<(slot: Int, serial: Int)>()
+    /// Both logs keep up to max(this, 4 × class slots) entries (tests lower it to exercise the drop).
+    var logFloor = 1 << 16
+    var logLimit: Int { max(logFloor, 4 * slotSerial.count) }
 
     var demandIDs: [DemandShape: Int] = [:]
     var demandShapes: [DemandShape] = []
@@ -236,7 +233,7 @@ public struct PlacementEngine: Sendable {
     /// Where one instance would go now (nothing is committed). Mutating only for caches and the
     /// tie-breaking generator.
     public mutating func decide(_ demand: InstanceDemand) -> PlacementDecision {
-        if demand.tenant != "", !TenantQuotaFilter().admits(demand, usage: tenantUsage[demand.tenant] ?? TenantUsage(), quota: quotas[demand.tenant]) {
+        guard withinQuota(demand) else {
             return .pending(Unschedulable.quota(demand, usage: tenantUsage[demand.tenant] ?? TenantUsage(), quota: quotas[demand.tenant]!, cards: cards.count))
         }
         let t = internDemand(demand)
@@ -244,6 +241,11 @@ public struct PlacementEngine: Sendable {
         case .success(let placement): return .place(placement)
         case .failure(let excluded): return .pending(unschedulable(t, demand: demand, antiAffinityClasses: excluded.classes))
         }
+    }
+
+    /// The tenant's quota admits the demand (checked before any card is looked at).
+    func withinQuota(_ demand: InstanceDemand) -> Bool {
+        demand.tenant == "" || TenantQuotaFilter().admits(demand, usage: tenantUsage[demand.tenant] ?? TenantUsage(), quota: quotas[demand.tenant])
     }
 
     struct AntiAffinityExcluded: Error { var classes: Set<Int> }

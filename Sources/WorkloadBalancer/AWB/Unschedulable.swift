@@ -82,27 +82,22 @@ extension PlacementEngine {
         var logPosition: Int
     }
 
-    /// Records that a class slot's size changed (for every shape's `RefusalCounts`). The log is
-    /// dropped when it grows past a few times the class count: shapes behind it recount in full.
+    /// Records that a class slot's size changed (for every shape's `RefusalCounts`; shapes behind a
+    /// dropped log recount in full).
     mutating func sizeChanged(_ slot: Int) {
-        sizeLog.append(Int32(truncatingIfNeeded: slot))
-        if sizeLog.count > max(sizeLogFloor, 4 * slotSize.count) {
-            sizeLogBase += sizeLog.count
-            sizeLog.removeAll(keepingCapacity: true)
-        }
+        sizeLog.append(Int32(truncatingIfNeeded: slot), limit: logLimit)
     }
 
     /// Brings shape `t`'s refusal counts up to date: replays the size log since its last use, or
     /// recounts every class when that is less work (or the log was dropped).
     mutating func refreshRefusalCounts(_ t: Int) -> RefusalCounts {
-        let end = sizeLogBase + sizeLog.count
         let slots = slotSize.count
         var rc: RefusalCounts
-        var pending: Range<Int>?
-        if let position = refusalCounts[t]?.logPosition, position >= sizeLogBase, end - position <= slots {
+        var pending: ArraySlice<Int32>?
+        if let position = refusalCounts[t]?.logPosition, let changed = sizeLog.entries(since: position), changed.count <= slots {
             rc = refusalCounts[t]!
             refusalCounts[t] = nil  // `rc` is the sole owner: its arrays change in place, not as a copy
-            pending = (position - sizeLogBase)..<sizeLog.count
+            pending = changed
         } else {
             rc = RefusalCounts(counts: Array(repeating: 0, count: Refusal.allCases.count), countedSize: [], countedSignature: [], logPosition: 0)
         }
@@ -120,11 +115,11 @@ extension PlacementEngine {
             if size > 0 { Self.forEachBit(signature) { rc.counts[$0] += size } }
         }
         if let pending {
-            for k in pending { recount(Int(sizeLog[k]), &rc, &self) }
+            for slot in pending { recount(Int(slot), &rc, &self) }
         } else {
             for slot in 0..<slots where slotSize[slot] > 0 { recount(slot, &rc, &self) }
         }
-        rc.logPosition = end
+        rc.logPosition = sizeLog.end
         refusalCounts[t] = rc
         return rc
     }
@@ -234,8 +229,12 @@ struct LargestFree: Sendable {
     var tracking = false
 
     mutating func classCreated(slot: Int, serial: Int, free: Resources, idleGPU: Int) {
-        let amounts = [free.cpuMillis, free.memoryBytes, free.networkBitsPerSecond, free.storageIOPS, Int64(idleGPU)]
-        for d in Dimension.allCases { heaps[d.rawValue].push(Entry(negatedAmount: -amounts[d.rawValue], slot: slot, serial: serial)) }
+        func push(_ d: Dimension, _ amount: Int64) { heaps[d.rawValue].push(Entry(negatedAmount: -amount, slot: slot, serial: serial)) }
+        push(.cpu, free.cpuMillis)
+        push(.memory, free.memoryBytes)
+        push(.network, free.networkBitsPerSecond)
+        push(.storageIOPS, free.storageIOPS)
+        push(.idleGPU, Int64(idleGPU))
     }
 
     /// Dead entries pile up between queries (a dimension never asked about is never popped):

@@ -6,10 +6,7 @@ extension PlacementEngine {
     /// as `place`: one code path.
     @discardableResult
     public mutating func placeWithoutReason(_ demand: InstanceDemand) -> Placement? {
-        if demand.tenant != "", !TenantQuotaFilter().admits(demand, usage: tenantUsage[demand.tenant] ?? TenantUsage(), quota: quotas[demand.tenant]) {
-            return nil
-        }
-        guard case .success(let placement) = choose(internDemand(demand), demand) else { return nil }
+        guard withinQuota(demand), case .success(let placement) = choose(internDemand(demand), demand) else { return nil }
         commit(placement, demand: demand)
         return placement
     }

@@ -124,7 +124,7 @@ public enum ReplayExperiment {
                     useBestCache: Bool, logFloor: Int, bestHeapFloor: Int = 64) -> Result {
         var sim = Simulation(cards: cards, tasks: tasks, policy: policy, seed: seed, options: options)
         sim.engine.useBestCache = useBestCache
-        sim.engine.sizeLogFloor = logFloor
+        sim.engine.logFloor = logFloor
         sim.engine.bestHeapFloor = bestHeapFloor
         return sim.run(progress: nil)
     }
