@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "BusController", targets: ["BusController"]),
         .executable(name: "backplane", targets: ["backplane"]),
         .executable(name: "backplane-bench", targets: ["backplane-bench"]),
+        .executable(name: "backplane-shim", targets: ["backplane-shim"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -27,6 +28,10 @@ let package = Package(
         .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         .target(name: "BackplaneModel", exclude: ["README.md"]),
@@ -59,12 +64,21 @@ let package = Package(
         .target(name: "CardOS", dependencies: [
             "BackplaneModel", "DirectCardLink", "DirectCardLinkNIO",
             .product(name: "Subprocess", package: "swift-subprocess"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], exclude: ["README.md"]),
+        // The control plane's decisions (pure): card health and leases (phi-accrual detector),
+        // adoption of what cards report. No I/O, no clock of its own.
+        .target(name: "ControlPlane", dependencies: ["BackplaneModel"]),
         // The BMC: registry, reconciler, plan applier, enumeration, API.
         .target(name: "BusController", dependencies: [
-            "BackplaneModel", "WorkloadBalancer", "Forecasting", "ClusterStore", "DirectCardLink", "DirectCardLinkNIO",
+            "BackplaneModel", "ControlPlane", "WorkloadBalancer", "Forecasting", "ClusterStore", "DirectCardLink", "DirectCardLinkNIO",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Yams", package: "Yams"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
         ], exclude: ["README.md"]),
         // The command line, as a library so it is testable; `backplane` is only @main.
         .target(name: "BackplaneCLI", dependencies: [
@@ -72,7 +86,13 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Subprocess", package: "swift-subprocess"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], exclude: ["README.md"]),
+        // The per-container supervisor: parent of `runc run`, records the exit, enforces the card's
+        // lease (fences the container when it lapses) even while the card agent is dead or frozen.
+        // Glibc only, so each one costs little memory.
+        .executableTarget(name: "backplane-shim"),
         .executableTarget(name: "backplane", dependencies: [
             "BackplaneCLI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
@@ -123,6 +143,10 @@ let package = Package(
         .testTarget(
             name: "BackplaneCLITests",
             dependencies: ["BackplaneCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .testTarget(
+            name: "ControlPlaneTests",
+            dependencies: ["ControlPlane", "BackplaneModel", .product(name: "PropertyBased", package: "swift-property-based")]
         ),
         .testTarget(
             name: "ForecastingTests",

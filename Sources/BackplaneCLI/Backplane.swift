@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 
 /// The `backplane` command line (a library so it can be tested; `@main` is in the executable).
 public struct Backplane: AsyncParsableCommand {
@@ -13,7 +14,7 @@ public struct Backplane: AsyncParsableCommand {
 
         Exit codes: 0 ok, 1 the request failed (e.g. not found, invalid spec), 2 bad usage, 3 BMC unreachable.
         """,
-        subcommands: [Up.self, BMCCommand.self, CardCommand.self, Deploy.self, Delete.self, Scale.self, Cards.self, Drain.self, Workloads.self, Instances.self, Logs.self, Events.self, Top.self, Explain.self, Forecast.self, Sim.self]
+        subcommands: [Up.self, Leftovers.self, BMCCommand.self, CardCommand.self, Deploy.self, Delete.self, Scale.self, Cards.self, Drain.self, Workloads.self, Instances.self, Logs.self, Events.self, Top.self, Explain.self, Forecast.self, Sim.self]
     )
     public init() {}
 }
@@ -22,6 +23,14 @@ extension Backplane {
     /// Parses and runs a command, exiting as the help text promises: usage errors exit 2 (not
     /// ArgumentParser's 64), failures the command reports keep their code.
     public static func runMain() async -> Never {
+        // Diagnostics of long-running parts go to stderr (bmc.log / card-N.log under `up`);
+        // $BACKPLANE_LOG_LEVEL: trace, debug, info (default), notice, warning, error, critical.
+        let level = ProcessInfo.processInfo.environment["BACKPLANE_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) } ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? any AsyncParsableCommand {

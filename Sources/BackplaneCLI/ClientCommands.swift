@@ -114,8 +114,16 @@ struct Workloads: AsyncParsableCommand {
             if options.json { printJSON(try await client.request("GET", "v1/workloads")); return }
             let workloads = try await client.get("v1/workloads", as: [APIServer.WorkloadStatus].self)
             print(table(["WORKLOAD", "TENANT", "PRIORITY", "RUNNING/DESIRED", "PENDING", "REASON"], workloads.map { w in
-                [w.spec.name, w.spec.tenant, "\(w.spec.priority)", "\(w.running)/\(w.spec.replicas)", "\(w.pending)", w.pendingReason ?? ""]
+                guard let spec = w.spec, w.state == .active else {
+                    // A stored record that no longer validates: never reconciled until deleted or redeployed.
+                    return [w.name, w.tenant, "-", "\(w.running)/-", "\(w.pending)", "QUARANTINED: \(w.quarantineReason ?? "invalid record")"]
+                }
+                return [spec.name, spec.tenant, "\(spec.priority)", "\(w.running)/\(spec.replicas)", "\(w.pending)", w.pendingReason ?? ""]
             }))
+            let quarantined = workloads.filter { $0.state == .quarantined }.count
+            if quarantined > 0 {
+                print("\n\(quarantined) quarantined workload record(s): fix with `backplane delete <name>` or deploy a valid spec of that name.")
+            }
         }
     }
 }

@@ -5,7 +5,9 @@ import CardOS
 import ClusterStore
 import DirectCardLinkNIO
 import Foundation
+import Logging
 import NIOPosix
+import ServiceLifecycle
 
 struct BMCCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -25,20 +27,19 @@ struct BMCCommand: AsyncParsableCommand {
         try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
         let token = try self.token ?? ProcessInfo.processInfo.environment["BACKPLANE_TOKEN"] ?? Self.tokenFile(state)
         let store = try SQLiteClusterStore(path: state + "/bmc.sqlite")
+        BusMetrics.bootstrapProcessMetrics()  // swift-metrics → /metrics
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
         let bmc = BusManagementController(configuration: .init(listen: .tcp(host: dclHost, port: dclPort), token: token), store: store, group: group)
         let api = APIServer(bmc: bmc)
         print("bmc: store \(state)/bmc.sqlite; cards join at tcp://\(dclHost):\(dclPort); API at http://\(apiHost):\(apiPort)")
         fflush(nil)  // long-running: show it now, also when stdout is a pipe or file
-        try await runUntilSignalled {
-            try await withThrowingTaskGroup(of: Void.self) { tasks in
-                tasks.addTask { try await bmc.run() }
-                tasks.addTask { try await api.run(host: apiHost, port: apiPort) }
-                try await tasks.next()
-                tasks.cancelAll()
-            }
-        }
-        await bmc.shutdown()
+        // SIGINT/SIGTERM: graceful shutdown in reverse order (the API first, then the BMC).
+        let services = ServiceGroup(configuration: .init(
+            services: [.init(service: bmc), .init(service: APIService(api: api, host: apiHost, port: apiPort))],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: Logger(label: "backplane.bmc.services")
+        ))
+        try await services.run()
         try store.close()
         try await group.shutdownGracefully()
         print("bmc: stopped")
@@ -104,8 +105,13 @@ struct CardCommand: AsyncParsableCommand {
         let agent = CardAgent(configuration: configuration, runtime: runtime, group: group)
         print("card \(name): offering \(capacity)\(configuration.gpus.isEmpty ? "" : " and \(configuration.gpus.count) GPU(s) \(configuration.gpus.joined(separator: ","))"), runtime \(runtime.kind), joining tcp://\(bmc)")
         fflush(nil)  // long-running: show it now, also when stdout is a pipe or file
-        try await runUntilSignalled { try await agent.run() }
-        await agent.stopAll()
+        // SIGINT/SIGTERM: the agent stops every instance (TERM, grace, KILL), then exits.
+        let services = ServiceGroup(configuration: .init(
+            services: [.init(service: agent)],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: Logger(label: "backplane.card.services")
+        ))
+        try await services.run()
         try await group.shutdownGracefully()
         print("card \(name): stopped; no instances left")
         fflush(nil)  // long-running: show it now, also when stdout is a pipe or file
@@ -130,4 +136,12 @@ struct CardCommand: AsyncParsableCommand {
             throw ValidationError("--runtime must be runc, process or auto, got '\(choice)'")
         }
     }
+}
+
+/// The BMC's HTTP API as a service of the BMC's service group.
+struct APIService: Service {
+    let api: APIServer
+    let host: String
+    let port: Int
+    func run() async throws { try await api.run(host: host, port: port) }
 }

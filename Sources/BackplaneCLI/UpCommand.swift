@@ -1,7 +1,11 @@
 import ArgumentParser
 import BusController
+import Dispatch
 import Foundation
+import Logging
+import ServiceLifecycle
 import Subprocess
+import Synchronization
 #if canImport(System)
 import System
 #else
@@ -13,8 +17,11 @@ struct Up: AsyncParsableCommand {
         abstract: "Bring up a whole local bus: a BMC and N cards as child processes on loopback.",
         discussion: """
         Logs go to <state>/bmc.log and <state>/card-N.log. When every card is ready it prints the API \
-        URL and what to try next, then runs until Ctrl-C or SIGTERM, which stops the cards (and every \
-        container they run) and then the BMC.
+        URL and what to try next, then runs until Ctrl-C or SIGTERM. A BMC or card that dies is \
+        restarted at once (backoff 0.2 s doubling to 5 s) with the same state, appending to its log. \
+        Ctrl-C stops the cards (and every container they run) in parallel, then the BMC, then checks \
+        the host for anything a card left (containers, cgroups, shims; see `backplane leftovers`), \
+        removes it and exits 1 if there was any.
         """
     )
     @Option(help: "How many cards.") var cards = 3
@@ -38,55 +45,75 @@ struct Up: AsyncParsableCommand {
         let token = (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
         let api = "http://127.0.0.1:\(port)"
         let client = try BMCClient(api)
-        let children = Children()
+        let logger = Logger(label: "backplane.up")
+        let cardNames = (0..<cards).map { "card-\($0)" }
+        let (cards, timeout, cardCPU, cardMemory, runtime, cardGPUs, port) = (self.cards, self.timeout, self.cardCPU, self.cardMemory, self.runtime, self.cardGPUs, self.port)
 
-        let signal = try await runUntilSignalled {
-            try await withThrowingTaskGroup(of: Void.self) { tasks in
-                tasks.addTask {
-                    try await children.run(name: "bmc", exe: exe, arguments: ["bmc", "--state", state + "/bmc", "--api-port", "\(port)", "--dcl-port", "\(port + 1)", "--token", token], log: state + "/bmc.log")
-                }
-                try await Self.waitFor("the BMC API at \(api)", seconds: timeout, log: state + "/bmc.log") { (try? await client.request("GET", "v1/cards")) != nil }
-                for i in 0..<cards {
-                    tasks.addTask {
-                        try await children.run(name: "card-\(i)", exe: exe, arguments: [
-                            "card", "--bmc", "127.0.0.1:\(port + 1)", "--state", state + "/card-\(i)", "--name", "card-\(i)",
-                            "--cpu", cardCPU, "--memory", cardMemory, "--runtime", runtime, "--token", token, "--gpus", cardGPUs,
-                        ], log: state + "/card-\(i).log")
-                    }
-                }
-                try await Self.waitFor("\(cards) ready card(s)", seconds: timeout, log: state + "/card-0.log") {
-                    let list = try? await client.get("v1/cards", as: [APIServer.CardStatus].self)
-                    return (list?.filter { $0.state == .ready }.count ?? 0) >= cards
-                }
-                let kinds = Set(((try? String(contentsOfFile: state + "/card-0.log", encoding: .utf8)) ?? "").split(separator: "\n").compactMap { line -> String? in
-                    line.contains("runtime runc") ? "runc" : line.contains("runtime process") ? "process (no isolation)" : nil
-                })
-                print("""
-                Backplane is up: 1 BMC and \(cards) card(s) on loopback (runtime: \(kinds.sorted().joined(separator: ", "))).
-                  API:    \(api)   (OpenAPI at \(api)/v1/openapi.json)
-                  state:  \(state)   (logs: bmc.log, card-N.log)
-
-                Next, in another terminal:
-                  backplane deploy examples/web.yaml
-                  backplane instances          # card, state, host PID of each container
-                  backplane workloads          # running/desired, and why anything is pending
-                  backplane logs web
-                Press Ctrl-C to stop the bus; every container is removed.
-                """)
-                fflush(nil)
-                try await tasks.next()  // a child ended by itself: tear down
-                throw CLIError("a bus process exited unexpectedly; see the logs in \(state)", exitCode: 1)
-            }
+        let bmc = SupervisedChild(
+            name: "bmc", executable: exe,
+            arguments: ["bmc", "--state", state + "/bmc", "--api-port", "\(port)", "--dcl-port", "\(port + 1)", "--token", token],
+            log: state + "/bmc.log", stoppingMessage: "stopping the BMC...", logger: logger
+        )
+        let cardChildren = cardNames.map { name in
+            SupervisedChild(
+                name: name, executable: exe,
+                arguments: [
+                    "card", "--bmc", "127.0.0.1:\(port + 1)", "--state", state + "/" + name, "--name", name,
+                    "--cpu", cardCPU, "--memory", cardMemory, "--runtime", runtime, "--token", token, "--gpus", cardGPUs,
+                ],
+                log: state + "/\(name).log", stoppingMessage: nil, logger: logger
+            )
         }
-        // Cards first (they stop their containers), then the BMC.
-        print("\nstopping \(cards) card(s)...")
-        fflush(nil)  // long-running: show it now, also when stdout is a pipe or file
-        await children.terminate(where: { $0.hasPrefix("card-") })
-        print("stopping the BMC...")
-        fflush(nil)  // long-running: show it now, also when stdout is a pipe or file
-        await children.terminate(where: { $0 == "bmc" })
-        print(signal == nil ? "bus stopped" : "bus stopped; no containers left")
-        fflush(nil)  // long-running: show it now, also when stdout is a pipe or file
+        let cardSet = CardSupervisors(cards: cardChildren) {
+            try await Self.waitFor("the BMC API at \(api)", seconds: timeout, log: state + "/bmc.log") { (try? await client.request("GET", "v1/cards")) != nil }
+        }
+        let readiness = BusReadiness {
+            try await Self.waitFor("\(cards) ready card(s)", seconds: timeout, log: state + "/card-0.log") {
+                let list = try? await client.get("v1/cards", as: [APIServer.CardStatus].self)
+                return (list?.filter { $0.state == .ready }.count ?? 0) >= cards
+            }
+            let kinds = Set(((try? String(contentsOfFile: state + "/card-0.log", encoding: .utf8)) ?? "").split(separator: "\n").compactMap { line -> String? in
+                line.contains("runtime runc") ? "runc" : line.contains("runtime process") ? "process (no isolation)" : nil
+            })
+            say("""
+            Backplane is up: 1 BMC and \(cards) card(s) on loopback (runtime: \(kinds.sorted().joined(separator: ", "))).
+              API:    \(api)   (OpenAPI at \(api)/v1/openapi.json)
+              state:  \(state)   (logs: bmc.log, card-N.log)
+
+            Next, in another terminal:
+              backplane deploy examples/web.yaml
+              backplane instances          # card, state, host PID of each container
+              backplane workloads          # running/desired, and why anything is pending
+              backplane logs web
+            Press Ctrl-C to stop the bus; every container is removed.
+            """)
+        }
+
+        // Shutdown runs in reverse order: readiness, then every card in parallel, then the BMC.
+        let services: [any Service] = [bmc, cardSet, readiness]
+        let configurations = services.map { service in
+            ServiceGroupConfiguration.ServiceConfiguration(service: service, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup)
+        }
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: configurations, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        var failure: (any Error)?
+        do {
+            try await group.run()
+        } catch {
+            failure = error
+            logger.error("the bus ended with an error", metadata: ["error": "\(error)"])
+        }
+
+        // The truth from the host, whatever the processes said.
+        let host = HostLeftovers()
+        let leftovers = await host.scan(stateDirectory: state, cardNames: cardNames)
+        if !leftovers.isEmpty {
+            let remaining = await host.clean(leftovers, stateDirectory: state, cardNames: cardNames)
+            var report = "bus stopped, but the cards left \(leftovers.count) thing(s) on the host:\n" + HostLeftovers.describe(leftovers)
+            report += remaining.isEmpty ? "\nall of them are removed now." : "\ncould not remove \(remaining.count) of them:\n" + HostLeftovers.describe(remaining)
+            throw CLIError(report, exitCode: 1)
+        }
+        if let failure { throw failure }
+        say("bus stopped; no containers left")
     }
 
     static func waitFor(_ what: String, seconds: Int, log: String, _ check: () async -> Bool) async throws {
@@ -100,52 +127,270 @@ struct Up: AsyncParsableCommand {
     }
 }
 
-/// The bus's child processes: started through swift-subprocess (clean signal state), stopped
-/// with SIGTERM (then SIGKILL after 20 s), awaited.
-final class Children: Sendable {
-    private let stops = LockedList()
+/// A human-facing line on stdout, shown at once also when stdout is a pipe or a file.
+func say(_ line: String) {
+    print(line)
+    fflush(nil)
+}
 
-    func run(name: String, exe: String, arguments: [String], log: String) async throws {
-        let fd = try FileDescriptor.open(FilePath(log), .writeOnly, options: [.create, .truncate], permissions: [.ownerReadWrite, .groupRead, .otherRead])
-        let (stopRequested, stop) = AsyncStream.makeStream(of: Void.self)
-        stops.add(name: name, stop: stop)
-        defer { stops.remove(name) }
-        var options = PlatformOptions()
-        options.teardownSequence = [.send(signal: .terminate, allowedDurationToNextStep: .seconds(20))]
-        _ = try await Subprocess.run(.path(FilePath(exe)), arguments: Arguments(arguments), platformOptions: options, input: .none,
-                                     output: .fileDescriptor(fd, closeAfterSpawningProcess: false), error: .fileDescriptor(fd, closeAfterSpawningProcess: true)) { execution in
-            for await _ in stopRequested { break }
-            try? execution.send(signal: .terminate)
-        }
+// MARK: - Restart policy
+
+/// When to restart a child that died: 200 ms after the first failure, doubling up to 5 s, and
+/// back to 200 ms once the child had run for 30 s. Pure: the caller measures how long it ran.
+struct RestartBackoff: Sendable, Equatable {
+    var initial: Duration = .milliseconds(200)
+    var factor = 2
+    var maximum: Duration = .seconds(5)
+    /// A child that ran at least this long counts as healthy: the schedule starts over.
+    var resetAfter: Duration = .seconds(30)
+    private(set) var next: Duration?
+
+    /// The child ended after running `ranFor`; returns how long to wait before restarting it.
+    mutating func exited(afterRunning ranFor: Duration) -> Duration {
+        let delay = ranFor >= resetAfter ? initial : (next ?? initial)
+        next = min(delay * factor, maximum)
+        return delay
     }
 
-    /// Sends SIGTERM to the matching children and waits until they have exited.
-    func terminate(where match: (String) -> Bool) async {
-        let waiting = stops.request(match)
-        for done in waiting { await done() }
+    /// `0.2 s`, `1.6 s`, `5 s`.
+    static func format(_ delay: Duration) -> String {
+        let seconds = Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18
+        return String(format: "%g s", seconds)
     }
 }
 
-final class LockedList: @unchecked Sendable {  // every access holds `lock`
-    private let lock = NSLock()
-    private var entries: [String: (stop: AsyncStream<Void>.Continuation, exited: AsyncStream<Void>, exitedSink: AsyncStream<Void>.Continuation)] = [:]
+/// How a child ended, for people: `exited with code 1`, `killed by signal 9 (SIGKILL)`.
+func describeTermination(_ status: TerminationStatus) -> String {
+    switch status {
+    case .exited(let code): return "exited with code \(code)"
+    case .signaled(let signal): return "killed by signal \(signal)" + (signalNames[signal].map { " (\($0))" } ?? "")
+    }
+}
 
-    func add(name: String, stop: AsyncStream<Void>.Continuation) {
-        let (exited, sink) = AsyncStream.makeStream(of: Void.self)
-        lock.withLock { entries[name] = (stop, exited, sink) }
+private let signalNames: [Int32: String] = [
+    SIGHUP: "SIGHUP", SIGINT: "SIGINT", SIGQUIT: "SIGQUIT", SIGILL: "SIGILL", SIGTRAP: "SIGTRAP", SIGABRT: "SIGABRT",
+    SIGBUS: "SIGBUS", SIGFPE: "SIGFPE", SIGKILL: "SIGKILL", SIGSEGV: "SIGSEGV", SIGPIPE: "SIGPIPE", SIGTERM: "SIGTERM",
+]
+
+// MARK: - Services
+
+/// One child process of the bus (the BMC or a card), kept running: when it dies before the
+/// group shuts down it is restarted after ``RestartBackoff``'s delay with the same arguments,
+/// appending to the same log. On graceful shutdown it gets SIGTERM, and SIGKILL after
+/// `stopGrace`; `run()` returns once it has exited (never earlier: the group would take an early
+/// return as a failure).
+struct SupervisedChild: Service {
+    let name: String
+    let executable: String
+    let arguments: [String]
+    let log: String
+    /// Printed when graceful shutdown reaches this child.
+    let stoppingMessage: String?
+    let logger: Logger
+    var stopGrace: Duration = .seconds(20)
+    var backoff = RestartBackoff()
+
+    private enum Outcome {
+        case exited(pid: pid_t, TerminationStatus)
+        case stopped(pid: pid_t, TerminationStatus)
+        case couldNotStart(any Error)
     }
 
-    func remove(_ name: String) {
-        lock.withLock { entries[name]?.exitedSink.finish() }
-    }
-
-    func request(_ match: (String) -> Bool) -> [@Sendable () async -> Void] {
-        lock.withLock {
-            entries.filter { match($0.key) }.map { entry in
-                entry.value.stop.yield()
-                let exited = entry.value.exited
-                return { for await _ in exited {} }
+    func run() async throws {
+        try await withGracefulShutdownHandler {
+            var backoff = self.backoff
+            var first = true
+            while !Task.isShuttingDownGracefully && !Task.isCancelled {
+                let started = ContinuousClock.now
+                let outcome = await runOnce(truncatingLog: first)
+                first = false
+                let ran = ContinuousClock.now - started
+                let why: String
+                switch outcome {
+                case .stopped(let pid, let status):
+                    logger.debug("child stopped", metadata: ["child": "\(name)", "pid": "\(pid)", "status": "\(describeTermination(status))"])
+                    if ran >= stopGrace, case .signaled(SIGKILL) = status {
+                        say("up: \(name) (pid \(pid)) did not stop within \(RestartBackoff.format(stopGrace)); killed")
+                    }
+                    return
+                case .exited(let pid, let status):
+                    if Task.isShuttingDownGracefully || Task.isCancelled { return }
+                    why = "(pid \(pid)) died: \(describeTermination(status))"
+                case .couldNotStart(let error):
+                    if Task.isShuttingDownGracefully || Task.isCancelled { return }
+                    logger.error("could not start child", metadata: ["child": "\(name)", "error": "\(error)"])
+                    why = "could not start: \(error)"
+                }
+                let delay = backoff.exited(afterRunning: ran)
+                say("up: \(name) \(why); restarting in \(RestartBackoff.format(delay))")
+                appendToLog("---- up: \(name) \(why); restarting in \(RestartBackoff.format(delay)) ----\n")
+                do {
+                    try await cancelWhenGracefulShutdown { try await Task.sleep(for: delay) }
+                } catch {
+                    return  // shutting down (or cancelled) during the backoff: nothing runs, nothing to stop
+                }
             }
+        } onGracefulShutdown: { [stoppingMessage] in
+            if let stoppingMessage { say(stoppingMessage) }
         }
+    }
+
+    /// Runs the child once, until it exits by itself or graceful shutdown (or cancellation) stops it.
+    private func runOnce(truncatingLog: Bool) async -> Outcome {
+        let fd: FileDescriptor
+        do {
+            fd = try FileDescriptor.open(FilePath(log), .writeOnly, options: truncatingLog ? [.create, .truncate] : [.create, .append],
+                                         permissions: [.ownerReadWrite, .groupRead, .otherRead])
+        } catch {
+            return .couldNotStart(error)
+        }
+        defer { try? fd.close() }
+        var options = PlatformOptions()
+        // Its own process group: a terminal's Ctrl-C reaches only `up`, which stops cards before the BMC.
+        options.processGroupID = 0
+        options.teardownSequence = [.send(signal: .terminate, allowedDurationToNextStep: stopGrace)]
+        do {
+            let result = try await Subprocess.run(
+                .path(FilePath(executable)), arguments: Arguments(arguments), platformOptions: options, input: .none,
+                output: .fileDescriptor(fd, closeAfterSpawningProcess: false), error: .fileDescriptor(fd, closeAfterSpawningProcess: false)
+            ) { execution in
+                let pid = execution.processIdentifier.value
+                logger.debug("child started", metadata: ["child": "\(name)", "pid": "\(pid)"])
+                let stop = await ChildExit.waitForExitOrShutdown(execution.processIdentifier)
+                if stop || Task.isCancelled {
+                    await execution.teardown(using: [.send(signal: .terminate, allowedDurationToNextStep: stopGrace)])
+                }
+                return stop
+            }
+            let pid = result.processIdentifier.value
+            return result.closureResult ? .stopped(pid: pid, result.terminationStatus) : .exited(pid: pid, result.terminationStatus)
+        } catch {
+            return .couldNotStart(error)
+        }
+    }
+
+    private func appendToLog(_ line: String) {
+        guard let handle = FileHandle(forWritingAtPath: log) else { return }
+        defer { try? handle.close() }
+        _ = try? handle.seekToEnd()
+        try? handle.write(contentsOf: Data(line.utf8))
+    }
+}
+
+/// Every card, supervised in parallel: started once the BMC answers, stopped together (each with
+/// SIGTERM, SIGKILL after its grace) when graceful shutdown reaches this service.
+struct CardSupervisors: Service {
+    let cards: [SupervisedChild]
+    /// Returns once the BMC answers; throws when it does not in time.
+    let bmcReady: @Sendable () async throws -> Void
+
+    func run() async throws {
+        do {
+            try await cancelWhenGracefulShutdown(bmcReady)
+        } catch is CancellationError {
+            if Task.isShuttingDownGracefully || Task.isCancelled { return }
+            throw CancellationError()
+        }
+        try await withGracefulShutdownHandler {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for card in cards { group.addTask { try await card.run() } }
+                try await group.waitForAll()
+            }
+        } onGracefulShutdown: { [count = cards.count] in
+            say("\nstopping \(count) card(s)...")
+        }
+    }
+}
+
+/// Waits until the bus is ready and tells the user, then stays until shutdown (a service that
+/// returned early would end the group).
+struct BusReadiness: Service {
+    /// Returns once the bus is ready (and has said so); throws when it is not in time.
+    let ready: @Sendable () async throws -> Void
+
+    func run() async throws {
+        do {
+            try await cancelWhenGracefulShutdown(ready)
+        } catch is CancellationError {
+            return
+        }
+        try? await gracefulShutdown()
+    }
+}
+
+// MARK: - Waiting for a child's exit
+
+/// Watches a child through its pidfd (readable once it has exited), without reaping it: the
+/// reaping stays with swift-subprocess.
+enum ChildExit {
+    /// Returns true when graceful shutdown came first, false when the process exited (or the
+    /// task was cancelled).
+    static func waitForExitOrShutdown(_ process: ProcessIdentifier) async -> Bool {
+        await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                await waitForExit(pid: process.value, pidfd: process.processDescriptor)
+                return false
+            }
+            group.addTask {
+                do {
+                    try await gracefulShutdown()
+                    return true
+                } catch {
+                    return false
+                }
+            }
+            let first = await group.next() ?? false
+            group.cancelAll()
+            return first
+        }
+    }
+
+    /// Returns when the process has exited (it is then a zombie until reaped) or the task is cancelled.
+    static func waitForExit(pid: pid_t, pidfd: CInt) async {
+        guard pidfd >= 0 else {
+            // No pidfd: ask the kernel without reaping (WNOWAIT), a few times a second.
+            while !Task.isCancelled {
+                var info = siginfo_t()
+                if waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG | WNOWAIT) != 0 || info.si_signo == SIGCHLD { return }
+                try? await Task.sleep(for: .milliseconds(100))
+            }
+            return
+        }
+        let watch = PidfdWatch(pidfd: pidfd)
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in watch.start(continuation) }
+        } onCancel: {
+            watch.cancel()
+        }
+    }
+}
+
+/// A dispatch read source on a pidfd; resumes its continuation exactly once (from the source's
+/// cancel handler), whether the process exited or the wait was cancelled.
+private final class PidfdWatch: @unchecked Sendable {  // DispatchSource is thread-safe; `state` is a Mutex
+    private let source: any DispatchSourceRead
+    private let state = Mutex<(started: Bool, cancelled: Bool)>((false, false))
+
+    init(pidfd: CInt) {
+        source = DispatchSource.makeReadSource(fileDescriptor: pidfd, queue: .global())
+    }
+
+    func start(_ continuation: CheckedContinuation<Void, Never>) {
+        source.setEventHandler { [source] in source.cancel() }
+        source.setCancelHandler { continuation.resume() }
+        let cancelledEarly = state.withLock { state in
+            state.started = true
+            return state.cancelled
+        }
+        source.activate()
+        if cancelledEarly { source.cancel() }
+    }
+
+    func cancel() {
+        let started = state.withLock { state in
+            state.cancelled = true
+            return state.started
+        }
+        if started { source.cancel() }
     }
 }

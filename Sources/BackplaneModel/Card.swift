@@ -1,9 +1,10 @@
 /// A compute node on the bus, as the BMC's registry sees it.
 public struct Card: Hashable, Sendable, Codable {
-    /// joining → ready → draining → removed (a drained card whose link closes); ready → lost when
-    /// its link dies (heartbeats stop), lost → ready when it links again.
+    /// joining → ready → draining → removed (a drained card whose lease lapses); ready → suspect
+    /// when heartbeats are late or its link closed (no new placements); suspect → lost once its
+    /// lease has surely lapsed (its instances are fenced and re-placed); → ready when it links again.
     public enum State: String, Hashable, Sendable, Codable, CaseIterable {
-        case joining, ready, draining, lost, removed
+        case joining, ready, draining, lost, removed, suspect
     }
 
     public var id: CardID

@@ -7,6 +7,10 @@ public enum CardProtocol {
     /// Body: the instance id (UTF-8). Reply: the tail of its stdout and stderr, interleaved by
     /// stream (stdout first), at most 64 KiB.
     public static let instanceLogs = "instance.logs"
+    /// Card → BMC request, every heartbeat interval, on the control class: body ``Heartbeat``,
+    /// reply ``LeaseGrant``. The grant renews the card's lease (see ARCHITECTURE.md, "Health,
+    /// leases and fencing"); the report lets the BMC adopt what matches and stop the rest.
+    public static let heartbeat = "card.heartbeat"
 
     /// Hello metadata keys a card sends when it joins.
     public static let nameKey = "name"
@@ -16,16 +20,61 @@ public enum CardProtocol {
     /// The card's GPU devices, as comma-separated model names (`T4,T4`); absent when none.
     public static let gpusKey = "gpus"
 
+    /// What a card runs (one container), as it reports it.
+    public struct RunningInstance: Codable, Hashable, Sendable {
+        public var id: String
+        public var incarnation: UInt64
+        public var pid: Int32
+        public var containerID: String
+        public init(id: String, incarnation: UInt64, pid: Int32, containerID: String) {
+            self.id = id
+            self.incarnation = incarnation
+            self.pid = pid
+            self.containerID = containerID
+        }
+    }
+
+    public struct Heartbeat: Codable, Hashable, Sendable {
+        /// Counts up from 0 for each link; 0 is the link report (everything the card runs, after
+        /// it linked: the BMC adopts what matches and treats what is missing as ended).
+        public var sequence: UInt64
+        /// The previous heartbeat's round trip, in microseconds.
+        public var rttMicros: Int64?
+        public var running: [RunningInstance]
+        /// Instances that ended recently (repeated for a while: the BMC applies each once).
+        public var exited: [InstanceExited]
+        public init(sequence: UInt64, rttMicros: Int64?, running: [RunningInstance], exited: [InstanceExited]) {
+            self.sequence = sequence
+            self.rttMicros = rttMicros
+            self.running = running
+            self.exited = exited
+        }
+    }
+
+    public struct LeaseGrant: Codable, Hashable, Sendable {
+        /// The lease, from when the card sent the heartbeat this answers.
+        public var leaseMilliseconds: Int64
+        /// How often the BMC wants heartbeats.
+        public var heartbeatMilliseconds: Int64
+        public init(leaseMilliseconds: Int64, heartbeatMilliseconds: Int64) {
+            self.leaseMilliseconds = leaseMilliseconds
+            self.heartbeatMilliseconds = heartbeatMilliseconds
+        }
+    }
+
     public struct StartInstance: Codable, Hashable, Sendable {
         public var id: String
+        /// Which start of the instance this is; a card stops any other incarnation of `id` first.
+        public var incarnation: UInt64
         public var image: String
         public var command: [String]
         public var env: [String: String]
         public var resources: Resources
         /// The workload's key (`<tenant>/<name>`), so the card can label the instance's usage.
         public var workload: String
-        public init(id: String, image: String, command: [String], env: [String: String], resources: Resources, workload: String) {
+        public init(id: String, incarnation: UInt64, image: String, command: [String], env: [String: String], resources: Resources, workload: String) {
             self.id = id
+            self.incarnation = incarnation
             self.image = image
             self.command = command
             self.env = env
@@ -36,12 +85,14 @@ public enum CardProtocol {
 
     public struct StartedInstance: Codable, Hashable, Sendable {
         public var id: String
+        public var incarnation: UInt64
         public var pid: Int32
         public var runtime: String
         public var containerID: String
         public var cgroupPath: String
-        public init(id: String, pid: Int32, runtime: String, containerID: String, cgroupPath: String) {
+        public init(id: String, incarnation: UInt64, pid: Int32, runtime: String, containerID: String, cgroupPath: String) {
             self.id = id
+            self.incarnation = incarnation
             self.pid = pid
             self.runtime = runtime
             self.containerID = containerID
@@ -51,21 +102,32 @@ public enum CardProtocol {
 
     public struct StopInstance: Codable, Hashable, Sendable {
         public var id: String
+        /// Only this incarnation; nil stops whichever runs.
+        public var incarnation: UInt64?
         public var graceMilliseconds: Int64
-        public init(id: String, graceMilliseconds: Int64) {
+        public init(id: String, incarnation: UInt64? = nil, graceMilliseconds: Int64) {
             self.id = id
+            self.incarnation = incarnation
             self.graceMilliseconds = graceMilliseconds
         }
     }
 
     public struct InstanceExited: Codable, Hashable, Sendable {
         public var id: String
+        public var incarnation: UInt64
         public var code: Int32
         public var oomKilled: Bool
-        public init(id: String, code: Int32, oomKilled: Bool) {
+        /// Killed by its shim because the card's lease lapsed.
+        public var fenced: Bool
+        /// Why it ended, for people ("exited with 1", "OOM-killed", "fenced: lease lapsed").
+        public var reason: String
+        public init(id: String, incarnation: UInt64, code: Int32, oomKilled: Bool, fenced: Bool = false, reason: String? = nil) {
             self.id = id
+            self.incarnation = incarnation
             self.code = code
             self.oomKilled = oomKilled
+            self.fenced = fenced
+            self.reason = reason ?? (fenced ? "fenced: the card's lease lapsed" : oomKilled ? "OOM-killed: memory limit reached" : code > 128 ? "killed by signal \(code - 128)" : "exited with \(code)")
         }
     }
 }

@@ -45,6 +45,11 @@ public struct WorkloadSpec: Hashable, Sendable, Codable {
     }
 
     /// The document as users write it: quantities as text, command as a list or one shell line.
+    ///
+    /// Decoding never stops at the first bad field: a field of the wrong type or an unknown
+    /// field is left nil and recorded in ``problems``, and ``WorkloadSpec/init(validating:)``
+    /// reports those together with every other problem. Only a document that is not a map at
+    /// all fails to decode.
     public struct Document: Hashable, Sendable, Decodable {
         public struct ResourcesDocument: Hashable, Sendable, Decodable {
             public var cpu: String?
@@ -53,20 +58,22 @@ public struct WorkloadSpec: Hashable, Sendable, Codable {
             public var storageIOPS: Int64?
             public var gpu: String?
             public var gpuModels: [String]?
+            /// Fields that could not be read (named `resources.<field>`).
+            public var problems: [SpecError] = []
             enum CodingKeys: String, CodingKey, CaseIterable {
                 case cpu, memory, network, gpu
                 case storageIOPS = "storage_iops"
                 case gpuModels = "gpu_models"
             }
             public init(from decoder: any Decoder) throws {
-                try rejectUnknownKeys(decoder, known: CodingKeys.allCases.map(\.rawValue))
-                let c = try decoder.container(keyedBy: CodingKeys.self)
-                cpu = try c.decodeQuantity(.cpu)
-                memory = try c.decodeQuantity(.memory)
-                network = try c.decodeQuantity(.network)
-                storageIOPS = try c.decodeIfPresent(Int64.self, forKey: .storageIOPS)
-                gpu = try c.decodeQuantity(.gpu)
-                gpuModels = try c.decodeIfPresent([String].self, forKey: .gpuModels)
+                var reader = try FieldReader<CodingKeys>(decoder, prefix: "resources.")
+                cpu = reader.quantity(.cpu, expected: "a CPU amount such as 250m, 0.5 or 2")
+                memory = reader.quantity(.memory, expected: "a size such as 128Mi, 2GiB, 1G or 1048576")
+                network = reader.quantity(.network, expected: "a bit rate such as 100Mbps, 1Gbps or 500kbps")
+                storageIOPS = reader.read(.storageIOPS, Int64.self, expected: "a whole number of IOPS from 0 to \(Resources.maximum.storageIOPS)")
+                gpu = reader.quantity(.gpu, expected: "a GPU amount such as 1, 2 or 500m")
+                gpuModels = reader.textList(.gpuModels, expected: "a list of GPU model names such as [T4, V100M16]")
+                problems = reader.problems
             }
         }
 
@@ -79,52 +86,49 @@ public struct WorkloadSpec: Hashable, Sendable, Codable {
         public var resources: ResourcesDocument?
         public var replicas: Int?
         public var restart: String?
+        /// Fields that could not be read: wrong types, unknown fields (see the type's comment).
+        public var problems: [SpecError] = []
 
         enum CodingKeys: String, CodingKey, CaseIterable {
             case name, tenant, priority, image, command, env, resources, replicas, restart
         }
 
         public init(from decoder: any Decoder) throws {
-            try rejectUnknownKeys(decoder, known: CodingKeys.allCases.map(\.rawValue))
-            let c = try decoder.container(keyedBy: CodingKeys.self)
-            name = try c.decodeIfPresent(String.self, forKey: .name)
-            tenant = try c.decodeIfPresent(String.self, forKey: .tenant)
-            priority = try c.decodeIfPresent(Int.self, forKey: .priority)
-            image = try c.decodeIfPresent(String.self, forKey: .image)
-            if let line = try? c.decodeIfPresent(String.self, forKey: .command) {
-                command = ["/bin/sh", "-c", line]
+            var reader = try FieldReader<CodingKeys>(decoder, prefix: "")
+            name = reader.text(.name, expected: "text such as web-1")
+            tenant = reader.text(.tenant, expected: "text such as team-a")
+            priority = reader.read(.priority, Int.self, expected: "a whole number from 0 to 1000")
+            image = reader.text(.image, expected: "text: 'busybox' or an absolute path to a root filesystem directory")
+            if let line = try? reader.container.decodeIfPresent(Text.self, forKey: .command) {
+                command = ["/bin/sh", "-c", line.value]
             } else {
-                command = try c.decodeIfPresent([String].self, forKey: .command)
+                command = reader.textList(.command, expected: "a list of text such as [\"httpd\", \"-f\"], or one shell line")
             }
-            env = try c.decodeIfPresent([String: String].self, forKey: .env)
-            resources = try c.decodeIfPresent(ResourcesDocument.self, forKey: .resources)
-            replicas = try c.decodeIfPresent(Int.self, forKey: .replicas)
-            restart = try c.decodeIfPresent(String.self, forKey: .restart)
+            env = reader.textMap(.env, expected: "a map of variable names to text values")
+            if reader.container.contains(.resources) {
+                do {
+                    resources = try reader.container.decodeIfPresent(ResourcesDocument.self, forKey: .resources)
+                    reader.problems += resources?.problems ?? []
+                } catch {
+                    reader.fail(.resources, expected: "a map with cpu, memory and optionally network, storage_iops, gpu, gpu_models")
+                }
+            }
+            replicas = reader.read(.replicas, Int.self, expected: "a whole number from 0 to 1000")
+            restart = reader.text(.restart, expected: "one of \(RestartPolicy.allCases.map(\.rawValue).joined(separator: ", "))")
+            problems = reader.problems
         }
     }
 
     /// Validates a document. Throws ``SpecErrors`` listing every bad field at once.
     public init(validating d: Document) throws(SpecErrors) {
-        var errors: [SpecError] = []
+        var errors: [SpecError] = d.problems
         func fail(_ field: String, _ message: String) { errors.append(SpecError(field: field, message: message)) }
+        // A list field is also unread when one of its elements (`command[1]`) could not be read.
+        func unread(_ field: String) -> Bool { !d.problems.contains { $0.field == field || $0.field.hasPrefix(field + "[") } }
 
-        let name = d.name ?? ""
-        if d.name == nil { fail("name", "is required") } else if let problem = Self.nameProblem(name) { fail("name", problem) }
-        let tenant = d.tenant ?? Self.defaultTenant
-        if let problem = Self.nameProblem(tenant) { fail("tenant", problem) }
-        let priority = d.priority ?? Self.defaultPriority
-        if !Self.priorityRange.contains(priority) { fail("priority", "is \(priority); must be 0 to 1000") }
-        let image = d.image ?? ""
-        if d.image == nil {
-            fail("image", "is required: 'busybox' or an absolute path to a root filesystem directory")
-        } else if image != "busybox" && !image.hasPrefix("/") {
-            fail("image", "'\(image)' is neither 'busybox' nor an absolute directory path")
-        }
-        let command = d.command ?? []
-        if command.isEmpty || command[0].isEmpty { fail("command", "is required: a list such as [\"httpd\", \"-f\"] or one shell line") }
-        for key in (d.env ?? [:]).keys.sorted() where !Self.isEnvName(key) {
-            fail("env.\(key)", "is not a valid variable name (letters, digits and _, not starting with a digit)")
-        }
+        if d.name == nil && unread("name") { fail("name", "is required") }
+        if d.image == nil && unread("image") { fail("image", "is required: 'busybox' or an absolute path to a root filesystem directory") }
+        if (d.command ?? []).isEmpty && unread("command") { fail("command", "is required: a list such as [\"httpd\", \"-f\"] or one shell line") }
         var resources = Resources()
         var gpu: GPUDemand?
         if let r = d.resources {
@@ -137,31 +141,82 @@ public struct WorkloadSpec: Hashable, Sendable, Codable {
             if let network = r.network {
                 do { resources.networkBitsPerSecond = try Quantity.parseBitRate(network) } catch { fail("resources.network", error.description) }
             }
-            if let iops = r.storageIOPS {
-                if iops < 0 { fail("resources.storage_iops", "is \(iops); must not be negative") } else { resources.storageIOPS = iops }
-            }
+            if let iops = r.storageIOPS { resources.storageIOPS = iops }
             if let text = r.gpu {
                 do { gpu = try GPUDemand.parse(text) } catch { fail("resources.gpu", error.description) }
             }
             if let models = r.gpuModels {
-                if r.gpu == nil { fail("resources.gpu_models", "needs resources.gpu") }
-                if let bad = models.first(where: { $0.isEmpty || $0.contains("|") || $0.contains(",") }) { fail("resources.gpu_models", "'\(bad)' is not a GPU model name such as T4 or V100M16") }
+                if r.gpu == nil && unread("resources.gpu") { fail("resources.gpu_models", "needs resources.gpu") }
                 gpu?.models = models
+                if gpu == nil, let problem = GPUDemand(count: 1, models: models).problem { fail("resources.gpu_models", problem) }
             }
         }
-        if d.resources?.cpu == nil { fail("resources.cpu", "is required, e.g. 250m") } else if resources.cpuMillis == 0 && errors.allSatisfy({ $0.field != "resources.cpu" }) { fail("resources.cpu", "must be more than 0") }
-        if d.resources?.memory == nil { fail("resources.memory", "is required, e.g. 128Mi") } else if resources.memoryBytes < 1 << 20 && errors.allSatisfy({ $0.field != "resources.memory" }) { fail("resources.memory", "must be at least 1Mi") }
-        let replicas = d.replicas ?? 1
-        if !Self.replicaRange.contains(replicas) { fail("replicas", "is \(replicas); must be 0 to 1000") }
+        if d.resources?.cpu == nil && unread("resources.cpu") && unread("resources") { fail("resources.cpu", "is required, e.g. 250m") }
+        if d.resources?.memory == nil && unread("resources.memory") && unread("resources") { fail("resources.memory", "is required, e.g. 128Mi") }
         var restart = RestartPolicy.always
         if let text = d.restart {
             if let policy = RestartPolicy(rawValue: text) { restart = policy } else {
-                fail("restart", "'\(text)' is not one of \(RestartPolicy.allCases.map(\.rawValue).joined(separator: ", "))")
+                fail("restart", "'\(Quantity.excerpt(text))' is not one of \(RestartPolicy.allCases.map(\.rawValue).joined(separator: ", "))")
             }
         }
+        let spec = WorkloadSpec(
+            name: d.name ?? "", tenant: d.tenant ?? Self.defaultTenant, priority: d.priority ?? Self.defaultPriority, image: d.image ?? "",
+            command: d.command ?? [], env: d.env ?? [:], resources: resources, gpu: gpu, replicas: d.replicas ?? 1, restart: restart)
+        // Value rules, for the fields that were read and parsed (one message per field).
+        let reported = Set(errors.map(\.field))
+        let rules = spec.problems.filter { e in
+            !reported.contains(e.field) && !reported.contains(where: { $0.hasPrefix(e.field + "[") })
+                && !(e.field == "resources.gpu_models" && reported.contains("resources.gpu"))
+                && !(e.field == "resources" && reported.contains { $0.hasPrefix("resources") })
+        }
+        errors += rules
         guard errors.isEmpty else { throw SpecErrors(errors: errors) }
-        self.init(name: name, tenant: tenant, priority: priority, image: image, command: command, env: d.env ?? [:], resources: resources, gpu: gpu, replicas: replicas, restart: restart)
+        self = spec
     }
+
+    /// Every rule a stored or built spec must satisfy, one ``SpecError`` per offending field (the
+    /// same rules ``init(validating:)`` applies). A stored record with problems is quarantined.
+    public var problems: [SpecError] {
+        var errors: [SpecError] = []
+        func fail(_ field: String, _ message: String) { errors.append(SpecError(field: field, message: message)) }
+        if let problem = Self.nameProblem(name) { fail("name", problem) }
+        if let problem = Self.nameProblem(tenant) { fail("tenant", problem) }
+        if !Self.priorityRange.contains(priority) { fail("priority", "is \(priority); must be 0 to 1000") }
+        if image.count > Self.maximumImageLength {
+            fail("image", "is \(image.utf8.count) bytes long; at most \(Self.maximumImageLength) characters")
+        } else if image != "busybox" && !image.hasPrefix("/") {
+            fail("image", "'\(Quantity.excerpt(image))' is neither 'busybox' nor an absolute directory path")
+        }
+        if command.isEmpty || command[0].isEmpty { fail("command", "is required: a list such as [\"httpd\", \"-f\"] or one shell line") }
+        for key in env.keys.sorted() where !Self.isEnvName(key) {
+            fail("env.\(Quantity.excerpt(key))", "is not a valid variable name (letters, digits and _, not starting with a digit, at most 255 characters)")
+        }
+        let max = Resources.maximum
+        if resources.cpuMillis <= 0 || resources.cpuMillis > max.cpuMillis {
+            fail("resources.cpu", resources.cpuMillis <= 0 ? "must be more than 0" : "is \(resources.cpuMillis)m; at most \(Quantity.formatCPU(max.cpuMillis)) cores")
+        }
+        if resources.memoryBytes < 1 << 20 || resources.memoryBytes > max.memoryBytes {
+            fail("resources.memory", resources.memoryBytes < 1 << 20 ? "must be at least 1Mi" : "is \(resources.memoryBytes) bytes; at most \(Quantity.formatBytes(max.memoryBytes))")
+        }
+        if resources.networkBitsPerSecond < 0 || resources.networkBitsPerSecond > max.networkBitsPerSecond {
+            fail("resources.network", "is \(resources.networkBitsPerSecond)bps; must be 0 to \(Quantity.formatBitRate(max.networkBitsPerSecond))")
+        }
+        if resources.storageIOPS < 0 || resources.storageIOPS > max.storageIOPS {
+            fail("resources.storage_iops", "is \(resources.storageIOPS); must be 0 to \(max.storageIOPS)")
+        }
+        if let gpu, let problem = gpu.problem {
+            fail(problem.contains("model") ? "resources.gpu_models" : "resources.gpu", problem)
+        }
+        if !Self.replicaRange.contains(replicas) { fail("replicas", "is \(replicas); must be 0 to 1000") }
+        let (total, overflow) = resources.multipliedReportingOverflow(by: Int64(clamping: replicas))
+        if overflow || !total.dimensions(outside: .maximumTotal).isEmpty, errors.isEmpty {
+            fail("resources", "× \(replicas) replicas exceeds what one workload may ask for in all (\(Resources.maximumTotal))")
+        }
+        return errors
+    }
+
+    /// The longest `image` path accepted.
+    public static let maximumImageLength = 4096
 
     /// Parses and validates a JSON document.
     public static func fromJSON(_ data: Data) throws(SpecErrors) -> WorkloadSpec {
@@ -174,18 +229,22 @@ public struct WorkloadSpec: Hashable, Sendable, Codable {
         return try WorkloadSpec(validating: document)
     }
 
+    /// The longest name or tenant.
+    public static let maximumNameLength = 63
+
     /// Lowercase letters, digits and '-', starting and ending alphanumeric, 1–63 characters.
-    static func nameProblem(_ name: String) -> String? {
+    /// Returns what is wrong with `name`, or nil.
+    public static func nameProblem(_ name: String) -> String? {
         let allowed = Set("abcdefghijklmnopqrstuvwxyz0123456789-")
-        if name.isEmpty || name.count > 63 { return "'\(name)' must be 1 to 63 characters" }
+        if name.isEmpty || name.count > maximumNameLength { return "'\(Quantity.excerpt(name))' must be 1 to \(maximumNameLength) characters" }
         if !name.allSatisfy(allowed.contains) || name.first == "-" || name.last == "-" {
-            return "'\(name)' may use only lowercase letters, digits and '-', and must start and end with a letter or digit"
+            return "'\(Quantity.excerpt(name))' may use only lowercase letters, digits and '-', and must start and end with a letter or digit"
         }
         return nil
     }
 
     static func isEnvName(_ key: String) -> Bool {
-        guard let first = key.unicodeScalars.first, !("0"..."9").contains(first) else { return false }
+        guard let first = key.unicodeScalars.first, !("0"..."9").contains(first), key.utf8.count <= 255 else { return false }
         return key.unicodeScalars.allSatisfy { $0 == "_" || ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) }
     }
 }
@@ -253,28 +312,193 @@ enum SpecDecodingError: Error {
     case unknownField(String, known: [String], at: [any CodingKey])
 }
 
-private struct AnyKey: CodingKey {
+struct AnyKey: CodingKey {
     var stringValue: String
     var intValue: Int? { nil }
     init(stringValue: String) { self.stringValue = stringValue }
     init?(intValue: Int) { nil }
 }
 
-/// A typo such as `replicaz` must be an error, not silently ignored.
-func rejectUnknownKeys(_ decoder: any Decoder, known: [String]) throws {
-    let c = try decoder.container(keyedBy: AnyKey.self)
-    for key in c.allKeys where !known.contains(key.stringValue) {
-        throw SpecDecodingError.unknownField(key.stringValue, known: known, at: decoder.codingPath)
+/// Reads a document's fields one by one, recording every field that is unknown or of the wrong
+/// kind instead of stopping at the first.
+struct FieldReader<Key: CodingKey & CaseIterable & RawRepresentable> where Key.RawValue == String {
+    let container: KeyedDecodingContainer<Key>
+    let raw: KeyedDecodingContainer<AnyKey>
+    let prefix: String
+    var problems: [SpecError] = []
+
+    init(_ decoder: any Decoder, prefix: String) throws {
+        container = try decoder.container(keyedBy: Key.self)
+        raw = try decoder.container(keyedBy: AnyKey.self)
+        self.prefix = prefix
+        let known = Key.allCases.map(\.rawValue)
+        // A typo such as `replicaz` must be an error, not silently ignored.
+        for key in raw.allKeys.sorted(by: { $0.stringValue < $1.stringValue }) where !known.contains(key.stringValue) {
+            problems.append(SpecError(field: prefix + Quantity.excerpt(key.stringValue), message: "is not a known field (known: \(known.joined(separator: ", ")))"))
+        }
+    }
+
+    /// The field, or nil when absent, null or of the wrong kind (then recorded as a problem).
+    mutating func read<T: Decodable>(_ key: Key, _ type: T.Type, expected: String) -> T? {
+        do {
+            return try container.decodeIfPresent(T.self, forKey: key)
+        } catch {
+            fail(key, expected: expected)
+            return nil
+        }
+    }
+
+    /// A text field: nil when absent or null; anything else that is not text is recorded.
+    mutating func text(_ key: Key, expected: String) -> String? {
+        read(key, Text.self, expected: expected)?.value
+    }
+
+    /// A list of text. An element that is not text is recorded under its own name
+    /// (`command[1]`), and then the whole list is nil.
+    mutating func textList(_ key: Key, expected: String) -> [String]? {
+        guard holdsValue(key) else { return nil }
+        guard var list = try? container.nestedUnkeyedContainer(forKey: key) else {
+            fail(key, expected: expected)
+            return nil
+        }
+        var values: [String] = []
+        var complete = true
+        while !list.isAtEnd {
+            let field = "\(prefix)\(key.rawValue)[\(list.currentIndex)]"
+            guard let element = try? list.superDecoder() else {
+                problems.append(SpecError(field: field, message: "cannot be read: expected text"))
+                return nil
+            }
+            if let text = try? Text(from: element) {
+                values.append(text.value)
+            } else {
+                problems.append(SpecError(field: field, message: "\(Self.describe(element)): expected text"))
+                complete = false
+            }
+        }
+        return complete ? values : nil
+    }
+
+    /// A map of names to text. A value that is not text is recorded under its name
+    /// (`env.PORT`); the others are returned, so that their names are still checked.
+    mutating func textMap(_ key: Key, expected: String) -> [String: String]? {
+        guard holdsValue(key) else { return nil }
+        guard let map = try? container.nestedContainer(keyedBy: AnyKey.self, forKey: key) else {
+            fail(key, expected: expected)
+            return nil
+        }
+        var values: [String: String] = [:]
+        for name in map.allKeys.sorted(by: { $0.stringValue < $1.stringValue }) {
+            let field = "\(prefix)\(key.rawValue).\(Quantity.excerpt(name.stringValue))"
+            guard let element = try? map.superDecoder(forKey: name) else {
+                problems.append(SpecError(field: field, message: "cannot be read: expected text"))
+                continue
+            }
+            if let text = try? Text(from: element) {
+                values[name.stringValue] = text.value
+            } else {
+                problems.append(SpecError(field: field, message: "\(Self.describe(element)): expected text"))
+            }
+        }
+        return values
+    }
+
+    /// Present and not null (null reads as absent, in JSON and YAML alike).
+    func holdsValue(_ key: Key) -> Bool {
+        container.contains(key) && (try? container.decodeNil(forKey: key)) == false
+    }
+
+    /// Quantities may be written as text (`250m`) or as bare numbers (`2`, `1e19`; in YAML
+    /// also `0.5` unquoted): both are returned as text for the quantity parser, which bounds them.
+    mutating func quantity(_ key: Key, expected: String) -> String? {
+        if let text = try? container.decodeIfPresent(Text.self, forKey: key) { return text.value }
+        if let number = try? container.decodeIfPresent(Double.self, forKey: key) {
+            return Self.text(number)
+        }
+        return text(key, expected: expected)
+    }
+
+    /// `2` for 2.0, `0.5`, `1e+19`: never converts an out-of-range double to an integer.
+    static func text(_ number: Double) -> String {
+        number.isFinite && number == number.rounded() && abs(number) < 1e15 ? String(Int64(number)) : "\(number)"
+    }
+
+    mutating func fail(_ key: Key, expected: String) {
+        problems.append(SpecError(field: prefix + key.rawValue, message: "\(describe(key)): expected \(expected)"))
+    }
+
+    /// What the field holds, for messages: `is 'lots'`, `is 1e+19`, `is a list`.
+    func describe(_ key: Key) -> String {
+        guard let value = try? container.superDecoder(forKey: key) else { return "has the wrong type" }
+        return Self.describe(value)
+    }
+
+    /// What a value holds, for messages. A YAML scalar that is not text says so and how to make
+    /// it text: `is false, which YAML reads as a boolean (quote it to mean text)`.
+    static func describe(_ value: any Decoder) -> String {
+        if let kind = WorkloadSpec.Document.TypedScalars.kind(of: value) {
+            let written = (try? value.singleValueContainer().decode(String.self)).map { Quantity.excerpt($0) } ?? ""
+            return "is \(written.isEmpty ? "empty" : written), which YAML reads as \(kind.description) (quote it to mean text)"
+        }
+        if let scalar = try? value.singleValueContainer() {
+            if scalar.decodeNil() { return "is null" }
+            if let s = try? scalar.decode(String.self) { return "is '\(Quantity.excerpt(s))'" }
+            if let b = try? scalar.decode(Bool.self) { return "is \(b)" }
+            if let d = try? scalar.decode(Double.self) { return "is \(text(d))" }
+        }
+        if (try? value.unkeyedContainer()) != nil { return "is a list" }
+        if (try? value.container(keyedBy: AnyKey.self)) != nil { return "is a map" }
+        return "has the wrong type"
     }
 }
 
-extension KeyedDecodingContainer {
-    /// Quantities may be written as text (`250m`) or as bare numbers (`2`).
-    func decodeQuantity(_ key: Key) throws -> String? {
-        if let text = try? decodeIfPresent(String.self, forKey: key) { return text }
-        if let number = try? decodeIfPresent(Double.self, forKey: key) {
-            return number == number.rounded() ? String(Int64(number)) : String(number)
+extension WorkloadSpec.Document {
+    /// Tells the spec's decoding which scalars are not text although the decoder would hand them
+    /// over as text.
+    ///
+    /// JSON types its scalars, so `"tenant": false` fails to decode as text. YAML's plain scalars
+    /// reach a `Decoder` untyped: `tenant: false` decodes as the text "false". A YAML decoder
+    /// passes a `TypedScalars` in `userInfo` under ``key``; every text field (and every element
+    /// of `command`, `env` and `resources.gpu_models`) then refuses, as JSON would, a value whose
+    /// ``kind`` is not nil, naming the field and the kind. Quoted, the same characters are text.
+    public struct TypedScalars: Sendable {
+        /// What YAML's core schema makes of a plain scalar.
+        public enum Kind: Sendable, CustomStringConvertible {
+            case boolean, null, integer, float
+            public var description: String {
+                switch self {
+                case .boolean: "a boolean"
+                case .null: "null"
+                case .integer: "an integer"
+                case .float: "a number"
+                }
+            }
         }
-        return try decodeIfPresent(String.self, forKey: key)
+
+        /// The `userInfo` key.
+        public static let key = CodingUserInfoKey(rawValue: "BackplaneModel.WorkloadSpec.Document.TypedScalars")!
+
+        /// The kind of the scalar the decoder stands at, or nil when it is text or not a scalar.
+        public var kind: @Sendable (any Decoder) -> Kind?
+
+        public init(kind: @escaping @Sendable (any Decoder) -> Kind?) {
+            self.kind = kind
+        }
+
+        static func kind(of decoder: any Decoder) -> Kind? {
+            (decoder.userInfo[key] as? TypedScalars)?.kind(decoder)
+        }
+    }
+}
+
+/// A text value of a spec: refuses what ``WorkloadSpec/Document/TypedScalars`` says is not text.
+struct Text: Decodable {
+    var value: String
+
+    init(from decoder: any Decoder) throws {
+        if let kind = WorkloadSpec.Document.TypedScalars.kind(of: decoder) {
+            throw DecodingError.typeMismatch(String.self, .init(codingPath: decoder.codingPath, debugDescription: "found \(kind.description), not text"))
+        }
+        value = try decoder.singleValueContainer().decode(String.self)
     }
 }

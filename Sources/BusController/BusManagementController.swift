@@ -1,8 +1,12 @@
 import BackplaneModel
 import ClusterStore
+import ControlPlane
 import DirectCardLinkNIO
 import Foundation
+import Logging
+import Metrics
 import NIOCore
+import ServiceLifecycle
 import Synchronization
 import WorkloadBalancer
 
@@ -10,14 +14,21 @@ import WorkloadBalancer
 /// their state (ready while linked, lost when the link dies), reconciles workloads into
 /// instances, and tells cards to start and stop them.
 ///
-/// Everything that changes the bus goes through one loop (``run()``): link events, instance
-/// exits and command results arrive as ``Event``s and are applied in order; after each batch the
-/// reconciler plans and the plan applier commits with compare-and-swap; then commands go out.
-public final class BusManagementController: Sendable {
+/// Everything that changes the bus goes through one loop (``run()``): link events, card health
+/// transitions, card reports, instance exits and command results arrive as ``Event``s and are
+/// applied in order; after each the reconciler plans and the plan applier commits with
+/// compare-and-swap; then commands go out. The decisions are pure state machines
+/// (``CardHealth``, ``Adoption``, ``Reconciler``); this class carries out what they decide.
+public final class BusManagementController: Service, Sendable {
     public struct Configuration: Sendable {
         public var listen: DCLAddress
         public var token: String
         public var reconcileInterval: Duration = .seconds(1)
+        /// Card heartbeats, leases and the failure detector (see ``CardHealth``).
+        public var health = CardHealth.Configuration()
+        /// How often card health is evaluated (suspicion, lease lapses).
+        public var healthTick: Duration = .milliseconds(50)
+        /// DCL link liveness (independent of leases: a link with no frames this long closes).
         public var heartbeatInterval: Duration = .seconds(1)
         public var deadAfter: Duration = .seconds(5)
         public var stopGrace: Duration = .seconds(5)
@@ -35,11 +46,18 @@ public final class BusManagementController: Sendable {
     enum Event: Sendable {
         case tick
         case cardJoined(CardID, name: String, capacity: Resources, inventory: Inventory?, gpus: [String])
-        case cardLeft(CardID)
+        case health([CardHealth.Transition])
+        case report(CardID, CardProtocol.Heartbeat)
         case instanceExited(CardProtocol.InstanceExited, card: CardID)
         case started(CardProtocol.StartedInstance)
-        case startFailed(id: String, message: String)
+        case startFailed(id: String, incarnation: UInt64, message: String)
         case stopped(id: String)
+    }
+
+    /// Commands the loop sends after handling an event.
+    enum Action: Sendable {
+        /// A copy the BMC did not ask for (unknown, stale or placed elsewhere): stop it.
+        case stopStray(CardProtocol.RunningInstance, card: CardID)
     }
 
     public let configuration: Configuration
@@ -56,6 +74,16 @@ public final class BusManagementController: Sendable {
     /// Recent things that happened on the bus, newest last (at most 1,000).
     let recentEvents = LockedBox<[BusEvent]>([])
     private let joining = LockedBox<[CardID: (name: String, capacity: Resources, inventory: Inventory?, gpus: [String])]>([:])
+    /// Liveness and leases of every card (pure; the heartbeat handler and the health ticker
+    /// feed it, the loop persists its transitions).
+    let health: LockedBox<CardHealth>
+    /// The last report seen per card (a digest), so unchanged heartbeats skip the loop.
+    private let lastReport = LockedBox<[CardID: Int]>([:])
+    /// The monotonic clock's origin for ``CardHealth`` times.
+    let origin = ContinuousClock.now
+    /// When state metrics were last recorded, and the DCL traffic counted then.
+    let metricsState = LockedBox<(lastRecorded: ContinuousClock.Instant?, traffic: [QoSClass: DCLTraffic.Counts])>((nil, [:]))
+    let logger = Logger(label: "backplane.bmc")
     private let bound = Mutex<(address: DCLAddress?, waiters: [CheckedContinuation<DCLAddress, Never>])>((nil, []))
 
     public init(configuration: Configuration, store: any ClusterStore, group: any EventLoopGroup, reconciler: Reconciler = Reconciler(), monitor: Monitor = Monitor()) {
@@ -64,9 +92,15 @@ public final class BusManagementController: Sendable {
         self.registry = Registry(store: store)
         self.reconciler = reconciler
         (events, sink) = AsyncStream.makeStream()
+        let health = LockedBox(CardHealth(configuration: configuration.health))
+        self.health = health
+        let origin = self.origin
+        let lastReport = self.lastReport
+        @Sendable func monotonic() -> Duration { ContinuousClock.now - origin }
         var config = DCLNode.Configuration(cardID: .bmc, role: .controller)
         config.heartbeatInterval = configuration.heartbeatInterval
         config.deadAfter = configuration.deadAfter
+        config.newestLinkWins = true
         let registry = self.registry
         let token = configuration.token
         let joining = self.joining
@@ -87,23 +121,47 @@ public final class BusManagementController: Sendable {
             return .accept(id)
         }
         let sink = self.sink
+        let logger = self.logger
         config.linkEvents = { event in
             switch event {
             case .established(let peer, let role) where role == .card:
                 if let info = joining.withLock({ $0.removeValue(forKey: peer) }) {
                     sink.yield(.cardJoined(peer, name: info.name, capacity: info.capacity, inventory: info.inventory, gpus: info.gpus))
                 }
+                lastReport.withLock { _ = $0.removeValue(forKey: peer) }
+                if let t = health.withLock({ $0.linked(peer, stored: nil, now: monotonic()) }) { sink.yield(.health([t])) }
             case .closed(let peer, _):
-                sink.yield(.cardLeft(peer))
+                if let t = health.withLock({ $0.linkClosed(peer, now: monotonic()) }) { sink.yield(.health([t])) }
             default:
                 break
             }
         }
         node = DCLNode(configuration: config, group: group)
         node.onMessage(CardProtocol.instanceExited) { d in
-            if let exit = try? JSONDecoder().decode(CardProtocol.InstanceExited.self, from: Data(d.body.readableBytesView)) {
-                sink.yield(.instanceExited(exit, card: d.source))
+            do {
+                sink.yield(.instanceExited(try JSONDecoder().decode(CardProtocol.InstanceExited.self, from: Data(d.body.readableBytesView)), card: d.source))
+            } catch {
+                logger.warning("undecodable instance.exited event", metadata: ["card": "\(d.source)", "error": "\(error)"])
             }
+        }
+        // Heartbeats renew leases: answered at once (not through the loop); a changed report
+        // goes to the loop.
+        node.onRequest(CardProtocol.heartbeat) { d in
+            let beat = try JSONDecoder().decode(CardProtocol.Heartbeat.self, from: Data(d.body.readableBytesView))
+            let rtt = beat.rttMicros.flatMap { (0...60_000_000).contains($0) ? Duration.microseconds($0) : nil }
+            let (grant, transition) = health.withLock { $0.heartbeatReceived(d.source, rtt: rtt, now: monotonic()) }
+            if let transition { sink.yield(.health([transition])) }
+            guard let grant else { throw APIError(.conflict, "card \(d.source) is not linked") }
+            var hasher = Hasher()
+            hasher.combine(beat.running)
+            hasher.combine(beat.exited)
+            let digest = hasher.finalize()
+            let changed = lastReport.withLock { last in
+                defer { last[d.source] = digest }
+                return last[d.source] != digest
+            }
+            if beat.sequence == 0 || changed { sink.yield(.report(d.source, beat)) }
+            return ByteBuffer(bytes: try JSONEncoder().encode(CardProtocol.LeaseGrant(leaseMilliseconds: grant.lease.milliseconds, heartbeatMilliseconds: grant.heartbeatInterval.milliseconds)))
         }
         node.onMessage(CardProtocol.telemetry) { d in
             if let batch = try? JSONDecoder().decode(CardProtocol.TelemetryBatch.self, from: Data(d.body.readableBytesView)) {
@@ -127,13 +185,29 @@ public final class BusManagementController: Sendable {
         }
     }
 
-    /// Listens for cards and runs the control loop until cancelled.
+    private func monotonic() -> Duration { ContinuousClock.now - origin }
+
+    /// Listens for cards and runs the control loop until graceful shutdown or cancellation;
+    /// then closes every link.
     public func run() async throws {
-        // Every card in the store is lost until it links again.
-        for card in try await registry.read().snapshot.cards where card.state == .ready || card.state == .joining {
-            var lost = card
-            lost.state = .lost
-            try await registry.putCard(lost)
+        try await cancelWhenGracefulShutdown {
+            try await self.serve()
+        }
+        await shutdown()
+    }
+
+    func serve() async throws {
+        registry.quarantine.observe { [weak self] q in
+            self?.record("workload.quarantined", "\(q.tenant)/\(q.name) is quarantined (kept aside, not run): \(q.reason)")
+        }
+        // A card that may hold a lease from an earlier BMC is suspect until it links again, and
+        // lost only once that lease has surely lapsed.
+        let stored = try await registry.read().snapshot.cards
+        for t in health.withLock({ $0.restored(stored, now: monotonic()) }) {
+            if var card = stored.first(where: { $0.id == t.card }) {
+                card.state = t.to
+                try await registry.putCard(card)
+            }
         }
         try await restoreMetrics()
         let address = try await node.listen(on: configuration.listen)
@@ -152,10 +226,28 @@ public final class BusManagementController: Sendable {
                 }
             }
             tasks.addTask { try await self.monitorLoop() }
+            tasks.addTask {
+                while !Task.isCancelled {
+                    try await Task.sleep(for: self.configuration.healthTick)
+                    let transitions = self.health.withLock { $0.tick(now: self.monotonic()) }
+                    if !transitions.isEmpty { self.sink.yield(.health(transitions)) }
+                }
+            }
             defer { tasks.cancelAll() }
             for await event in events {
-                try await handle(event)
-                try await reconcile(tasks: &tasks)
+                do {
+                    for action in try await handle(event) {
+                        switch action {
+                        case .stopStray(let running, let card):
+                            tasks.addTask { await self.sendStop(running.id, incarnation: running.incarnation, to: card, confirm: false) }
+                        }
+                    }
+                    try await reconcile(tasks: &tasks)
+                } catch {
+                    // The store failed (disk full, I/O) or a record did not decode: what was not
+                    // committed is planned again on the next event or tick.
+                    logger.error("control loop step failed; will retry", metadata: ["error": "\(error)"])
+                }
             }
         }
     }
@@ -231,6 +323,7 @@ public final class BusManagementController: Sendable {
         }
         card.state = .draining
         try await registry.putCard(card)
+        health.withLock { $0.stateSet(id, to: .draining) }
         record("card.draining", "\(id) (\(card.name)) is draining")
         poke()
         return card
@@ -243,7 +336,7 @@ public final class BusManagementController: Sendable {
         return try await node.command(to: card, name: CardProtocol.instanceLogs, body: ByteBuffer(string: id), timeout: .seconds(10))
     }
 
-    private func handle(_ event: Event) async throws {
+    private func handle(_ event: Event) async throws -> [Action] {
         switch event {
         case .tick:
             break
@@ -253,44 +346,40 @@ public final class BusManagementController: Sendable {
             card.capacity = capacity
             card.gpus = gpus.isEmpty ? nil : gpus
             card.inventory = inventory
-            if card.state != .draining { card.state = .ready }
+            card.state = health.withLock { $0.state(of: id) } ?? .ready
             try await registry.putCard(card)
             record("card.joined", "\(id) (\(name)) joined with \(capacity)\(gpus.isEmpty ? "" : " and GPUs \(gpus.joined(separator: ","))")")
-        case .cardLeft(let id):
-            if var card = try await registry.card(id), card.state != .removed {
-                // A drained card that goes away is removed; any other is lost (and may return).
-                card.state = card.state == .draining ? .removed : .lost
+        case .health(let transitions):
+            for t in transitions {
+                logger.notice("card state changed", metadata: ["card": "\(t.card)", "from": "\(t.from.rawValue)", "to": "\(t.to.rawValue)", "phi": "\(t.phi)", "reason": "\(t.reason)"])
+                record("card.\(t.to.rawValue)", t.description)
+                guard var card = try await registry.card(t.card), card.state != t.to else { continue }
+                card.state = t.to
                 try await registry.putCard(card)
-                record(card.state == .removed ? "card.removed" : "card.lost", "\(id) (\(card.name)) \(card.state == .removed ? "left after draining" : "lost its link")")
             }
+        case .report(let card, let beat):
+            return try await apply(report: beat, from: card)
         case .instanceExited(let exit, let card):
-            record("instance.exited", "\(exit.id) exited with \(exit.code)\(exit.oomKilled ? " (OOM-killed: memory limit reached)" : "") on \(card)")
-            try await updateInstance(exit.id) { r in
-                guard r.instance.card == card else { return false }
-                r.instance.state = r.instance.state == .stopping ? .stopped : .exited
-                r.instance.exitCode = exit.code
-                r.exitedAt = Self.wallClock()
-                if exit.oomKilled { r.instance.pendingReason = nil }
-                return true
-            }
+            try await apply(exit, from: card)
         case .started(let started):
             inFlight.withLock { _ = $0.remove(started.id) }
-            record("instance.started", "\(started.id) running as pid \(started.pid) (\(started.runtime))")
             try await updateInstance(started.id) { r in
-                guard r.instance.state == .starting else { return false }
+                guard r.instance.state == .starting, r.instance.incarnation == started.incarnation else { return false }
                 r.instance.state = .running
                 r.instance.pid = started.pid
                 r.instance.runtime = started.runtime
                 r.instance.containerID = started.containerID
                 return true
             }
-        case .startFailed(let id, let message):
+            record("instance.started", "\(started.id) running as pid \(started.pid) (\(started.runtime), container \(started.containerID))")
+        case .startFailed(let id, let incarnation, let message):
             inFlight.withLock { _ = $0.remove(id) }
             record("instance.failed", "\(id) could not start: \(message)")
             try await updateInstance(id) { r in
-                guard r.instance.state == .starting else { return false }
+                guard r.instance.state == .starting, r.instance.incarnation == incarnation else { return false }
                 r.instance.state = .exited
                 r.instance.exitCode = -1
+                r.instance.exitReason = "could not start: \(message.prefix(300))"
                 r.exitedAt = Self.wallClock()
                 return true
             }
@@ -302,6 +391,64 @@ public final class BusManagementController: Sendable {
                 return true
             }
         }
+        return []
+    }
+
+    /// An instance ended on a card: applied once, and only to the incarnation that ended there.
+    private func apply(_ exit: CardProtocol.InstanceExited, from card: CardID) async throws {
+        var applied = false
+        try await updateInstance(exit.id) { r in
+            guard Adoption.applies(exit, from: card, to: r.instance) else { return false }
+            r.instance.state = r.instance.state == .stopping ? .stopped : .exited
+            r.instance.exitCode = exit.code
+            r.instance.exitReason = exit.reason
+            r.exitedAt = Self.wallClock()
+            if exit.oomKilled { r.instance.pendingReason = nil }
+            applied = true
+            return true
+        }
+        if applied {
+            record("instance.exited", "\(exit.id) (incarnation \(exit.incarnation)) on \(card): \(exit.reason)")
+        }
+    }
+
+    /// What a card reports it runs: recorded exits, then adoption (see ``Adoption``).
+    private func apply(report beat: CardProtocol.Heartbeat, from card: CardID) async throws -> [Action] {
+        for exit in beat.exited { try await apply(exit, from: card) }
+        let instances = try await registry.read().snapshot.instances.map(\.instance)
+        let decision = Adoption.decide(card: card, report: beat.running, initial: beat.sequence == 0, instances: instances, inFlight: inFlight.withLock { $0 })
+        for running in decision.adopt {
+            try await updateInstance(running.id) { r in
+                guard r.instance.card == card, r.instance.incarnation == running.incarnation, [.starting, .running].contains(r.instance.state) else { return false }
+                r.instance.state = .running
+                r.instance.pid = running.pid
+                r.instance.containerID = running.containerID
+                return true
+            }
+            record("instance.adopted", "\(running.id) (incarnation \(running.incarnation)) adopted on \(card): still running as pid \(running.pid)")
+        }
+        for id in decision.missing {
+            try await updateInstance(id) { r in
+                guard r.instance.card == card, r.instance.state == .running else { return false }
+                r.instance.state = .exited
+                r.instance.exitCode = -1
+                r.instance.exitReason = "not running on its card when the card linked again"
+                r.exitedAt = Self.wallClock()
+                return true
+            }
+            record("instance.exited", "\(id) was not running on \(card) when it linked again")
+        }
+        for id in decision.stopped {
+            try await updateInstance(id) { r in
+                guard r.instance.card == card, r.instance.state == .stopping else { return false }
+                r.instance.state = .stopped
+                return true
+            }
+        }
+        for stray in decision.stop {
+            record("instance.stray", "\(card) runs \(stray.containerID) (pid \(stray.pid)) that the BMC did not ask for there: stopping it")
+        }
+        return decision.stop.map { .stopStray($0, card: card) }
     }
 
     /// Read-modify-write of one instance with compare-and-swap, retried on conflict.
@@ -316,11 +463,13 @@ public final class BusManagementController: Sendable {
     private func reconcile(tasks: inout ThrowingDiscardingTaskGroup<any Error>) async throws {
         var state = try await registry.read()
         for _ in 0..<5 {
-            let changes = reconciler.reconcile(state.snapshot, now: Self.wallClock())
+            let changes = await time(Self.reconcileTimer) { reconciler.reconcile(state.snapshot, now: Self.wallClock()) }
             if changes.isEmpty { break }
-            _ = try await registry.apply(changes, readAt: state)  // stale: read again, re-plan
+            let committed = try await time(Self.commitTimer) { try await registry.apply(changes, readAt: state) }
+            if !committed { Counter(label: Self.conflicts).increment() }  // stale: read again, re-plan
             state = try await registry.read()
         }
+        recordStateMetrics(state.snapshot)
         let linked = Set(node.connectedPeers)
         for r in state.snapshot.instances {
             guard let card = r.instance.card, linked.contains(card) else { continue }
@@ -329,11 +478,12 @@ public final class BusManagementController: Sendable {
                 if let gpu = r.instance.gpu {
                     record("instance.gpu", "\(r.instance.id): \(gpu) reserved on \(card) (devices \(r.instance.gpuDevices ?? [])) by accounting only: CardOS does not yet pass GPU devices into containers")
                 }
-                let command = CardProtocol.StartInstance(id: r.instance.id, image: r.image, command: r.command, env: r.env, resources: r.instance.requested, workload: r.workloadKey)
+                let command = CardProtocol.StartInstance(id: r.instance.id, incarnation: r.instance.incarnation, image: r.image, command: r.command, env: r.env, resources: r.instance.requested, workload: r.workloadKey)
                 tasks.addTask { await self.sendStart(command, to: card) }
             case .stopping where claim(r.instance.id):
                 let id = r.instance.id
-                tasks.addTask { await self.sendStop(id, to: card) }
+                let incarnation = r.instance.incarnation
+                tasks.addTask { await self.sendStop(id, incarnation: incarnation, to: card, confirm: true) }
             default:
                 break
             }
@@ -348,18 +498,23 @@ public final class BusManagementController: Sendable {
             let reply = try await node.command(to: card, name: CardProtocol.startInstance, body: body, timeout: .seconds(30))
             sink.yield(.started(try JSONDecoder().decode(CardProtocol.StartedInstance.self, from: Data(reply.readableBytesView))))
         } catch {
-            sink.yield(.startFailed(id: command.id, message: "\(error)"))
+            sink.yield(.startFailed(id: command.id, incarnation: command.incarnation, message: "\(error)"))
         }
     }
 
-    private func sendStop(_ id: String, to card: CardID) async {
+    /// Tells a card to stop one incarnation of an instance; `confirm` reports it to the loop
+    /// (for instances the records say are stopping).
+    private func sendStop(_ id: String, incarnation: UInt64, to card: CardID, confirm: Bool) async {
         do {
-            let body = ByteBuffer(bytes: try JSONEncoder().encode(CardProtocol.StopInstance(id: id, graceMilliseconds: configuration.stopGrace.milliseconds)))
-            _ = try await node.command(to: card, name: CardProtocol.stopInstance, body: body, timeout: configuration.stopGrace + .seconds(10))
+            let body = ByteBuffer(bytes: try JSONEncoder().encode(CardProtocol.StopInstance(id: id, incarnation: incarnation, graceMilliseconds: configuration.stopGrace.milliseconds)))
+            _ = try await node.command(to: card, name: CardProtocol.stopInstance, body: body, timeout: configuration.stopGrace + .seconds(15))
+            if confirm { sink.yield(.stopped(id: id)) }
         } catch {
-            // The card is gone or failed: it will be marked lost, or the stop is retried.
+            // The card failed or is gone: the stop is sent again on the next tick while the card
+            // is linked; once its lease lapses the copy is fenced anyway.
+            logger.warning("stop not confirmed", metadata: ["instance": "\(id)", "card": "\(card)", "error": "\(error)"])
+            inFlight.withLock { _ = $0.remove(id) }
         }
-        sink.yield(.stopped(id: id))
     }
 }
 

@@ -126,6 +126,10 @@ public struct Reconciler: Sendable {
                     var next = instances[demand.instanceID]!
                     next.instance.state = .starting
                     next.instance.card = placement.card
+                    // A new incarnation: grows with every placement, and past any earlier record
+                    // of the same id (a deleted and re-created workload), so a stale copy is
+                    // always recognised.
+                    next.instance.incarnation = max(next.instance.incarnation &+ 1, now.nanoseconds)
                     next.instance.gpuDevices = placement.gpuDevices.isEmpty ? nil : placement.gpuDevices
                     next.instance.pendingReason = nil
                     next.placedAt = now

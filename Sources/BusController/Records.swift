@@ -39,7 +39,7 @@ public struct InstanceRecord: Hashable, Sendable, Codable {
         instance.pid = nil
         instance.containerID = nil
         instance.runtime = nil
-        instance.exitCode = nil
+        // exitCode and exitReason stay: they say why the last incarnation ended.
         placedAt = nil
         exitedAt = nil
         restartAt = nil

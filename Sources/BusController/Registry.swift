@@ -1,6 +1,7 @@
 import BackplaneModel
 import ClusterStore
 import Foundation
+import Synchronization
 
 /// Where the BMC keeps the bus in the store, and how it reads and writes it.
 ///
@@ -13,9 +14,20 @@ import Foundation
 ///
 /// Instants stored in records are wall-clock (nanoseconds since 1970), so they survive a BMC
 /// restart.
+///
+/// A workload record that does not decode or no longer validates (``WorkloadSpec/problems``:
+/// written by an older version, or out of today's bounds) is **quarantined**: ``read()`` leaves
+/// it out of the snapshot (the reconciler never sees it) and lists it in
+/// ``State/quarantined`` with the reason; it stays in the store, untouched, until a user deletes
+/// or replaces it. ``quarantine`` reports each quarantined record once (per key and revision).
 public struct Registry: Sendable {
     public let store: any ClusterStore
-    public init(store: any ClusterStore) { self.store = store }
+    /// Reports newly quarantined workload records to its observer (the BMC's event log).
+    public let quarantine: QuarantineLog
+    public init(store: any ClusterStore, quarantine: QuarantineLog = QuarantineLog()) {
+        self.store = store
+        self.quarantine = quarantine
+    }
 
     public static func cardKey(_ id: CardID) -> String { "/cards/\(id)" }
     public static func workloadKey(_ key: String) -> String { "/workloads/\(key)" }
@@ -40,9 +52,11 @@ public struct Registry: Sendable {
     /// Everything a reconciliation needs, with the revision of each key it read.
     public struct State: Sendable {
         public var snapshot: Reconciler.Snapshot
-        /// Store key → mod revision, for every key read.
+        /// Store key → mod revision, for every key read (quarantined records included).
         public var revisions: [String: Int64]
         public var revision: Int64
+        /// Workload records left out of `snapshot` because they do not decode or validate.
+        public var quarantined: [QuarantinedWorkload] = []
     }
 
     public func read() async throws -> State {
@@ -53,13 +67,42 @@ public struct Registry: Sendable {
         var revisions: [String: Int64] = [:]
         for kv in cardKVs + workloadKVs + instanceKVs { revisions[kv.key] = kv.modRevision }
         let cards = try cardKVs.map { try Self.decode(Card.self, $0) }
-        let workloads = try workloadKVs.map { try Self.decode(WorkloadSpec.self, $0) }
+        var workloads: [WorkloadSpec] = []
+        var quarantined: [QuarantinedWorkload] = []
+        for kv in workloadKVs {
+            switch Self.validWorkload(kv) {
+            case .success(let spec): workloads.append(spec)
+            case .failure(let q): quarantined.append(q)
+            }
+        }
+        if !quarantined.isEmpty { quarantine.observed(quarantined) }
         let instances = try instanceKVs.map { kv -> InstanceRecord in
             var r = try Self.decode(InstanceRecord.self, kv)
             r.modRevision = kv.modRevision
             return r
         }
-        return State(snapshot: Reconciler.Snapshot(workloads: workloads, instances: instances, cards: cards), revisions: revisions, revision: result.revision)
+        return State(snapshot: Reconciler.Snapshot(workloads: workloads, instances: instances, cards: cards), revisions: revisions, revision: result.revision, quarantined: quarantined)
+    }
+
+    /// A stored workload record that decodes and satisfies every rule of today's specs, or why
+    /// it is quarantined.
+    static func validWorkload(_ kv: KeyValue) -> Result<WorkloadSpec, QuarantinedWorkload> {
+        let parts = kv.key.dropFirst("/workloads/".count).split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
+        let tenant = parts.count == 2 ? String(parts[0]) : ""
+        let name = parts.count == 2 ? String(parts[1]) : String(parts.first ?? "")
+        func quarantined(_ reason: String) -> Result<WorkloadSpec, QuarantinedWorkload> {
+            .failure(QuarantinedWorkload(storeKey: kv.key, tenant: tenant, name: name, reason: reason, modRevision: kv.modRevision))
+        }
+        let spec: WorkloadSpec
+        do {
+            spec = try JSONDecoder().decode(WorkloadSpec.self, from: Data(kv.value))
+        } catch {
+            return quarantined("the record does not decode as a workload spec: \(Quantity.excerpt("\(error)", limit: 300))")
+        }
+        let problems = spec.problems
+        if !problems.isEmpty { return quarantined(problems.map(\.description).joined(separator: "; ")) }
+        if spec.tenant != tenant || spec.name != name { return quarantined("the record names \(spec.key) but is stored at \(kv.key)") }
+        return .success(spec)
     }
 
     /// Commits reconciler changes if nothing they were computed from has changed since `state`
@@ -94,9 +137,25 @@ public struct Registry: Sendable {
         try await store.delete(Self.workloadKey(WorkloadSpec.key(tenant: tenant, name: name)))
     }
 
+    /// The workload if it is stored and valid; nil if it is absent or quarantined (see
+    /// ``workloadRecord(tenant:name:)`` to tell the two apart).
     public func workload(tenant: String, name: String) async throws -> WorkloadSpec? {
+        guard case .valid(let spec) = try await workloadRecord(tenant: tenant, name: name) else { return nil }
+        return spec
+    }
+
+    /// What is stored for a workload: a valid spec, a quarantined record, or nil.
+    public func workloadRecord(tenant: String, name: String) async throws -> WorkloadRecord? {
         guard let kv = try await store.get(Self.workloadKey(WorkloadSpec.key(tenant: tenant, name: name))) else { return nil }
-        return try Self.decode(WorkloadSpec.self, kv)
+        switch Self.validWorkload(kv) {
+        case .success(let spec): return .valid(spec)
+        case .failure(let q): return .quarantined(q)
+        }
+    }
+
+    public enum WorkloadRecord: Sendable {
+        case valid(WorkloadSpec)
+        case quarantined(QuarantinedWorkload)
     }
 
     // MARK: Cards
@@ -134,5 +193,44 @@ public struct Registry: Sendable {
         var r = try Self.decode(InstanceRecord.self, kv)
         r.modRevision = kv.modRevision
         return r
+    }
+}
+
+/// A stored workload record that ``Registry/read()`` keeps out of the snapshot.
+public struct QuarantinedWorkload: Error, Codable, Hashable, Sendable {
+    /// The store key, `/workloads/<tenant>/<name>`.
+    public var storeKey: String
+    /// From the store key.
+    public var tenant: String
+    public var name: String
+    /// Why: the decoding error or every rule the record breaks.
+    public var reason: String
+    public var modRevision: Int64
+}
+
+/// Remembers which quarantined records were already reported, and reports each new one (a key
+/// at a revision) once to its observer.
+public final class QuarantineLog: Sendable {
+    private struct State {
+        var reported: Set<String> = []
+        var observer: (@Sendable (QuarantinedWorkload) -> Void)?
+    }
+    private let state = Mutex(State())
+
+    public init() {}
+
+    /// Calls `observer` for every record quarantined from now on that was not reported before
+    /// (typically: `bmc.record("workload.quarantined", ...)`).
+    public func observe(_ observer: @escaping @Sendable (QuarantinedWorkload) -> Void) {
+        state.withLock { $0.observer = observer }
+    }
+
+    func observed(_ records: [QuarantinedWorkload]) {
+        let (fresh, observer) = state.withLock { s -> ([QuarantinedWorkload], (@Sendable (QuarantinedWorkload) -> Void)?) in
+            guard s.observer != nil else { return ([], nil) }  // kept for the observer to come
+            let fresh = records.filter { s.reported.insert("\($0.storeKey)@\($0.modRevision)").inserted }
+            return (fresh, s.observer)
+        }
+        if let observer { fresh.forEach(observer) }
     }
 }

@@ -1,15 +1,21 @@
 import BackplaneModel
 import DirectCardLinkNIO
 import Foundation
+import Logging
 import NIOCore
+import ServiceLifecycle
 import Synchronization
 
-/// CardOS: joins the bus over DCL, keeps its CardID across restarts, and runs instances the
-/// BMC asks for with its container runtime, reporting their exits.
+/// CardOS: joins the bus over DCL, keeps its CardID across restarts, heartbeats to the BMC (whose
+/// grants renew the card's lease), and runs the instances the BMC asks for with its container
+/// runtime, reporting what it runs and how each ended.
 ///
-/// Lifetime: ``run()`` until cancelled; cancellation stops every instance and leaves nothing
-/// behind (no container, cgroup or bundle).
-public final class CardAgent: Sendable {
+/// Lifetime (a swift-service-lifecycle `Service`): ``run()`` adopts what an earlier run of this
+/// card left running, then links and serves until graceful shutdown or cancellation, which stop
+/// every instance and leave nothing behind (no container, cgroup or bundle). A `kill -9` of the
+/// agent leaves its containers to their shims: they keep running while the lease holds, are
+/// fenced when it lapses, and are adopted by the next run.
+public final class CardAgent: Service, Sendable {
     public struct Configuration: Sendable {
         public var name: String
         public var stateDirectory: String
@@ -20,8 +26,12 @@ public final class CardAgent: Sendable {
         /// Models of the GPU devices this card declares (accounting only: CardOS does not yet
         /// pass devices into containers).
         public var gpus: [String] = []
-        public var heartbeatInterval: Duration = .seconds(1)
+        /// Until the BMC's first grant says otherwise.
+        public var heartbeatInterval: Duration = .milliseconds(200)
+        /// DCL link liveness (the link closes after this long without frames).
         public var deadAfter: Duration = .seconds(5)
+        /// How long exits are repeated in heartbeats (the BMC applies each once).
+        public var exitMemory: Duration = .seconds(30)
 
         public init(name: String, stateDirectory: String, bmc: DCLAddress, token: String, capacity: Resources) {
             self.name = name
@@ -37,16 +47,17 @@ public final class CardAgent: Sendable {
     /// Measures every running instance and ships its usage to the BMC.
     public let profiler: Profiler
     let group: any EventLoopGroup
+    let logger: Logger
     private let node = Mutex<DCLNode?>(nil)
-    private let links: AsyncStream<LinkEvent>
-    private let linkSink: AsyncStream<LinkEvent>.Continuation
+    /// Exits not yet known to be applied, with when they happened (monotonic ns).
+    private let recentExits = Mutex<[(exit: CardProtocol.InstanceExited, at: UInt64)]>([])
 
-    public init(configuration: Configuration, runtime: any ContainerRuntime, group: any EventLoopGroup, profiler: Profiler = Profiler()) {
+    public init(configuration: Configuration, runtime: any ContainerRuntime, group: any EventLoopGroup, profiler: Profiler = Profiler(), logger: Logger = Logger(label: "backplane.card")) {
         self.configuration = configuration
         self.runtime = runtime
         self.profiler = profiler
         self.group = group
-        (links, linkSink) = AsyncStream.makeStream()
+        self.logger = logger
     }
 
     private var idFile: String { (configuration.stateDirectory as NSString).appendingPathComponent("card-id") }
@@ -59,9 +70,26 @@ public final class CardAgent: Sendable {
     /// This card's CardID once it has joined.
     public var cardID: CardID? { node.withLock { $0?.cardID }.flatMap { $0 == .unassigned ? nil : $0 } }
 
+    /// Runs until graceful shutdown (then stops every instance) or cancellation.
     public func run() async throws {
+        try await cancelWhenGracefulShutdown {
+            try await self.serve()
+        }
+        await stopAll()
+    }
+
+    func serve() async throws {
         try FileManager.default.createDirectory(atPath: configuration.stateDirectory, withIntermediateDirectories: true)
-        _ = try await runtime.cleanUpLeftovers()
+        let adoption = try await runtime.adopt(onExit: exitHandler())
+        for handle in adoption.adopted {
+            profiler.track(instance: handle.id, workload: handle.workload, cgroupPath: handle.cgroupPath, pid: handle.pid)
+        }
+        for exit in adoption.ended { remember(exit) }
+        if !adoption.adopted.isEmpty || !adoption.ended.isEmpty || !adoption.removed.isEmpty {
+            logger.notice("adopted what an earlier run left", metadata: [
+                "adopted": "\(adoption.adopted.map(\.containerID))", "ended": "\(adoption.ended.map { "\($0.id).\($0.incarnation)" })", "removed": "\(adoption.removed)",
+            ])
+        }
         try await withThrowingDiscardingTaskGroup { tasks in
             defer { tasks.cancelAll() }
             tasks.addTask {
@@ -69,28 +97,115 @@ public final class CardAgent: Sendable {
                     // Through whichever link is current; points measured while the BMC is
                     // unreachable are dropped (usage history is best effort, not a log).
                     guard let body = try? JSONEncoder().encode(CardProtocol.TelemetryBatch(points: points)) else { return }
-                    try? self.node.withLock({ $0 })?.send(to: .bmc, endpoint: CardProtocol.telemetry, body: ByteBuffer(bytes: body), qos: .telemetry)
+                    do {
+                        try self.node.withLock({ $0 })?.send(to: .bmc, endpoint: CardProtocol.telemetry, body: ByteBuffer(bytes: body), qos: .telemetry)
+                    } catch {
+                        self.logger.debug("telemetry not sent", metadata: ["error": "\(error)"])
+                    }
                 }
             }
             var attempt = 0
             while !Task.isCancelled {
-                let node = makeNode()
+                let (node, links) = makeNode()
                 tasks.addTask { await node.run() }
                 do {
                     try await node.connect(to: configuration.bmc)
                     attempt = 0
                     try "\(node.cardID)\n".write(toFile: idFile, atomically: true, encoding: .utf8)
-                    // Serve until the link to the BMC closes.
-                    for await event in links {
-                        if case .closed(let peer, _) = event, peer == .bmc { break }
+                    logger.info("linked to the BMC", metadata: ["card": "\(node.cardID)"])
+                    // Heartbeat (and so hold the lease) until the link to the BMC closes.
+                    try await withThrowingTaskGroup(of: Void.self) { link in
+                        link.addTask { try await self.heartbeat(over: node) }
+                        link.addTask {
+                            for await event in links {
+                                if case .closed(let peer, _) = event, peer == .bmc { return }
+                            }
+                        }
+                        _ = try await link.next()
+                        link.cancelAll()
                     }
+                    logger.warning("the link to the BMC closed; reconnecting")
+                } catch is CancellationError {
+                    await node.shutdown()
+                    break
                 } catch {
                     if let error = error as? DCLError, error.status == .unauthorized || error.status == .versionMismatch { throw error }
+                    logger.warning("cannot link to the BMC", metadata: ["error": "\(error)", "attempt": "\(attempt)"])
                 }
                 await node.shutdown()
                 if Task.isCancelled { break }
                 attempt += 1
-                try await Task.sleep(for: .milliseconds(min(5000, 100 << min(attempt, 6))))  // reconnect backoff
+                try await Task.sleep(for: .milliseconds(min(2000, 50 << min(attempt, 6))))  // reconnect backoff
+            }
+        }
+    }
+
+    /// Sends a heartbeat every interval; each grant renews the lease from when its heartbeat was
+    /// sent. Returns (throws) when the link fails.
+    func heartbeat(over node: DCLNode) async throws {
+        var sequence: UInt64 = 0
+        var interval = configuration.heartbeatInterval
+        var rtt: Int64?
+        let clock = ContinuousClock()
+        while !Task.isCancelled {
+            let started = clock.now
+            let sentAt = LeaseFile.now()
+            let report = CardProtocol.Heartbeat(sequence: sequence, rttMicros: rtt, running: runtime.running().map {
+                CardProtocol.RunningInstance(id: $0.id, incarnation: $0.incarnation, pid: $0.pid, containerID: $0.containerID)
+            }, exited: exitsToReport(now: sentAt))
+            do {
+                let reply = try await node.command(to: .bmc, name: CardProtocol.heartbeat, body: ByteBuffer(bytes: try JSONEncoder().encode(report)), timeout: .seconds(2))
+                let grant = try JSONDecoder().decode(CardProtocol.LeaseGrant.self, from: Data(reply.readableBytesView))
+                guard (1...3_600_000).contains(grant.leaseMilliseconds), (1...60_000).contains(grant.heartbeatMilliseconds) else {
+                    throw RuntimeError("the BMC granted an out-of-range lease (\(grant.leaseMilliseconds) ms, heartbeat \(grant.heartbeatMilliseconds) ms)")
+                }
+                try runtime.lease?.renew(until: sentAt + UInt64(grant.leaseMilliseconds) * 1_000_000)
+                interval = .milliseconds(grant.heartbeatMilliseconds)
+                rtt = Int64((LeaseFile.now() - sentAt) / 1000)
+                sequence += 1
+            } catch let error as DCLError where error.status == .timeout {
+                logger.warning("heartbeat timed out", metadata: ["sequence": "\(sequence)"])
+            } catch let error as DCLError where [.noRoute, .shuttingDown].contains(error.status) {
+                throw error
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                logger.warning("heartbeat failed", metadata: ["error": "\(error)"])
+            }
+            let elapsed = clock.now - started
+            if elapsed < interval { try await Task.sleep(for: interval - elapsed) }  // the heartbeat period
+        }
+    }
+
+    private func exitsToReport(now: UInt64) -> [CardProtocol.InstanceExited] {
+        let keep = UInt64(configuration.exitMemory.components.seconds) * 1_000_000_000
+        return recentExits.withLock { exits in
+            exits.removeAll { now > $0.at && now - $0.at > keep }
+            return exits.map(\.exit)
+        }
+    }
+
+    private func remember(_ exit: ContainerExit) {
+        let report = CardProtocol.InstanceExited(id: exit.id, incarnation: exit.incarnation, code: exit.code, oomKilled: exit.oomKilled, fenced: exit.fenced, reason: exit.reason)
+        recentExits.withLock { exits in
+            exits.append((report, LeaseFile.now()))
+            if exits.count > 1000 { exits.removeFirst(exits.count - 1000) }
+        }
+    }
+
+    /// What happens when an instance ends: the profiler forgets it, the BMC hears at once (and
+    /// again in the next heartbeats, in case this event is lost).
+    private func exitHandler() -> @Sendable (ContainerExit) -> Void {
+        { [weak self] exit in
+            guard let self else { return }
+            self.profiler.untrack(exit.id)
+            self.remember(exit)
+            self.logger.info("instance ended", metadata: ["instance": "\(exit.id)", "incarnation": "\(exit.incarnation)", "reason": "\(exit.reason)"])
+            let body = (try? JSONEncoder().encode(CardProtocol.InstanceExited(id: exit.id, incarnation: exit.incarnation, code: exit.code, oomKilled: exit.oomKilled, fenced: exit.fenced, reason: exit.reason))) ?? Data()
+            do {
+                try self.node.withLock({ $0 })?.emit(event: CardProtocol.instanceExited, to: .bmc, body: ByteBuffer(bytes: body))
+            } catch {
+                self.logger.info("exit event not sent now; the next heartbeats carry it", metadata: ["instance": "\(exit.id)", "error": "\(error)"])
             }
         }
     }
@@ -101,57 +216,52 @@ public final class CardAgent: Sendable {
         await node.withLock { $0 }?.shutdown()
     }
 
-    private func makeNode() -> DCLNode {
+    /// A node for one link to the BMC, and its link events.
+    private func makeNode() -> (DCLNode, AsyncStream<LinkEvent>) {
         var config = DCLNode.Configuration(cardID: persistedID ?? .unassigned, role: .card)
         config.token = configuration.token
-        config.heartbeatInterval = configuration.heartbeatInterval
+        config.heartbeatInterval = .seconds(1)
         config.deadAfter = configuration.deadAfter
         let capacity = (try? String(decoding: JSONEncoder().encode(configuration.capacity), as: UTF8.self)) ?? "{}"
         let inventory = InventoryReader.read(diskPaths: [configuration.stateDirectory])
         let inventoryJSON = (try? String(decoding: JSONEncoder().encode(inventory), as: UTF8.self)) ?? "{}"
         config.metadata = [CardProtocol.nameKey: configuration.name, CardProtocol.capacityKey: capacity, CardProtocol.runtimeKey: runtime.kind, CardProtocol.inventoryKey: inventoryJSON]
         if !configuration.gpus.isEmpty { config.metadata[CardProtocol.gpusKey] = configuration.gpus.joined(separator: ",") }
-        let sink = linkSink
+        let (links, sink) = AsyncStream.makeStream(of: LinkEvent.self)
         config.linkEvents = { sink.yield($0) }
         let node = DCLNode(configuration: config, group: group)
         let runtime = self.runtime
+        let onExit = exitHandler()
         node.onRequest(CardProtocol.startInstance, async: { [weak self] d in
-            let agent = self
             let start = try JSONDecoder().decode(CardProtocol.StartInstance.self, from: Data(d.body.readableBytesView))
-            let spec = ContainerSpec(id: start.id, image: start.image, command: start.command, env: start.env, resources: start.resources)
-            let profiler = agent?.profiler
-            let handle = try await runtime.start(spec) { [agent] exit in
-                profiler?.untrack(exit.id)
-                let body = (try? JSONEncoder().encode(CardProtocol.InstanceExited(id: exit.id, code: exit.code, oomKilled: exit.oomKilled))) ?? Data()
-                // Through whichever link is current: the card may have reconnected meanwhile.
-                try? agent?.node.withLock({ $0 })?.emit(event: CardProtocol.instanceExited, to: .bmc, body: ByteBuffer(bytes: body))
-            }
-            profiler?.track(instance: start.id, workload: start.workload, cgroupPath: handle.cgroupPath, pid: handle.pid)
-            let started = CardProtocol.StartedInstance(id: start.id, pid: handle.pid, runtime: runtime.kind, containerID: handle.id, cgroupPath: handle.cgroupPath)
+            var spec = ContainerSpec(id: start.id, incarnation: start.incarnation, image: start.image, command: start.command, env: start.env, resources: start.resources)
+            spec.workload = start.workload
+            let handle = try await runtime.start(spec, onExit: onExit)
+            self?.profiler.track(instance: start.id, workload: start.workload, cgroupPath: handle.cgroupPath, pid: handle.pid)
+            let started = CardProtocol.StartedInstance(id: start.id, incarnation: start.incarnation, pid: handle.pid, runtime: runtime.kind, containerID: handle.containerID, cgroupPath: handle.cgroupPath)
             return ByteBuffer(bytes: try JSONEncoder().encode(started))
         })
         let stateDirectory = configuration.stateDirectory
         node.onRequest(CardProtocol.instanceLogs, async: { d in
             let id = String(buffer: d.body)
+            guard ContainerID.isValidInstanceID(id) else { throw RuntimeError("'\(id.prefix(80))' is not an instance id") }
             var out = ByteBuffer()
             for stream in ["out", "err"] {
-                for directory in ["runtime/logs"] {
-                    let path = "\(stateDirectory)/\(directory)/\(id).\(stream)"
-                    guard let handle = FileHandle(forReadingAtPath: path) else { continue }
-                    defer { try? handle.close() }
-                    let size = (try? handle.seekToEnd()) ?? 0
-                    try? handle.seek(toOffset: size > 32_768 ? size - 32_768 : 0)
-                    out.writeBytes((try? handle.readToEnd()) ?? Data())
-                }
+                let path = "\(stateDirectory)/runtime/logs/\(id).\(stream)"
+                guard let handle = FileHandle(forReadingAtPath: path) else { continue }
+                defer { try? handle.close() }
+                let size = (try? handle.seekToEnd()) ?? 0
+                try handle.seek(toOffset: size > 32_768 ? size - 32_768 : 0)
+                out.writeBytes(try handle.readToEnd() ?? Data())
             }
             return out
         })
         node.onRequest(CardProtocol.stopInstance, async: { d in
             let stop = try JSONDecoder().decode(CardProtocol.StopInstance.self, from: Data(d.body.readableBytesView))
-            try await runtime.stop(stop.id, grace: .milliseconds(stop.graceMilliseconds))
+            try await runtime.stop(stop.id, incarnation: stop.incarnation, grace: .milliseconds(max(0, min(stop.graceMilliseconds, 600_000))))
             return ByteBuffer()
         })
         self.node.withLock { $0 = node }
-        return node
+        return (node, links)
     }
 }

@@ -22,6 +22,9 @@ final class DCLChannelHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var closeReason: Close?
     private var flushing = false
     private var writtenPerClass = Array(repeating: 0, count: QoSClass.allCases.count)
+    /// Frames and payload bytes read per class since the last report to the node's traffic.
+    private var framesInPerClass = Array(repeating: 0, count: QoSClass.allCases.count)
+    private var bytesInPerClass = Array(repeating: 0, count: QoSClass.allCases.count)
     private var handlerCache = HandlerCache()
     /// Bytes delivered but not yet reported to the state machine as consumed, per class;
     /// reported every 16 KiB and at the end of each read, not per message.
@@ -79,9 +82,17 @@ final class DCLChannelHandler: ChannelInboundHandler, RemovableChannelHandler {
                 return
             }
             guard let frame else { break }
+            let c = Int(frame.header.qos.rawValue)
+            framesInPerClass[c] &+= 1
+            bytesInPerClass[c] &+= Int(frame.header.payloadLength)
             if let action = stateMachine.frameReceived(frame, now: now) { perform(action) }
         }
         for c in unconsumed.indices where unconsumed[c] > 0 { settle(c) }
+        node.traffic.received(frames: framesInPerClass, bytes: bytesInPerClass)
+        for i in framesInPerClass.indices {
+            framesInPerClass[i] = 0
+            bytesInPerClass[i] = 0
+        }
     }
 
     private func settle(_ c: Int) {
@@ -252,6 +263,7 @@ final class DCLChannelHandler: ChannelInboundHandler, RemovableChannelHandler {
             connection.drainInbox(into: &scheduler)
         }
         let more = connection.written(writtenPerClass, idle: idle, creditBlocked: idle ? scheduler.creditBlockedClasses : 0)
+        if rounds > 0 { node.traffic.sent(bytes: writtenPerClass) }
         for i in writtenPerClass.indices { writtenPerClass[i] = 0 }
         if (more || rounds >= Self.maxRounds) && context.channel.isWritable {
             context.eventLoop.execute { [self] in flushOutbound() }

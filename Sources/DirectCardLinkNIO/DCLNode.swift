@@ -35,6 +35,11 @@ public final class DCLNode: Sendable {
         public var coalesceBytes: Int = 64 << 10
         public var admission: Admission = .claimedIdentity
         public var acceptsForwardedFrames = true
+        /// When a peer links again while its old link is still open (it restarted, and the old
+        /// socket has not failed yet), the new link replaces the old one, which is closed.
+        /// Off: the new link is refused. The BMC turns it on (a restarted card must not wait
+        /// for its dead link to time out).
+        public var newestLinkWins = false
         public var defaultRequestTimeout: Duration = .seconds(10)
         /// Called when a link is established or closed (hot-plug, lost peers). Runs on an
         /// event loop: MUST NOT block.
@@ -74,6 +79,8 @@ public final class DCLNode: Sendable {
     public let group: any EventLoopGroup
     /// Regions peers may read and write one-sided.
     public let regions = MemoryRegionTable()
+    /// Frames and bytes its links carried, per QoS class.
+    public let traffic = DCLTraffic()
     let state: NIOLockedValueBox<State>
     private let correlations = Atomic<UInt64>(0)
     /// Moves whenever a handler is registered (see ``HandlerCache``).
@@ -205,34 +212,50 @@ public final class DCLNode: Sendable {
 
     func admit(_ hello: Hello) async -> AdmissionDecision {
         let decision = await configuration.admission.decide(hello)
-        if case .accept(let id) = decision, state.withLockedValue({ $0.connections[id] != nil }) {
+        if case .accept(let id) = decision, !configuration.newestLinkWins, state.withLockedValue({ $0.connections[id] != nil }) {
             return .reject(.unauthorized, reason: "CardID \(id) already has a link to this node")
         }
         return decision
     }
 
     func linkEstablished(_ connection: DCLConnection, established e: ConnectionStateMachine.Established, opener: Bool) -> Result<Void, DCLError> {
-        state.withLockedValue { state -> Result<Void, DCLError> in
+        var replaced: DCLConnection?
+        let result = state.withLockedValue { state -> Result<Void, DCLError> in
             if state.shutDown { return .failure(DCLError(.shuttingDown, "node is shutting down")) }
-            if state.connections[e.peerID] != nil {
-                return .failure(DCLError(.unauthorized, "CardID \(e.peerID) already has a link to this node"))
+            if let old = state.connections[e.peerID] {
+                guard configuration.newestLinkWins else {
+                    return .failure(DCLError(.unauthorized, "CardID \(e.peerID) already has a link to this node"))
+                }
+                replaced = old
             }
             if opener && state.cardID == .unassigned { state.cardID = e.localID }
             state.connections[e.peerID] = connection
             return .success(())
-        }.map { configuration.linkEvents?(.established(peer: e.peerID, role: e.peerRole)) }
+        }
+        if let replaced {
+            // Its close no longer names the current link, so it raises no `closed` event.
+            replaced.eventLoop.execute {
+                replaced.handler.value.requestClose(.protocolError, reason: "replaced by a newer link from the same CardID")
+            }
+        }
+        return result.map { configuration.linkEvents?(.established(peer: e.peerID, role: e.peerRole)) }
     }
 
     func linkClosed(_ connection: DCLConnection?, channel: any Channel, reason: Close) {
-        state.withLockedValue { state in
+        let wasCurrent = state.withLockedValue { state -> Bool in
             state.channels.removeValue(forKey: ObjectIdentifier(channel))
+            var current = false
             if let connection, state.connections[connection.peerID] === connection {
                 state.connections.removeValue(forKey: connection.peerID)
+                current = true
             }
             state.recentCloses.append((connection?.peerID, reason))
             if state.recentCloses.count > 32 { state.recentCloses.removeFirst() }
+            return current
         }
-        if let connection { configuration.linkEvents?(.closed(peer: connection.peerID, reason: reason)) }
+        // Only the peer's current link closing is news: a refused duplicate or a replaced link
+        // closing says nothing about the peer.
+        if let connection, wasCurrent { configuration.linkEvents?(.closed(peer: connection.peerID, reason: reason)) }
     }
 
     // MARK: Routing

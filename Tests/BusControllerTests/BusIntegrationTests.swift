@@ -13,6 +13,9 @@ struct LocalBus {
     let store: SQLiteClusterStore
     let bmc: BusManagementController
     var cards: [CardAgent] = []
+    /// Each card's run, so a test can end one card (cancelling it stops its instances and its
+    /// link; the BMC sees a card that went away).
+    var cardRuns: [Task<Void, any Error>] = []
     let root: String
     /// Seconds per usage point (profilers and the BMC's buckets); 10 in production.
     var usageStep: Double = 10
@@ -50,7 +53,9 @@ struct LocalBus {
         profiling.sampleInterval = .milliseconds(Int64(usageStep * 100))
         let agent = CardAgent(configuration: config, runtime: runtime, group: group, profiler: Profiler(configuration: profiling))
         cards.append(agent)
-        tasks.addTask { try await agent.run() }
+        let run = Task { try await agent.run() }
+        cardRuns.append(run)
+        tasks.addTask { try? await run.value }
     }
 
     /// Waits (on store changes, no polling) until `condition` holds for the bus's state.
@@ -80,7 +85,8 @@ struct LocalBus {
     }
 
     func stop() async throws {
-        for card in cards { await card.stopAll() }
+        for run in cardRuns { run.cancel() }
+        for run in cardRuns { _ = try? await run.value }
         await bmc.shutdown()
         try store.close()
         try await group.shutdownGracefully()
@@ -124,7 +130,8 @@ struct BusIntegrationTests {
             // A card dies: its instances move to the others.
             let dead = bus.cards[0]
             let deadID = try #require(dead.cardID)
-            await dead.stopAll()
+            bus.cardRuns[0].cancel()
+            _ = try? await bus.cardRuns[0].value
             s = try await bus.waitFor("card lost and web re-placed") { snap in
                 snap.cards.first { $0.id == deadID }?.state == .lost
                     && running(snap, "web").count == 3 && running(snap, "web").allSatisfy { $0.instance.card != deadID }

@@ -70,6 +70,7 @@ struct ProfilerContainerTests {
         let runtime = try RuncRuntime(stateDirectory: temporaryDirectory("prof-state"), cacheDirectory: temporaryDirectory("prof-cache"), cgroupParent: "backplane-test/\(UUID().uuidString.prefix(8))")
         // Holds ~24 MB in a shell variable, then spins; limited to half a core and 64 MiB.
         let spec = ContainerSpec(id: "burn-0", image: "busybox", command: ["sh", "-c", "x=$(head -c 24000000 /dev/zero | tr '\\0' a); while :; do :; done"], resources: Resources(cpuMillis: 500, memoryBytes: 64 << 20))
+        try runtime.leaseFile.renew(until: LeaseFile.now() + 600_000_000_000)
         let handle = try await runtime.start(spec) { _ in }
         var config = Profiler.Configuration()
         config.pointInterval = 1

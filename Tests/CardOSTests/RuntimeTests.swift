@@ -28,8 +28,21 @@ struct RuncRuntimeTests {
     let state = temporaryDirectory("runc-state")
     let cache = temporaryDirectory("runc-cache")
 
-    func runtime() throws -> RuncRuntime {
-        try RuncRuntime(stateDirectory: state, cacheDirectory: cache, cgroupParent: "backplane-test/\(UUID().uuidString.prefix(8))")
+    /// A runtime whose card holds a lease for the next 10 minutes.
+    func runtime(parent: String = "backplane-test/\(UUID().uuidString.prefix(8))") throws -> RuncRuntime {
+        let runtime = try RuncRuntime(stateDirectory: state, cacheDirectory: cache, cgroupParent: parent)
+        try runtime.leaseFile.renew(until: LeaseFile.now() + 600_000_000_000)
+        return runtime
+    }
+
+    /// Waits (bounded) until a host process is gone: the shim acts on its own, outside this process.
+    func gone(_ pid: Int32, within limit: Duration = .seconds(10)) async -> Bool {
+        let deadline = ContinuousClock.now + limit
+        while ContinuousClock.now < deadline {
+            if kill(pid, 0) != 0 { return true }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return false
     }
 
     @Test("a busybox container runs with its cgroup limits; stop leaves nothing behind")
@@ -55,7 +68,8 @@ struct RuncRuntimeTests {
         #expect(exit?.id == "web-0" && exit?.oomKilled == false)
         #expect(try await runtime.list().isEmpty, "no runc state left")
         #expect(CgroupPaths.directories(for: handle.cgroupPath).allSatisfy { !FileManager.default.fileExists(atPath: $0) }, "no cgroup left")
-        #expect(!FileManager.default.fileExists(atPath: "\(state)/bundles/web-0"), "no bundle left")
+        #expect(!FileManager.default.fileExists(atPath: "\(state)/bundles/web-0.0"), "no bundle left")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: "\(state)/shims").isEmpty, "no shim record left")
         #expect(kill(handle.pid, 0) != 0, "the process is gone")
         await runtime.shutdown()
         #expect(CgroupPaths.directories(for: "/\(runtime.cgroupParent)").allSatisfy { !FileManager.default.fileExists(atPath: $0) }, "no cgroup parent left")
@@ -89,19 +103,75 @@ struct RuncRuntimeTests {
         await runtime.shutdown()
     }
 
-    @Test("a restarted card removes containers an earlier run left")
-    func leftovers() async throws {
+    @Test("a restarted card agent adopts the containers an earlier run left: same PID, no restart")
+    func adoption() async throws {
         let parent = "backplane-test/\(UUID().uuidString.prefix(8))"
-        let first = try RuncRuntime(stateDirectory: state, cacheDirectory: cache, cgroupParent: parent)
+        let first = try runtime(parent: parent)
+        let handle = try await first.start(ContainerSpec(id: "old-0", incarnation: 7, image: "busybox", command: ["sleep", "1000"], resources: Resources(cpuMillis: 100, memoryBytes: 16 << 20)), onExit: { _ in })
+        // A second runtime on the same state is what a restarted agent builds.
+        let second = try runtime(parent: parent)
         let exits = Exits()
-        let handle = try await first.start(ContainerSpec(id: "old-0", image: "busybox", command: ["sleep", "1000"], resources: Resources(cpuMillis: 100, memoryBytes: 16 << 20)), onExit: exits.handler)
-        let second = try RuncRuntime(stateDirectory: state, cacheDirectory: cache, cgroupParent: parent)
-        #expect(try await second.cleanUpLeftovers() == ["old-0"])
-        _ = await exits.next()
-        #expect(try await second.list().isEmpty)
+        let report = try await second.adopt(onExit: exits.handler)
+        #expect(report.adopted.map(\.containerID) == ["old-0.7"])
+        #expect(report.adopted.first?.pid == handle.pid, "the same process, not a restart")
+        #expect(report.removed.isEmpty && report.ended.isEmpty)
+        #expect(second.running().map(\.id) == ["old-0"])
+        try await second.stop("old-0", grace: .milliseconds(200))
+        let exit = await exits.next()
+        #expect(exit?.id == "old-0" && exit?.incarnation == 7)
         #expect(kill(handle.pid, 0) != 0)
+        #expect(try await second.list().isEmpty)
         #expect(CgroupPaths.directories(for: handle.cgroupPath).allSatisfy { !FileManager.default.fileExists(atPath: $0) })
         await second.shutdown()
+        await first.shutdown()
+    }
+
+    @Test("when the lease lapses the shim fences the container, with no agent involved")
+    func fencing() async throws {
+        let runtime = try runtime()
+        let exits = Exits()
+        let handle = try await runtime.start(ContainerSpec(id: "fenced-0", incarnation: 1, image: "busybox", command: ["sleep", "1000"], resources: Resources(cpuMillis: 100, memoryBytes: 16 << 20)), onExit: exits.handler)
+        let shims = try FileManager.default.contentsOfDirectory(atPath: "\(state)/shims")
+        #expect(shims == ["fenced-0.1.json"])
+        try runtime.leaseFile.revoke()
+        #expect(await gone(handle.pid), "the container's init was killed")
+        let exit = await exits.next()
+        #expect(exit?.fenced == true, "\(String(describing: exit))")
+        #expect(exit?.reason.contains("lease") == true)
+        #expect(try await runtime.runcList().isEmpty, "the shim deleted the container from runc's state")
+        #expect(CgroupPaths.directories(for: handle.cgroupPath).allSatisfy { !FileManager.default.fileExists(atPath: $0) }, "and its cgroups")
+        await runtime.shutdown()
+    }
+
+    @Test("a card without a valid lease starts nothing")
+    func noLeaseNoStart() async throws {
+        let runtime = try runtime()
+        try runtime.leaseFile.revoke()
+        await #expect(throws: RuntimeError.self) {
+            _ = try await runtime.start(ContainerSpec(id: "late-0", incarnation: 1, image: "busybox", command: ["sleep", "1000"], resources: Resources(cpuMillis: 100, memoryBytes: 16 << 20)), onExit: { _ in })
+        }
+        #expect(try await runtime.runcList().isEmpty)
+        await runtime.shutdown()
+    }
+
+    @Test("starting an incarnation twice is one container; a newer incarnation replaces the older")
+    func incarnations() async throws {
+        let runtime = try runtime()
+        let exits = Exits()
+        let spec = ContainerSpec(id: "inc-0", incarnation: 1, image: "busybox", command: ["sleep", "1000"], resources: Resources(cpuMillis: 100, memoryBytes: 16 << 20))
+        let first = try await runtime.start(spec, onExit: exits.handler)
+        let again = try await runtime.start(spec, onExit: exits.handler)
+        #expect(again.pid == first.pid)
+        #expect(try await runtime.runcList() == ["inc-0.1"])
+        var newer = spec
+        newer.incarnation = 2
+        let second = try await runtime.start(newer, onExit: exits.handler)
+        #expect(await exits.next()?.incarnation == 1, "the stale incarnation was stopped first")
+        #expect(kill(first.pid, 0) != 0)
+        #expect(try await runtime.runcList() == ["inc-0.2"])
+        #expect(kill(second.pid, 0) == 0)
+        await runtime.shutdown()
+        #expect(try await runtime.runcList().isEmpty)
     }
 
     @Test("a missing image directory is a clear error")

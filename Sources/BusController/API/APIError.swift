@@ -4,7 +4,9 @@ public struct APIError: Error, Hashable, Sendable, CustomStringConvertible {
         case badRequest = "bad_request"
         case invalidSpec = "invalid_spec"
         case notFound = "not_found"
+        case methodNotAllowed = "method_not_allowed"
         case conflict
+        case payloadTooLarge = "payload_too_large"
         case unavailable
         case internalError = "internal"
 
@@ -12,7 +14,9 @@ public struct APIError: Error, Hashable, Sendable, CustomStringConvertible {
             switch self {
             case .badRequest, .invalidSpec: return 400
             case .notFound: return 404
+            case .methodNotAllowed: return 405
             case .conflict: return 409
+            case .payloadTooLarge: return 413
             case .unavailable: return 503
             case .internalError: return 500
             }

@@ -8,19 +8,47 @@ import Yams
 
 /// The BMC's HTTP API under `/v1` (JSON; workload specs also as YAML). Errors are
 /// `{"error": {"code", "message", "details"}}`. The OpenAPI document is at `/v1/openapi.json`.
+///
+/// Hostile input is answered, never fatal: bodies over ``bodyLimit`` get 413, a known path with
+/// another method 405 with `Allow`, an unknown path 404, bad names and values 400 naming the
+/// field — all with the error envelope (see ``APIErrorMiddleware``). `GET /metrics` serves
+/// ``BusMetrics`` in Prometheus text format; every request is counted there by route.
 public struct APIServer: Sendable {
     public let bmc: BusManagementController
-    public init(bmc: BusManagementController) { self.bmc = bmc }
+    public let metrics: BusMetrics
+    public init(bmc: BusManagementController, metrics: BusMetrics = .process) {
+        self.bmc = bmc
+        self.metrics = metrics
+    }
+
+    /// The largest request body accepted (413 above).
+    public static let bodyLimit = 1 << 20
+
+    /// Every route: method and path (`:x` is a parameter). ``APIErrorMiddleware`` answers 405
+    /// with `Allow` from this table; a test checks it against the router and the OpenAPI document.
+    public static let routes: [(method: HTTPRequest.Method, path: String)] = [
+        (.get, "/metrics"), (.get, "/v1/openapi.json"), (.get, "/v1/cards"), (.post, "/v1/cards/:id/drain"),
+        (.get, "/v1/instances"), (.get, "/v1/instances/:id/logs"), (.get, "/v1/events"),
+        (.get, "/v1/workloads"), (.post, "/v1/workloads"), (.get, "/v1/workloads/:name"), (.delete, "/v1/workloads/:name"),
+        (.get, "/v1/metrics"), (.get, "/v1/workloads/:name/metrics"), (.get, "/v1/workloads/:name/forecast"),
+        (.get, "/v1/workloads/:name/explain"), (.post, "/v1/workloads/:name/scale"),
+    ]
 
     public func router() -> Router<BasicRequestContext> {
         let router = Router()
-        router.add(middleware: APIErrorMiddleware())
+        router.add(middleware: APIMetricsMiddleware(metrics: metrics))
+        router.add(middleware: APIErrorMiddleware(routes: Self.routes, bodyLimit: Self.bodyLimit))
+        router.get("metrics") { _, _ in
+            Response(status: .ok, headers: [.contentType: BusMetrics.contentType], body: .init(byteBuffer: ByteBuffer(bytes: self.metrics.exposition())))
+        }
         let v1 = router.group("v1")
         v1.get("openapi.json") { _, _ in Self.json(OpenAPIDocument.text) }
         v1.get("cards") { _, _ in try Self.encode(try await self.cards()) }
         v1.post("cards/:id/drain") { _, context in
             let text = try context.parameters.require("id")
-            guard let id = CardID(text) else { throw APIError(.badRequest, "'\(text)' is not a CardID such as c-0001-000000", details: ["id": text]) }
+            guard let id = CardID(text) else {
+                throw APIError(.badRequest, "id: '\(Quantity.excerpt(text))' is not a CardID such as c-0001-000000", details: ["id": "is not a CardID such as c-0001-000000"])
+            }
             return try Self.encode(try await self.bmc.drain(id))
         }
         v1.get("instances") { _, _ in
@@ -29,13 +57,14 @@ public struct APIServer: Sendable {
         }
         v1.get("instances/:id/logs") { _, context in
             let id = try context.parameters.require("id")
+            if let problem = Self.instanceIDProblem(id) { throw APIError(.badRequest, "id: \(problem)", details: ["id": problem]) }
             var body = try await self.bmc.logs(of: id)
             return Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: body.readSlice(length: body.readableBytes)!))
         }
         v1.get("events") { _, _ in try Self.encode(self.bmc.recentEvents.withLock { $0 }) }
         v1.get("workloads") { _, _ in try Self.encode(try await self.workloads()) }
         v1.post("workloads") { request, context in
-            let body = try await request.body.collect(upTo: 1 << 20)
+            let body = try await request.body.collect(upTo: Self.bodyLimit)
             let spec = try Self.parseSpec(body, contentType: request.headers[.contentType])
             try await self.bmc.registry.putWorkload(spec)
             self.bmc.record("workload.applied", "\(spec.key): \(spec.replicas) replica(s) of \(spec.resources)")
@@ -43,16 +72,14 @@ public struct APIServer: Sendable {
             return try Self.encode(spec, status: .created)
         }
         v1.get("workloads/:name") { request, context in
-            let name = try context.parameters.require("name")
-            let tenant = request.uri.queryParameters["tenant"].map(String.init) ?? WorkloadSpec.defaultTenant
-            guard let status = try await self.workloads().first(where: { $0.spec.name == name && $0.spec.tenant == tenant }) else {
+            let (tenant, name) = try Self.workloadName(request, context)
+            guard let status = try await self.workloads().first(where: { $0.name == name && $0.tenant == tenant }) else {
                 throw APIError(.notFound, "no workload '\(name)' in tenant '\(tenant)'")
             }
             return try Self.encode(status)
         }
         v1.delete("workloads/:name") { request, context in
-            let name = try context.parameters.require("name")
-            let tenant = request.uri.queryParameters["tenant"].map(String.init) ?? WorkloadSpec.defaultTenant
+            let (tenant, name) = try Self.workloadName(request, context)
             guard try await self.bmc.registry.deleteWorkload(tenant: tenant, name: name) else {
                 throw APIError(.notFound, "no workload '\(name)' in tenant '\(tenant)'")
             }
@@ -67,7 +94,7 @@ public struct APIServer: Sendable {
             var since = -Double.infinity
             if let text = request.uri.queryParameters["since"] {
                 guard let value = Double(String(text)), value.isFinite else {
-                    throw APIError(.badRequest, "since: '\(text)' is not a time in seconds since 1970", details: ["since": String(text)])
+                    throw APIError(.badRequest, "since: '\(Quantity.excerpt(String(text)))' is not a time in seconds since 1970", details: ["since": "is not a time in seconds since 1970"])
                 }
                 since = value
             }
@@ -102,20 +129,24 @@ public struct APIServer: Sendable {
             return try Self.encode(try await self.explain(tenant: tenant, name: name))
         }
         v1.post("workloads/:name/scale") { request, context in
-            let name = try context.parameters.require("name")
-            let tenant = request.uri.queryParameters["tenant"].map(String.init) ?? WorkloadSpec.defaultTenant
-            let body = try await request.body.collect(upTo: 4096)
+            let (tenant, name) = try Self.workloadName(request, context)
+            let body = try await request.body.collect(upTo: Self.bodyLimit)
             struct Scale: Decodable { var replicas: Int }
             guard let scale = try? JSONDecoder().decode(Scale.self, from: Data(body.readableBytesView)) else {
-                throw APIError(.badRequest, "body must be {\"replicas\": N}", details: ["field": "replicas"])
+                throw APIError(.badRequest, "replicas: the body must be {\"replicas\": N} with N a whole number from 0 to 1000", details: ["replicas": "must be a whole number from 0 to 1000"])
             }
             guard WorkloadSpec.replicaRange.contains(scale.replicas) else {
                 throw APIError(.invalidSpec, "replicas: is \(scale.replicas); must be 0 to 1000", details: ["replicas": "must be 0 to 1000"])
             }
-            guard var spec = try await self.bmc.registry.workload(tenant: tenant, name: name) else {
-                throw APIError(.notFound, "no workload '\(name)' in tenant '\(tenant)'")
+            var spec: WorkloadSpec
+            switch try await self.bmc.registry.workloadRecord(tenant: tenant, name: name) {
+            case nil: throw APIError(.notFound, "no workload '\(name)' in tenant '\(tenant)'")
+            case .quarantined(let q)?: throw Self.quarantinedError(q)
+            case .valid(let valid)?: spec = valid
             }
             spec.replicas = scale.replicas
+            let problems = spec.problems
+            guard problems.isEmpty else { throw Self.specError(SpecErrors(errors: problems)) }
             try await self.bmc.registry.putWorkload(spec)
             self.bmc.record("workload.scaled", "\(spec.key) to \(scale.replicas) replica(s)")
             self.bmc.poke()
@@ -126,8 +157,16 @@ public struct APIServer: Sendable {
 
     /// Runs the API on `host:port` until cancelled.
     public func run(host: String, port: Int) async throws {
-        let app = Application(router: router(), configuration: .init(address: .hostname(host, port: port), serverName: "backplane-bmc"))
-        try await app.runService(gracefulShutdownSignals: [])
+        try await application(host: host, port: port).runService(gracefulShutdownSignals: [])
+    }
+
+    /// The HTTP/1.1 server: the router, plus ``APIConnectionHandler`` so that requests NIO's
+    /// parser rejects get an enveloped 400 and a closed connection.
+    public func application(host: String, port: Int) -> some ApplicationProtocol {
+        Application(
+            router: router(),
+            server: .http1(configuration: .init(additionalChannelHandlers: [APIConnectionHandler()], idleTimeout: .seconds(60))),
+            configuration: .init(address: .hostname(host, port: port), serverName: "backplane-bmc"))
     }
 
     // MARK: Views
@@ -150,27 +189,46 @@ public struct APIServer: Sendable {
         let state = try await bmc.registry.read()
         return state.snapshot.cards.sorted { $0.id < $1.id }.map { card in
             let mine = state.snapshot.instances.filter { $0.instance.card == card.id && $0.instance.holdsResources }
-            let gpuMilli = mine.reduce(0) { sum, r in sum + (r.instance.gpu?.milliPerDevice ?? 0) * (r.instance.gpuDevices?.count ?? 0) }
+            let gpuMilli = mine.reduce(0) { sum, r in sum.saturatingAdd((r.instance.gpu?.milliPerDevice ?? 0).saturatingMultiply(r.instance.gpuDevices?.count ?? 0)) }
             return CardStatus(id: card.id, name: card.name, state: card.state, capacity: card.capacity, allocated: mine.reduce(.zero) { $0 + $1.instance.requested },
                               gpus: card.gpus, gpuAllocatedMilli: card.gpus == nil ? nil : gpuMilli, instances: mine.count, inventory: card.inventory)
         }
     }
 
     public struct WorkloadStatus: Codable, Sendable {
-        public var spec: WorkloadSpec
+        public enum State: String, Codable, Sendable {
+            /// Valid and reconciled.
+            case active
+            /// The stored record does not decode or validate: never reconciled (see `quarantine`).
+            case quarantined
+        }
+        public var name: String
+        public var tenant: String
+        public var state: State
+        /// Absent for a quarantined record.
+        public var spec: WorkloadSpec?
         public var running: Int
         public var pending: Int
         /// Why instances are pending (from the balancer), when some are.
         public var pendingReason: String?
+        /// Why the record is quarantined (fix: delete it, or deploy a valid spec of that name).
+        public var quarantineReason: String?
     }
 
     func workloads() async throws -> [WorkloadStatus] {
         let state = try await bmc.registry.read()
-        return state.snapshot.workloads.sorted { $0.key < $1.key }.map { spec in
+        let active = state.snapshot.workloads.map { spec in
             let mine = state.snapshot.instances.filter { $0.workloadKey == spec.key }
             let pending = mine.filter { $0.instance.state == .pending }
-            return WorkloadStatus(spec: spec, running: mine.filter { $0.instance.state == .running }.count, pending: pending.count, pendingReason: pending.compactMap(\.instance.pendingReason).first?.description)
+            return WorkloadStatus(name: spec.name, tenant: spec.tenant, state: .active, spec: spec, running: mine.filter { $0.instance.state == .running }.count,
+                                  pending: pending.count, pendingReason: pending.compactMap(\.instance.pendingReason).first?.description)
         }
+        let quarantined = state.quarantined.map { q in
+            let mine = state.snapshot.instances.filter { $0.workloadKey == WorkloadSpec.key(tenant: q.tenant, name: q.name) }
+            return WorkloadStatus(name: q.name, tenant: q.tenant, state: .quarantined, spec: nil, running: mine.filter { $0.instance.state == .running }.count,
+                                  pending: mine.filter { $0.instance.state == .pending }.count, quarantineReason: q.reason)
+        }
+        return (active + quarantined).sorted { ($0.tenant, $0.name) < ($1.tenant, $1.name) }
     }
 
     public struct WorkloadMetrics: Codable, Sendable {
@@ -266,12 +324,36 @@ public struct APIServer: Sendable {
     }
 
     func existingWorkload(_ request: Request, _ context: BasicRequestContext) async throws -> (tenant: String, name: String) {
+        let (tenant, name) = try Self.workloadName(request, context)
+        switch try await bmc.registry.workloadRecord(tenant: tenant, name: name) {
+        case nil: throw APIError(.notFound, "no workload '\(name)' in tenant '\(tenant)'")
+        case .quarantined(let q)?: throw Self.quarantinedError(q)
+        case .valid?: return (tenant, name)
+        }
+    }
+
+    /// The `{name}` path parameter and the `tenant` query parameter, each a valid name (else 400:
+    /// a name can never be longer than ``WorkloadSpec/maximumNameLength``).
+    static func workloadName(_ request: Request, _ context: BasicRequestContext) throws -> (tenant: String, name: String) {
         let name = try context.parameters.require("name")
         let tenant = request.uri.queryParameters["tenant"].map(String.init) ?? WorkloadSpec.defaultTenant
-        guard try await bmc.registry.workload(tenant: tenant, name: name) != nil else {
-            throw APIError(.notFound, "no workload '\(name)' in tenant '\(tenant)'")
-        }
+        if let problem = WorkloadSpec.nameProblem(name) { throw APIError(.badRequest, "name: \(problem)", details: ["name": problem]) }
+        if let problem = WorkloadSpec.nameProblem(tenant) { throw APIError(.badRequest, "tenant: \(problem)", details: ["tenant": problem]) }
         return (tenant, name)
+    }
+
+    /// Instance ids are `<workload>-<ordinal>`.
+    static func instanceIDProblem(_ id: String) -> String? {
+        let allowed = Set("abcdefghijklmnopqrstuvwxyz0123456789-")
+        guard !id.isEmpty, id.count <= WorkloadSpec.maximumNameLength + 21, id.allSatisfy(allowed.contains) else {
+            return "'\(Quantity.excerpt(id))' is not an instance id such as web-0"
+        }
+        return nil
+    }
+
+    static func quarantinedError(_ q: QuarantinedWorkload) -> APIError {
+        APIError(.conflict, "workload '\(q.name)' in tenant '\(q.tenant)' is quarantined: \(q.reason). Delete it, or deploy a valid spec of that name.",
+                 details: ["state": "quarantined", "reason": q.reason])
     }
 
     static func parseHorizon(_ text: String, allowed: [WorkloadSeries.Horizon]) throws -> WorkloadSeries.Horizon {
@@ -283,7 +365,7 @@ public struct APIServer: Sendable {
         }
         let names = allowed.map(\.description).joined(separator: ", ")
         guard let seconds, let horizon = allowed.first(where: { $0.seconds == seconds }) else {
-            throw APIError(.badRequest, "horizon: '\(text)' is not one the BMC keeps models for (\(names))", details: ["horizon": "one of \(names)"])
+            throw APIError(.badRequest, "horizon: '\(Quantity.excerpt(text))' is not one the BMC keeps models for (\(names))", details: ["horizon": "one of \(names)"])
         }
         return horizon
     }
@@ -291,11 +373,11 @@ public struct APIServer: Sendable {
     static func parseQuantiles(_ text: String) throws -> [Double] {
         let parts = text.split(separator: ",")
         guard !parts.isEmpty, parts.count <= 9 else {
-            throw APIError(.badRequest, "quantiles: give 1 to 9 comma-separated numbers such as 0.5,0.9,0.99", details: ["quantiles": text])
+            throw APIError(.badRequest, "quantiles: give 1 to 9 comma-separated numbers such as 0.5,0.9,0.99", details: ["quantiles": "give 1 to 9 comma-separated numbers such as 0.5,0.9,0.99"])
         }
         return try parts.map { part in
             guard let q = Double(part.trimmingCharacters(in: .whitespaces)), q > 0, q < 1 else {
-                throw APIError(.badRequest, "quantiles: '\(part)' is not a number between 0 and 1 (exclusive)", details: ["quantiles": String(part)])
+                throw APIError(.badRequest, "quantiles: '\(Quantity.excerpt(String(part)))' is not a number between 0 and 1 (exclusive)", details: ["quantiles": "each must be a number between 0 and 1 (exclusive)"])
             }
             return q
         }
@@ -305,10 +387,26 @@ public struct APIServer: Sendable {
 
     static func parseSpec(_ body: ByteBuffer, contentType: String?) throws -> WorkloadSpec {
         let text = String(buffer: body)
-        let isJSON = contentType?.contains("json") ?? text.trimmingCharacters(in: .whitespacesAndNewlines).hasPrefix("{")
+        let isJSON = contentType.map { $0.lowercased().contains("json") } ?? text.trimmingCharacters(in: .whitespacesAndNewlines).hasPrefix("{")
         let document: WorkloadSpec.Document
         do {
-            document = isJSON ? try JSONDecoder().decode(WorkloadSpec.Document.self, from: Data(text.utf8)) : try YAMLDecoder().decode(WorkloadSpec.Document.self, from: text)
+            if isJSON {
+                document = try JSONDecoder().decode(WorkloadSpec.Document.self, from: Data(text.utf8))
+            } else {
+                if let problem = yamlNestingProblem(text) { throw specError(SpecErrors(errors: [SpecError(field: "(document)", message: problem)])) }
+                document = try WorkloadSpecYAML.decode(text)
+            }
+        } catch let error as APIError {
+            throw error
+        } catch let error as YamlError {
+            throw yamlError(error)
+        } catch DecodingError.typeMismatch(_, let context) where context.codingPath.isEmpty {
+            throw specError(SpecErrors(errors: [SpecError(field: "(document)", message: "must be a map of spec fields (name, image, command, resources, ...)")]))
+        } catch DecodingError.dataCorrupted(let context) where context.underlyingError is YamlError {
+            throw yamlError(context.underlyingError as! YamlError)
+        } catch DecodingError.dataCorrupted(let context) where context.codingPath.isEmpty {
+            let reason = context.underlyingError.map { "\($0)" } ?? context.debugDescription
+            throw specError(SpecErrors(errors: [SpecError(field: "(document)", message: "is not valid \(isJSON ? "JSON" : "YAML"): \(Quantity.excerpt(reason, limit: 300))")]))
         } catch {
             throw specError(SpecErrors(decoding: error))
         }
@@ -319,8 +417,61 @@ public struct APIServer: Sendable {
         }
     }
 
+    /// A YAML syntax error, with its line and column.
+    static func yamlError(_ error: YamlError) -> APIError {
+        let located: (problem: String, mark: Mark?) = {
+            switch error {
+            case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _), .composer(let context, let problem, let mark, _):
+                return ((context.map { "\($0.text): " } ?? "") + problem, mark)
+            case .reader(let problem, _, _, _):
+                return (problem, nil)
+            case .duplicatedKeysInMapping(let duplicates, let context):
+                return ("duplicated key(s) \(duplicates.sorted().map { "'\(Quantity.excerpt($0))'" }.joined(separator: ", "))", context.mark)
+            default:
+                return ("\(error)", nil)
+            }
+        }()
+        let at = located.mark.map { " at line \($0.line), column \($0.column)" } ?? ""
+        let message = "is not valid YAML: \(Quantity.excerpt(located.problem, limit: 200))\(at)"
+        var details = ["(document)": message]
+        if let mark = located.mark {
+            details["line"] = String(mark.line)
+            details["column"] = String(mark.column)
+        }
+        return APIError(.invalidSpec, "(document): \(message)", details: details)
+    }
+
+    /// Specs are flat; deeper nesting than this is refused before the YAML parser (which
+    /// recurses per level) sees it.
+    static let maximumYAMLDepth = 32
+
+    static func yamlNestingProblem(_ text: String) -> String? {
+        var depth = 0
+        for byte in text.utf8 {
+            if byte == UInt8(ascii: "[") || byte == UInt8(ascii: "{") {
+                depth += 1
+                if depth > maximumYAMLDepth { return "nests lists or maps more than \(maximumYAMLDepth) deep" }
+            } else if byte == UInt8(ascii: "]") || byte == UInt8(ascii: "}") {
+                depth = max(0, depth - 1)
+            }
+        }
+        var line = 0
+        for byte in text.utf8 {
+            if byte == UInt8(ascii: "\n") { line = 0; continue }
+            if byte == UInt8(ascii: " ") || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "\t") {
+                line += 1
+                if line > 4 * maximumYAMLDepth { return "is indented more than \(4 * maximumYAMLDepth) columns" }
+            } else {
+                line = Int.min / 2
+            }
+        }
+        return nil
+    }
+
+    /// Every bad field, in `message` (joined by `; `) and in `details` (field → message).
     static func specError(_ e: SpecErrors) -> APIError {
-        APIError(.invalidSpec, e.errors.map(\.description).joined(separator: "; "), details: Dictionary(e.errors.map { ($0.field, $0.message) }, uniquingKeysWith: { a, _ in a }))
+        APIError(.invalidSpec, e.errors.map(\.description).joined(separator: "; "),
+                 details: Dictionary(e.errors.map { ($0.field, $0.message) }, uniquingKeysWith: { a, b in "\(a); \(b)" }))
     }
 
     static let encoder: JSONEncoder = {
@@ -335,38 +486,5 @@ public struct APIServer: Sendable {
 
     static func json(_ text: String, status: HTTPResponse.Status = .ok) -> Response {
         Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: text)))
-    }
-}
-
-/// Turns every failure into `{"error": {"code", "message", "details"}}`.
-struct APIErrorMiddleware: RouterMiddleware {
-    typealias Context = BasicRequestContext
-
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        do {
-            return try await next(request, context)
-        } catch let error as APIError {
-            return Self.response(error)
-        } catch let error as HTTPError {
-            let code: APIError.Code = error.status == .notFound ? .notFound : error.status.code >= 500 ? .internalError : .badRequest
-            return Self.response(APIError(code, error.body ?? "\(error.status.reasonPhrase)"), status: error.status)
-        } catch let error as DCLError {
-            return Self.response(APIError(.unavailable, "card unreachable: \(error)"))
-        } catch {
-            return Self.response(APIError(.internalError, "\(error)"))
-        }
-    }
-
-    static func response(_ error: APIError, status: HTTPResponse.Status? = nil) -> Response {
-        struct Body: Encodable {
-            struct Inner: Encodable {
-                var code: String
-                var message: String
-                var details: [String: String]
-            }
-            var error: Inner
-        }
-        let text = (try? APIServer.encoder.encode(Body(error: .init(code: error.code.rawValue, message: error.message, details: error.details)))).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
-        return APIServer.json(text, status: status ?? HTTPResponse.Status(code: error.code.status))
     }
 }

@@ -1,50 +1,76 @@
-/// The API's OpenAPI 3 document, served at `/v1/openapi.json` (keep in step with `APIServer`).
+/// The API's OpenAPI 3.1 document (JSON Schema 2020-12), served at `/v1/openapi.json` (keep in step with `APIServer`).
 enum OpenAPIDocument {
     static let text = #"""
 {
  "components": {
   "responses": {
+   "BadRequest": {
+    "content": {
+     "application/json": {
+      "schema": {
+       "$ref": "#/components/schemas/Error"
+      }
+     }
+    },
+    "description": "a bad parameter or body; details name every bad field"
+   },
+   "Conflict": {
+    "content": {
+     "application/json": {
+      "schema": {
+       "$ref": "#/components/schemas/Error"
+      }
+     }
+    },
+    "description": "the object is in a state that does not allow this (e.g. a quarantined workload)"
+   },
    "Error": {
     "content": {
      "application/json": {
       "schema": {
-       "properties": {
-        "error": {
-         "properties": {
-          "code": {
-           "enum": [
-            "bad_request",
-            "invalid_spec",
-            "not_found",
-            "conflict",
-            "unavailable",
-            "internal"
-           ],
-           "type": "string"
-          },
-          "details": {
-           "additionalProperties": {
-            "type": "string"
-           },
-           "type": "object"
-          },
-          "message": {
-           "type": "string"
-          }
-         },
-         "required": [
-          "code",
-          "message",
-          "details"
-         ],
-         "type": "object"
-        }
-       },
-       "type": "object"
+       "$ref": "#/components/schemas/Error"
       }
      }
     },
-    "description": "failure"
+    "description": "an error: {\"error\": {\"code\", \"message\", \"details\"}}"
+   },
+   "MethodNotAllowed": {
+    "content": {
+     "application/json": {
+      "schema": {
+       "$ref": "#/components/schemas/Error"
+      }
+     }
+    },
+    "description": "the path exists with other methods",
+    "headers": {
+     "Allow": {
+      "description": "the methods this path has",
+      "schema": {
+       "type": "string"
+      }
+     }
+    }
+   },
+   "NotFound": {
+    "content": {
+     "application/json": {
+      "schema": {
+       "$ref": "#/components/schemas/Error"
+      }
+     }
+    },
+    "description": "no such route or object"
+   },
+   "PayloadTooLarge": {
+    "content": {
+     "application/json": {
+      "schema": {
+       "$ref": "#/components/schemas/Error"
+      }
+     }
+    },
+    "description": "the body is over 1 MiB (1048576 bytes)"
    }
   },
   "schemas": {
@@ -86,7 +112,9 @@ enum OpenAPIDocument {
       "type": "array"
      },
      "id": {
-      "example": "c-0001-000000",
+      "examples": [
+       "c-0001-000000"
+      ],
       "type": "string"
      },
      "instances": {
@@ -94,8 +122,10 @@ enum OpenAPIDocument {
      },
      "inventory": {
       "description": "the host's cores, memory, disks, network interfaces and PCI devices",
-      "nullable": true,
-      "type": "object"
+      "type": [
+       "object",
+       "null"
+      ]
      },
      "name": {
       "type": "string"
@@ -111,6 +141,46 @@ enum OpenAPIDocument {
       "type": "string"
      }
     },
+    "type": "object"
+   },
+   "Error": {
+    "properties": {
+     "error": {
+      "properties": {
+       "code": {
+        "enum": [
+         "bad_request",
+         "invalid_spec",
+         "not_found",
+         "conflict",
+         "unavailable",
+         "internal",
+         "method_not_allowed",
+         "payload_too_large"
+        ],
+        "type": "string"
+       },
+       "details": {
+        "additionalProperties": {
+         "type": "string"
+        },
+        "type": "object"
+       },
+       "message": {
+        "type": "string"
+       }
+      },
+      "required": [
+       "code",
+       "message",
+       "details"
+      ],
+      "type": "object"
+     }
+    },
+    "required": [
+     "error"
+    ],
     "type": "object"
    },
    "GPUDemand": {
@@ -133,16 +203,22 @@ enum OpenAPIDocument {
    "Instance": {
     "properties": {
      "card": {
-      "nullable": true,
-      "type": "string"
+      "type": [
+       "string",
+       "null"
+      ]
      },
      "containerID": {
-      "nullable": true,
-      "type": "string"
+      "type": [
+       "string",
+       "null"
+      ]
      },
      "exitCode": {
-      "nullable": true,
-      "type": "integer"
+      "type": [
+       "integer",
+       "null"
+      ]
      },
      "gpu": {
       "$ref": "#/components/schemas/GPUDemand"
@@ -157,12 +233,16 @@ enum OpenAPIDocument {
       "type": "string"
      },
      "pendingReason": {
-      "nullable": true,
-      "type": "object"
+      "type": [
+       "object",
+       "null"
+      ]
      },
      "pid": {
-      "nullable": true,
-      "type": "integer"
+      "type": [
+       "integer",
+       "null"
+      ]
      },
      "priority": {
       "type": "integer"
@@ -174,8 +254,10 @@ enum OpenAPIDocument {
       "type": "integer"
      },
      "runtime": {
-      "nullable": true,
-      "type": "string"
+      "type": [
+       "string",
+       "null"
+      ]
      },
      "state": {
       "enum": [
@@ -577,9 +659,12 @@ enum OpenAPIDocument {
      "command": {
       "oneOf": [
        {
+        "description": "the program and its arguments",
         "items": {
+         "minLength": 1,
          "type": "string"
         },
+        "minItems": 1,
         "type": "array"
        },
        {
@@ -592,77 +677,196 @@ enum OpenAPIDocument {
       "additionalProperties": {
        "type": "string"
       },
-      "type": "object"
+      "description": "variable names: letters, digits and _, not starting with a digit, at most 255 characters",
+      "propertyNames": {
+       "maxLength": 255,
+       "minLength": 1,
+       "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"
+      },
+      "type": [
+       "object",
+       "null"
+      ]
      },
      "image": {
-      "description": "busybox or an absolute rootfs directory",
-      "type": "string"
+      "anyOf": [
+       {
+        "enum": [
+         "busybox"
+        ],
+        "type": "string"
+       },
+       {
+        "maxLength": 4096,
+        "pattern": "^/",
+        "type": "string"
+       }
+      ],
+      "description": "busybox or an absolute rootfs directory (at most 4096 characters)"
      },
      "name": {
+      "examples": [
+       "web"
+      ],
+      "maxLength": 63,
+      "minLength": 1,
+      "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$",
       "type": "string"
      },
      "priority": {
       "default": 500,
       "maximum": 1000,
       "minimum": 0,
-      "type": "integer"
+      "type": [
+       "integer",
+       "null"
+      ]
      },
      "replicas": {
       "default": 1,
       "maximum": 1000,
       "minimum": 0,
-      "type": "integer"
+      "type": [
+       "integer",
+       "null"
+      ]
      },
      "resources": {
       "additionalProperties": false,
+      "dependentSchemas": {
+       "gpu_models": {
+        "anyOf": [
+         {
+          "description": "gpu_models is null",
+          "properties": {
+           "gpu_models": {
+            "type": "null"
+           }
+          }
+         },
+         {
+          "description": "gpu_models needs gpu",
+          "properties": {
+           "gpu": {
+            "not": {
+             "type": "null"
+            }
+           }
+          },
+          "required": [
+           "gpu"
+          ]
+         }
+        ]
+       }
+      },
       "properties": {
        "cpu": {
-        "example": "250m",
-        "type": "string"
-       },
-       "gpu": {
-        "description": "GPUs per instance: whole GPUs (1, 2) or a share of one GPU (500m, 0.25)",
+        "description": "at most 1000000 cores; more than 0",
         "oneOf": [
          {
+          "examples": [
+           "250m"
+          ],
+          "pattern": "^([1-9][0-9]{0,8}m|[1-9][0-9]{0,5}(\\.[0-9]{1,3})?|0\\.[0-9]{0,2}[1-9])$",
           "type": "string"
          },
          {
+          "maximum": 1000000,
+          "minimum": 0.001,
           "type": "number"
          }
         ]
        },
+       "gpu": {
+        "description": "GPUs per instance: whole GPUs (1 to 64) or a share of one GPU (1m to 999m)",
+        "oneOf": [
+         {
+          "pattern": "^([1-9][0-9]{0,2}m|[1-9]|[1-5][0-9]|6[0-4])$",
+          "type": "string"
+         },
+         {
+          "maximum": 64,
+          "minimum": 1,
+          "type": "integer"
+         },
+         {
+          "type": "null"
+         }
+        ]
+       },
        "gpu_models": {
-        "description": "allowed GPU device models (needs gpu)",
+        "description": "allowed GPU device models; needs gpu unless null",
         "items": {
+         "maxLength": 63,
+         "minLength": 1,
+         "pattern": "^[^|,\\n\\r]+$",
          "type": "string"
         },
-        "type": "array"
+        "maxItems": 32,
+        "type": [
+         "array",
+         "null"
+        ]
        },
        "memory": {
-        "example": "128Mi",
+        "description": "at least 1Mi, at most 1Pi",
+        "examples": [
+         "128Mi"
+        ],
+        "pattern": "^([1-9][0-9]{0,5}(Mi|Gi|MiB|GiB)|[1-9][0-9]{0,2}(Ti|TiB))$",
         "type": "string"
        },
        "network": {
-        "example": "100Mbps",
-        "type": "string"
+        "description": "at most 10Tbps",
+        "examples": [
+         "100Mbps"
+        ],
+        "pattern": "^[1-9][0-9]{0,5}(kbps|Mbps|Gbps)$",
+        "type": [
+         "string",
+         "null"
+        ]
        },
        "storage_iops": {
-        "type": "integer"
+        "maximum": 1000000000,
+        "minimum": 0,
+        "type": [
+         "integer",
+         "null"
+        ]
        }
       },
+      "required": [
+       "cpu",
+       "memory"
+      ],
       "type": "object"
      },
      "restart": {
       "enum": [
        "always",
        "on-failure",
-       "never"
+       "never",
+       null
       ],
-      "type": "string"
+      "type": [
+       "string",
+       "null"
+      ]
      },
      "tenant": {
       "default": "default",
-      "type": "string"
+      "examples": [
+       "default"
+      ],
+      "maxLength": 63,
+      "minLength": 1,
+      "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$",
+      "type": [
+       "string",
+       "null"
+      ]
      }
     },
     "required": [
@@ -675,31 +879,91 @@ enum OpenAPIDocument {
    },
    "WorkloadStatus": {
     "properties": {
+     "name": {
+      "type": "string"
+     },
      "pending": {
+      "minimum": 0,
       "type": "integer"
      },
      "pendingReason": {
-      "nullable": true,
-      "type": "string"
+      "type": [
+       "string",
+       "null"
+      ]
+     },
+     "quarantineReason": {
+      "type": [
+       "string",
+       "null"
+      ]
      },
      "running": {
+      "minimum": 0,
       "type": "integer"
      },
      "spec": {
       "$ref": "#/components/schemas/WorkloadSpec"
+     },
+     "state": {
+      "description": "quarantined: the stored record does not decode or validate; it is never reconciled until deleted or replaced",
+      "enum": [
+       "active",
+       "quarantined"
+      ],
+      "type": "string"
+     },
+     "tenant": {
+      "type": "string"
      }
     },
+    "required": [
+     "name",
+     "tenant",
+     "state",
+     "running",
+     "pending"
+    ],
     "type": "object"
    }
   }
  },
  "info": {
-  "description": "The Bus Management Controller's API. Errors are {\"error\": {\"code\", \"message\", \"details\"}}.",
+  "description": "The Bus Management Controller's API. Errors are {\"error\": {\"code\", \"message\", \"details\"}} with details mapping each bad field to its message. Bodies are at most 1 MiB (413 above); a known path with another method is 405 with Allow; names (workload, tenant) are 1 to 63 lowercase letters, digits and '-'. Prometheus metrics are at /metrics (text format 0.0.4).",
   "title": "Backplane BMC API",
   "version": "1"
  },
- "openapi": "3.0.3",
+ "openapi": "3.1.0",
  "paths": {
+  "/metrics": {
+   "get": {
+    "responses": {
+     "200": {
+      "content": {
+       "text/plain; version=0.0.4; charset=utf-8": {
+        "schema": {
+         "type": "string"
+        }
+       }
+      },
+      "description": "text format 0.0.4"
+     },
+     "404": {
+      "$ref": "#/components/responses/NotFound"
+     },
+     "405": {
+      "$ref": "#/components/responses/MethodNotAllowed"
+     },
+     "413": {
+      "$ref": "#/components/responses/PayloadTooLarge"
+     },
+     "default": {
+      "$ref": "#/components/responses/Error"
+     }
+    },
+    "summary": "Prometheus metrics of this BMC (API requests by route, method and status; cards, instances, ...)"
+   }
+  },
   "/v1/cards": {
    "get": {
     "responses": {
@@ -716,6 +980,15 @@ enum OpenAPIDocument {
       },
       "description": "cards"
      },
+     "404": {
+      "$ref": "#/components/responses/NotFound"
+     },
+     "405": {
+      "$ref": "#/components/responses/MethodNotAllowed"
+     },
+     "413": {
+      "$ref": "#/components/responses/PayloadTooLarge"
+     },
      "default": {
       "$ref": "#/components/responses/Error"
      }
@@ -731,7 +1004,10 @@ enum OpenAPIDocument {
       "name": "id",
       "required": true,
       "schema": {
-       "example": "c-0001-000000",
+       "examples": [
+        "c-0001-000000"
+       ],
+       "pattern": "^c-[0-9a-f]{4}-[0-9a-f]{6}$",
        "type": "string"
       }
      }
@@ -746,6 +1022,21 @@ enum OpenAPIDocument {
        }
       },
       "description": "the card, now draining"
+     },
+     "400": {
+      "$ref": "#/components/responses/BadRequest"
+     },
+     "404": {
+      "$ref": "#/components/responses/NotFound"
+     },
+     "405": {
+      "$ref": "#/components/responses/MethodNotAllowed"
+     },
+     "409": {
+      "$ref": "#/components/responses/Conflict"
+     },
+     "413": {
+      "$ref": "#/components/responses/PayloadTooLarge"
      },
      "default": {
       "$ref": "#/components/responses/Error"
@@ -770,6 +1061,15 @@ enum OpenAPIDocument {
       },
       "description": "events"
      },
+     "404": {
+      "$ref": "#/components/responses/NotFound"
+     },
+     "405": {
+      "$ref": "#/components/responses/MethodNotAllowed"
+     },
+     "413": {
+      "$ref": "#/components/responses/PayloadTooLarge"
+     },
      "default": {
       "$ref": "#/components/responses/Error"
      }
@@ -793,6 +1093,15 @@ enum OpenAPIDocument {
       },
       "description": "instances"
      },
+     "404": {
+      "$ref": "#/components/responses/NotFound"
+     },
+     "405": {
+      "$ref": "#/components/responses/MethodNotAllowed"
+     },
+     "413": {
+      "$ref": "#/components/responses/PayloadTooLarge"
+     },
      "default": {
       "$ref": "#/components/responses/Error"
      }
@@ -808,6 +1117,12 @@ enum OpenAPIDocument {
       "name": "id",
       "required": true,
       "schema": {
+       "examples": [
+        "web-0"
+       ],
+       "maxLength": 84,
+       "minLength": 3,
+       "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?-[0-9]{1,19}$",
        "type": "string"
       }
      }
@@ -822,6 +1137,21 @@ enum OpenAPIDocument {
        }
       },
       "description": "text"
+     },
+     "400": {
+      "$ref": "#/components/responses/BadRequest"
+     },
+     "404": {
+      "$ref": "#/components/responses/NotFound"
+     },
+     "405": {
+      "$ref": "#/components/responses/MethodNotAllowed"
+     },
+     "409": {
+      "$ref": "#/components/responses/Conflict"
+     },
+     "413": {
+      "$ref": "#/components/responses/PayloadTooLarge"
      },
      "default": {
       "$ref": "#/components/responses/Error"
@@ -846,6 +1176,15 @@ enum OpenAPIDocument {
       },
       "description": "latest usage per instance"
      },
+     "404": {
+      "$ref": "#/components/responses/NotFound"
+     },
+     "405": {
+      "$ref": "#/components/responses/MethodNotAllowed"
+     },
+     "413": {
+      "$ref": "#/components/responses/PayloadTooLarge"
+     },
      "default": {
       "$ref": "#/components/responses/Error"
      }
@@ -865,6 +1204,15 @@ enum OpenAPIDocument {
        }
       },
       "description": "OpenAPI 3"
+     },
+     "404": {
+      "$ref": "#/components/responses/NotFound"
+     },
+     "405": {
+      "$ref": "#/components/responses/MethodNotAllowed"
+     },
+     "413": {
+      "$ref": "#/components/responses/PayloadTooLarge"
      },
      "default": {
       "$ref": "#/components/responses/Error"
@@ -888,6 +1236,15 @@ enum OpenAPIDocument {
        }
       },
       "description": "workloads"
+     },
+     "404": {
+      "$ref": "#/components/responses/NotFound"
+     },
+     "405": {
+      "$ref": "#/components/responses/MethodNotAllowed"
+     },
+     "413": {
+      "$ref": "#/components/responses/PayloadTooLarge"
      },
      "default": {
       "$ref": "#/components/responses/Error"
@@ -922,6 +1279,18 @@ enum OpenAPIDocument {
       },
       "description": "the stored spec"
      },
+     "400": {
+      "$ref": "#/components/responses/BadRequest"
+     },
+     "404": {
+      "$ref": "#/components/responses/NotFound"
+     },
+     "405": {
+      "$ref": "#/components/responses/MethodNotAllowed"
+     },
+     "413": {
+      "$ref": "#/components/responses/PayloadTooLarge"
+     },
      "default": {
       "$ref": "#/components/responses/Error"
      }
@@ -937,6 +1306,12 @@ enum OpenAPIDocument {
       "name": "name",
       "required": true,
       "schema": {
+       "examples": [
+        "web"
+       ],
+       "maxLength": 63,
+       "minLength": 1,
+       "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$",
        "type": "string"
       }
      },
@@ -946,6 +1321,12 @@ enum OpenAPIDocument {
       "required": false,
       "schema": {
        "default": "default",
+       "examples": [
+        "default"
+       ],
+       "maxLength": 63,
+       "minLength": 1,
+       "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$",
        "type": "string"
       }
      }
@@ -953,6 +1334,18 @@ enum OpenAPIDocument {
     "responses": {
      "204": {
       "description": "deleted"
+     },
+     "400": {
+      "$ref": "#/components/responses/BadRequest"
+     },
+     "404": {
+      "$ref": "#/components/responses/NotFound"
+     },
+     "405": {
+      "$ref": "#/components/responses/MethodNotAllowed"
+     },
+     "413": {
+      "$ref": "#/components/responses/PayloadTooLarge"
      },
      "default": {
       "$ref": "#/components/responses/Error"
@@ -967,6 +1360,12 @@ enum OpenAPIDocument {
       "name": "name",
       "required": true,
       "schema": {
+       "examples": [
+        "web"
+       ],
+       "maxLength": 63,
+       "minLength": 1,
+       "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$",
        "type": "string"
       }
      },
@@ -976,6 +1375,12 @@ enum OpenAPIDocument {
       "required": false,
       "schema": {
        "default": "default",
+       "examples": [
+        "default"
+       ],
+       "maxLength": 63,
+       "minLength": 1,
+       "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$",
        "type": "string"
       }
      }
@@ -990,6 +1395,21 @@ enum OpenAPIDocument {
        }
       },
       "description": "status"
+     },
+     "400": {
+      "$ref": "#/components/responses/BadRequest"
+     },
+     "404": {
+      "$ref": "#/components/responses/NotFound"
+     },
+     "405": {
+      "$ref": "#/components/responses/MethodNotAllowed"
+     },
+     "409": {
+      "$ref": "#/components/responses/Conflict"
+     },
+     "413": {
+      "$ref": "#/components/responses/PayloadTooLarge"
      },
      "default": {
       "$ref": "#/components/responses/Error"
@@ -1006,6 +1426,12 @@ enum OpenAPIDocument {
       "name": "name",
       "required": true,
       "schema": {
+       "examples": [
+        "web"
+       ],
+       "maxLength": 63,
+       "minLength": 1,
+       "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$",
        "type": "string"
       }
      },
@@ -1015,6 +1441,12 @@ enum OpenAPIDocument {
       "required": false,
       "schema": {
        "default": "default",
+       "examples": [
+        "default"
+       ],
+       "maxLength": 63,
+       "minLength": 1,
+       "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$",
        "type": "string"
       }
      }
@@ -1029,6 +1461,21 @@ enum OpenAPIDocument {
        }
       },
       "description": "explanation"
+     },
+     "400": {
+      "$ref": "#/components/responses/BadRequest"
+     },
+     "404": {
+      "$ref": "#/components/responses/NotFound"
+     },
+     "405": {
+      "$ref": "#/components/responses/MethodNotAllowed"
+     },
+     "409": {
+      "$ref": "#/components/responses/Conflict"
+     },
+     "413": {
+      "$ref": "#/components/responses/PayloadTooLarge"
      },
      "default": {
       "$ref": "#/components/responses/Error"
@@ -1045,6 +1492,12 @@ enum OpenAPIDocument {
       "name": "name",
       "required": true,
       "schema": {
+       "examples": [
+        "web"
+       ],
+       "maxLength": 63,
+       "minLength": 1,
+       "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$",
        "type": "string"
       }
      },
@@ -1054,6 +1507,12 @@ enum OpenAPIDocument {
       "required": false,
       "schema": {
        "default": "default",
+       "examples": [
+        "default"
+       ],
+       "maxLength": 63,
+       "minLength": 1,
+       "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$",
        "type": "string"
       }
      },
@@ -1078,6 +1537,8 @@ enum OpenAPIDocument {
       "required": false,
       "schema": {
        "default": "0.5,0.9,0.99",
+       "maxLength": 200,
+       "pattern": "^(0\\.[0-9]*[1-9][0-9]*)(,0\\.[0-9]*[1-9][0-9]*){0,8}$",
        "type": "string"
       }
      }
@@ -1092,6 +1553,21 @@ enum OpenAPIDocument {
        }
       },
       "description": "forecast"
+     },
+     "400": {
+      "$ref": "#/components/responses/BadRequest"
+     },
+     "404": {
+      "$ref": "#/components/responses/NotFound"
+     },
+     "405": {
+      "$ref": "#/components/responses/MethodNotAllowed"
+     },
+     "409": {
+      "$ref": "#/components/responses/Conflict"
+     },
+     "413": {
+      "$ref": "#/components/responses/PayloadTooLarge"
      },
      "default": {
       "$ref": "#/components/responses/Error"
@@ -1108,6 +1584,12 @@ enum OpenAPIDocument {
       "name": "name",
       "required": true,
       "schema": {
+       "examples": [
+        "web"
+       ],
+       "maxLength": 63,
+       "minLength": 1,
+       "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$",
        "type": "string"
       }
      },
@@ -1117,6 +1599,12 @@ enum OpenAPIDocument {
       "required": false,
       "schema": {
        "default": "default",
+       "examples": [
+        "default"
+       ],
+       "maxLength": 63,
+       "minLength": 1,
+       "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$",
        "type": "string"
       }
      },
@@ -1141,6 +1629,21 @@ enum OpenAPIDocument {
       },
       "description": "usage"
      },
+     "400": {
+      "$ref": "#/components/responses/BadRequest"
+     },
+     "404": {
+      "$ref": "#/components/responses/NotFound"
+     },
+     "405": {
+      "$ref": "#/components/responses/MethodNotAllowed"
+     },
+     "409": {
+      "$ref": "#/components/responses/Conflict"
+     },
+     "413": {
+      "$ref": "#/components/responses/PayloadTooLarge"
+     },
      "default": {
       "$ref": "#/components/responses/Error"
      }
@@ -1156,6 +1659,12 @@ enum OpenAPIDocument {
       "name": "name",
       "required": true,
       "schema": {
+       "examples": [
+        "web"
+       ],
+       "maxLength": 63,
+       "minLength": 1,
+       "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$",
        "type": "string"
       }
      },
@@ -1165,6 +1674,12 @@ enum OpenAPIDocument {
       "required": false,
       "schema": {
        "default": "default",
+       "examples": [
+        "default"
+       ],
+       "maxLength": 63,
+       "minLength": 1,
+       "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$",
        "type": "string"
       }
      }
@@ -1199,6 +1714,21 @@ enum OpenAPIDocument {
        }
       },
       "description": "the updated spec"
+     },
+     "400": {
+      "$ref": "#/components/responses/BadRequest"
+     },
+     "404": {
+      "$ref": "#/components/responses/NotFound"
+     },
+     "405": {
+      "$ref": "#/components/responses/MethodNotAllowed"
+     },
+     "409": {
+      "$ref": "#/components/responses/Conflict"
+     },
+     "413": {
+      "$ref": "#/components/responses/PayloadTooLarge"
      },
      "default": {
       "$ref": "#/components/responses/Error"

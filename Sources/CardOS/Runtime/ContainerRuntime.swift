@@ -2,7 +2,10 @@ import BackplaneModel
 
 /// What to run: one instance's container.
 public struct ContainerSpec: Hashable, Sendable {
+    /// The instance id.
     public var id: String
+    /// Which start of the instance this is (see ``ContainerID``).
+    public var incarnation: UInt64
     /// `busybox` or an absolute path to a root filesystem directory.
     public var image: String
     public var command: [String]
@@ -10,9 +13,12 @@ public struct ContainerSpec: Hashable, Sendable {
     public var resources: Resources
     /// Most processes the container may have.
     public var pidsLimit: Int64
+    /// The workload's key (`<tenant>/<name>`), to label usage.
+    public var workload: String = ""
 
-    public init(id: String, image: String, command: [String], env: [String: String] = [:], resources: Resources, pidsLimit: Int64 = 256) {
+    public init(id: String, incarnation: UInt64 = 0, image: String, command: [String], env: [String: String] = [:], resources: Resources, pidsLimit: Int64 = 256) {
         self.id = id
+        self.incarnation = incarnation
         self.image = image
         self.command = command
         self.env = env
@@ -23,7 +29,13 @@ public struct ContainerSpec: Hashable, Sendable {
 
 /// A started container.
 public struct ContainerHandle: Hashable, Sendable {
+    /// The instance id.
     public var id: String
+    public var incarnation: UInt64
+    /// The runtime's own id for the container (`<instance>.<incarnation>` for runc).
+    public var containerID: String
+    /// The workload's key (`<tenant>/<name>`).
+    public var workload: String = ""
     /// Host PID of the container's init process.
     public var pid: Int32
     /// The cgroup (relative to each v1 controller's mount, or to the v2 root) it runs in.
@@ -34,11 +46,38 @@ public struct ContainerHandle: Hashable, Sendable {
 
 /// How a container ended.
 public struct ContainerExit: Hashable, Sendable {
+    /// The instance id.
     public var id: String
-    /// The exit status, or 128 + signal for a signalled process (as shells report it).
+    public var incarnation: UInt64
+    /// The exit status, or 128 + signal for a signalled process (as shells report it); -1 when
+    /// unknown.
     public var code: Int32
     /// True when the kernel's OOM killer ended it (memory limit reached).
     public var oomKilled: Bool
+    /// Killed by its shim because the card's lease lapsed.
+    public var fenced: Bool
+    /// Why it ended, for people.
+    public var reason: String
+
+    public init(id: String, incarnation: UInt64, code: Int32, oomKilled: Bool, fenced: Bool = false, reason: String? = nil) {
+        self.id = id
+        self.incarnation = incarnation
+        self.code = code
+        self.oomKilled = oomKilled
+        self.fenced = fenced
+        self.reason = reason ?? CardProtocol.InstanceExited(id: id, incarnation: incarnation, code: code, oomKilled: oomKilled, fenced: fenced).reason
+    }
+}
+
+/// What a runtime found when the card agent (re)started.
+public struct AdoptionReport: Hashable, Sendable {
+    /// Still running under their supervisors: tracked again, same PID, no restart.
+    public var adopted: [ContainerHandle] = []
+    /// Ended while no agent watched (fenced, or by themselves): to report to the BMC.
+    public var ended: [ContainerExit] = []
+    /// Leftovers with nothing to adopt (no supervisor or no record): killed and removed.
+    public var removed: [String] = []
+    public init() {}
 }
 
 /// Runs containers for instances. Drivers: ``RuncRuntime`` (real OCI containers with cgroup
@@ -47,23 +86,42 @@ public protocol ContainerRuntime: Sendable {
     /// `runc` or `process`.
     var kind: String { get }
 
+    /// The lease file this runtime's supervisors enforce (nil: the runtime cannot fence).
+    var lease: LeaseFile? { get }
+
     /// Starts the container and returns once its init process has run. `onExit` is called once,
-    /// when it ends (by itself, by a signal, or by ``stop(_:grace:)``) — possibly before `start`
-    /// returns, for a container that ends at once.
+    /// when it ends (by itself, by a signal, by ``stop(_:incarnation:grace:)``, or fenced) —
+    /// possibly before `start` returns, for a container that ends at once.
+    /// Idempotent for one incarnation: starting an incarnation that already runs returns its
+    /// handle. Any other incarnation of the same instance is stopped first.
     func start(_ spec: ContainerSpec, onExit: @escaping @Sendable (ContainerExit) -> Void) async throws -> ContainerHandle
 
-    /// Stops the container: TERM, then KILL after `grace`. Returns when it is gone and nothing of
-    /// it is left (runtime state, cgroup, bundle). Stopping an unknown id is not an error.
-    func stop(_ id: String, grace: Duration) async throws
+    /// Stops the instance's container (only `incarnation`, or any when nil): TERM, then KILL after
+    /// `grace`. Returns when it is gone and nothing of it is left (runtime state, cgroup, bundle).
+    /// Stopping an unknown id is not an error.
+    func stop(_ id: String, incarnation: UInt64?, grace: Duration) async throws
 
-    /// Ids of containers this runtime knows about, including ones left by an earlier run.
+    /// The containers this runtime supervises now.
+    func running() -> [ContainerHandle]
+
+    /// Instance ids of containers this runtime's backend knows about, including ones left by an
+    /// earlier run.
     func list() async throws -> [String]
 
-    /// Removes everything left by an earlier run of this card (after a crash or restart).
-    func cleanUpLeftovers() async throws -> [String]
+    /// After the card agent (re)started: takes back the containers an earlier run left running
+    /// under live supervisors, collects the exits recorded while no agent watched, and removes
+    /// everything else.
+    func adopt(onExit: @escaping @Sendable (ContainerExit) -> Void) async throws -> AdoptionReport
 
     /// Stops every container and removes what the runtime itself created (e.g. its cgroup parent).
     func shutdown() async
+}
+
+extension ContainerRuntime {
+    /// Stops whichever incarnation of the instance runs.
+    public func stop(_ id: String, grace: Duration) async throws {
+        try await stop(id, incarnation: nil, grace: grace)
+    }
 }
 
 /// A runtime operation that failed, with the command's output when there was one.

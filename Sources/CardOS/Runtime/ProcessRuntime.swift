@@ -5,10 +5,13 @@ import Synchronization
 /// Plain child processes, for machines without runc or root. No namespaces and no cgroup
 /// limits: memory is bounded with `ulimit -v` only, CPU not at all, and the image is ignored
 /// (commands run from the host's filesystem). CardOS says so loudly when this driver is used.
+/// It has no shim: its processes are not fenced when the card's lease lapses, and a restarted
+/// card kills what an earlier run left instead of adopting it.
 public final class ProcessRuntime: ContainerRuntime {
     public var kind: String { "process" }
+    public var lease: LeaseFile? { nil }
     public let stateDirectory: String
-    private let running = Mutex<[String: (pid: pid_t, watcher: Task<Void, Never>)]>([:])
+    private let live = Mutex<[String: (handle: ContainerHandle, watcher: Task<Void, Never>)]>([:])
 
     public static let warning = "WARNING: process driver: workloads run as plain host processes without namespaces or cgroup limits (memory via ulimit only, no CPU limit, image ignored)"
 
@@ -22,6 +25,10 @@ public final class ProcessRuntime: ContainerRuntime {
     private func path(_ dir: String, _ name: String) -> String { (stateDirectory as NSString).appendingPathComponent("\(dir)/\(name)") }
 
     public func start(_ spec: ContainerSpec, onExit: @escaping @Sendable (ContainerExit) -> Void) async throws -> ContainerHandle {
+        if let existing = live.withLock({ $0[spec.id] }) {
+            if existing.handle.incarnation == spec.incarnation { return existing.handle }
+            try await stop(spec.id, incarnation: existing.handle.incarnation, grace: .zero)
+        }
         let fm = FileManager.default
         let scratch = path("scratch", spec.id)
         try fm.createDirectory(atPath: scratch, withIntermediateDirectories: true)
@@ -43,15 +50,17 @@ public final class ProcessRuntime: ContainerRuntime {
             let code = await child.exit.value
             try? FileManager.default.removeItem(atPath: pidFile)
             try? FileManager.default.removeItem(atPath: scratch)
-            onExit(ContainerExit(id: spec.id, code: code, oomKilled: false))
-            _ = self?.running.withLock { $0.removeValue(forKey: spec.id) }
+            onExit(ContainerExit(id: spec.id, incarnation: spec.incarnation, code: code, oomKilled: false))
+            _ = self?.live.withLock { $0.removeValue(forKey: spec.id) }
         }
-        running.withLock { $0[spec.id] = (child.pid, watcher) }
-        return ContainerHandle(id: spec.id, pid: child.pid, cgroupPath: "", stdoutPath: stdoutPath, stderrPath: stderrPath)
+        let handle = ContainerHandle(id: spec.id, incarnation: spec.incarnation, containerID: "\(child.pid)", workload: spec.workload, pid: child.pid, cgroupPath: "", stdoutPath: stdoutPath, stderrPath: stderrPath)
+        live.withLock { $0[spec.id] = (handle, watcher) }
+        return handle
     }
 
-    public func stop(_ id: String, grace: Duration) async throws {
-        guard let (pid, watcher) = running.withLock({ $0[id] }) else { return }
+    public func stop(_ id: String, incarnation: UInt64?, grace: Duration) async throws {
+        guard let (handle, watcher) = live.withLock({ $0[id] }), incarnation == nil || handle.incarnation == incarnation else { return }
+        let pid = handle.pid
         kill(pid, SIGTERM)
         let killer = Task {
             try await Task.sleep(for: grace)
@@ -59,7 +68,7 @@ public final class ProcessRuntime: ContainerRuntime {
         }
         await watcher.value
         killer.cancel()
-        running.withLock { _ = $0.removeValue(forKey: id) }
+        live.withLock { _ = $0.removeValue(forKey: id) }
     }
 
     public func shutdown() async {
@@ -67,13 +76,22 @@ public final class ProcessRuntime: ContainerRuntime {
     }
 
     public func list() async throws -> [String] {
-        running.withLock { Array($0.keys).sorted() }
+        live.withLock { Array($0.keys).sorted() }
     }
 
+    public func running() -> [ContainerHandle] {
+        live.withLock { $0.values.map(\.handle) }.sorted { $0.id < $1.id }
+    }
 
-    /// Kills processes recorded by an earlier run of this card.
-    public func cleanUpLeftovers() async throws -> [String] {
-        let known = running.withLock { Set($0.keys) }
+    /// Kills processes recorded by an earlier run of this card (the process driver cannot adopt).
+    public func adopt(onExit: @escaping @Sendable (ContainerExit) -> Void) async throws -> AdoptionReport {
+        var report = AdoptionReport()
+        report.removed = try await cleanUpLeftovers()
+        return report
+    }
+
+    func cleanUpLeftovers() async throws -> [String] {
+        let known = live.withLock { Set($0.keys) }
         var removed: [String] = []
         for id in (try? FileManager.default.contentsOfDirectory(atPath: (stateDirectory as NSString).appendingPathComponent("pids"))) ?? [] where !known.contains(id) {
             if let text = try? String(contentsOfFile: path("pids", id), encoding: .utf8), let pid = Int32(text) {

@@ -1,39 +1,85 @@
 import BackplaneModel
 import Foundation
+import Logging
+import Subprocess
 import Synchronization
+#if canImport(System)
+import System
+#else
+import SystemPackage
+#endif
 
-/// Real OCI containers through `runc run --keep`: one supervised `runc` child per container, so
-/// its exit status is the container's; when it ends CardOS reads the memory cgroup's OOM-kill
-/// count, then deletes the container, its cgroup and its bundle. CardOS owns a private
-/// runc root, its bundles and a cgroup parent per card, so nothing of other users is touched.
+/// Real OCI containers through runc, each supervised by its own `backplane-shim` process that
+/// outlives the card agent: the shim is the parent of `runc run --keep`, records the exit, cleans
+/// up the container and its cgroups, and fences (kills) the container when the card's lease
+/// lapses — also while the agent is dead or frozen. A restarted agent adopts the containers whose
+/// shims still run (same PID, no restart).
 ///
-/// Layout under `stateDirectory`: `runc/` (runc's state), `bundles/<id>/config.json`,
-/// `bundles/<id>/scratch` (the container's writable /tmp), `logs/<id>.out|.err`.
+/// Layout under `stateDirectory`: `runc/` (runc's state), `bundles/<cid>/config.json`,
+/// `bundles/<cid>/scratch` (the container's writable /tmp), `logs/<instance>.out|.err`,
+/// `shims/<cid>.json` (what the agent knows of a shim), `exits/<cid>.json` (written by the shim),
+/// `pids/<cid>` (runc's pid file), and `lease` (see ``LeaseFile``). A container id `cid` is
+/// `<instance>.<incarnation>`.
 public final class RuncRuntime: ContainerRuntime {
     public var kind: String { "runc" }
     public let runcPath: String
+    public let shimPath: String
     public let stateDirectory: String
     public let cacheDirectory: String
     /// cgroup parent for this card's containers, e.g. `backplane/c-0001-000000`.
     public let cgroupParent: String
-    /// Per running container: the task that ends after its exit has been handled.
-    private let running = Mutex<[String: Task<Void, Never>]>([:])
+    public let leaseFile: LeaseFile
+    public var lease: LeaseFile? { leaseFile }
+    let logger = Logger(label: "backplane.card.runc")
 
-    public init(stateDirectory: String, cacheDirectory: String, cgroupParent: String, runcPath: String? = nil) throws {
+    struct Tracked: Sendable {
+        var handle: ContainerHandle
+        var shimPID: pid_t
+        /// Ends once the exit has been handled (reported and cleaned up).
+        var watcher: Task<Void, Never>
+    }
+    /// By container id.
+    private let tracked = Mutex<[String: Tracked]>([:])
+
+    public init(stateDirectory: String, cacheDirectory: String, cgroupParent: String, runcPath: String? = nil, shimPath: String? = nil, lease: LeaseFile? = nil) throws {
         guard let path = runcPath ?? Self.findRunc() else {
             throw RuntimeError("runc is not installed (Debian: apt-get install runc); use the process driver on machines without runc")
         }
+        guard let shim = shimPath ?? Self.findShim() else {
+            throw RuntimeError("backplane-shim was not found next to this executable or on PATH (it is built with `swift build`)")
+        }
         self.runcPath = path
+        self.shimPath = shim
         self.stateDirectory = stateDirectory
         self.cacheDirectory = cacheDirectory
         self.cgroupParent = cgroupParent
-        for dir in ["runc", "bundles", "logs", "pids"] {
+        self.leaseFile = lease ?? LeaseFile(path: (stateDirectory as NSString).appendingPathComponent("lease"))
+        for dir in ["runc", "bundles", "logs", "pids", "shims", "exits"] {
             try FileManager.default.createDirectory(atPath: (stateDirectory as NSString).appendingPathComponent(dir), withIntermediateDirectories: true)
         }
     }
 
     public static func findRunc() -> String? {
         ["/usr/sbin/runc", "/usr/bin/runc", "/usr/local/sbin/runc", "/usr/local/bin/runc"].first { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+
+    /// `backplane-shim` next to the running executable (or the test bundle), else on PATH.
+    public static func findShim() -> String? {
+        let fm = FileManager.default
+        var candidates: [String] = []
+        if let exe = try? fm.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
+            candidates.append(((exe as NSString).deletingLastPathComponent as NSString).appendingPathComponent("backplane-shim"))
+        }
+        let argv0 = CommandLine.arguments.first ?? ""
+        candidates.append(((argv0 as NSString).deletingLastPathComponent as NSString).appendingPathComponent("backplane-shim"))
+        // A test bundle lives in the build directory next to the products.
+        for bundle in Bundle.allBundles where bundle.bundlePath.hasSuffix(".xctest") {
+            candidates.append(((bundle.bundlePath as NSString).deletingLastPathComponent as NSString).appendingPathComponent("backplane-shim"))
+        }
+        for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":") {
+            candidates.append("\(dir)/backplane-shim")
+        }
+        return candidates.first { fm.isExecutableFile(atPath: $0) }
     }
 
     /// Why runc cannot be used here, or nil when it can (runc installed, running as root, cgroups writable).
@@ -46,19 +92,48 @@ public final class RuncRuntime: ContainerRuntime {
         return nil
     }
 
-    private var runcRoot: String { (stateDirectory as NSString).appendingPathComponent("runc") }
-    private func bundle(_ id: String) -> String { (stateDirectory as NSString).appendingPathComponent("bundles/\(id)") }
-    private func pidPath(_ id: String) -> String { (stateDirectory as NSString).appendingPathComponent("pids/\(id)") }
-    private func log(_ id: String, _ stream: String) -> String { (stateDirectory as NSString).appendingPathComponent("logs/\(id).\(stream)") }
+    public var runcRoot: String { (stateDirectory as NSString).appendingPathComponent("runc") }
+    private func path(_ dir: String, _ name: String) -> String { (stateDirectory as NSString).appendingPathComponent("\(dir)/\(name)") }
+    private func bundle(_ cid: String) -> String { path("bundles", cid) }
+    private func log(_ id: String, _ stream: String) -> String { path("logs", "\(id).\(stream)") }
+    private func cgroupsPath(_ cid: String) -> String { "/\(cgroupParent)/\(cid)" }
+
+    /// What the agent records about a shim, to adopt its container after a restart.
+    struct ShimRecord: Codable {
+        var instance: String
+        var incarnation: UInt64
+        var shimPID: Int32
+        var cgroupPath: String
+        var workload: String?
+    }
+
+    /// What the shim records when the container ended.
+    struct ExitRecord: Codable {
+        var code: Int32
+        var oomKilled: Bool
+        var fenced: Bool
+        var started: Bool
+    }
 
     public func start(_ spec: ContainerSpec, onExit: @escaping @Sendable (ContainerExit) -> Void) async throws -> ContainerHandle {
-        guard spec.id.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." }), !spec.id.isEmpty else {
-            throw RuntimeError("container id '\(spec.id)' may use only letters, digits, '-', '_' and '.'")
+        guard ContainerID.isValidInstanceID(spec.id) else {
+            throw RuntimeError("instance id '\(spec.id)' may use only letters, digits, '-' and '_'")
+        }
+        let cid = ContainerID.make(instance: spec.id, incarnation: spec.incarnation)
+        // Idempotent: the same incarnation already runs (a start sent again after a BMC restart).
+        if let existing = tracked.withLock({ $0[cid] }) { return existing.handle }
+        // Any other incarnation of this instance is stale: it never runs beside the new one.
+        for other in tracked.withLock({ $0.values.filter { $0.handle.id == spec.id } }) {
+            logger.info("stopping a stale incarnation before starting another", metadata: ["instance": "\(spec.id)", "stale": "\(other.handle.incarnation)", "new": "\(spec.incarnation)"])
+            try await stop(spec.id, incarnation: other.handle.incarnation, grace: .zero)
+        }
+        guard leaseFile.isValid() else {
+            throw RuntimeError("this card holds no valid lease from the BMC, so it starts nothing (the lease lapsed or was never granted)")
         }
         let fm = FileManager.default
         let rootfs: String
         if spec.image == "busybox" {
-            rootfs = try BusyboxImage.rootfs(cacheDirectory: cacheDirectory)
+            rootfs = try await BusyboxImage.rootfs(cacheDirectory: cacheDirectory)
         } else {
             var isDirectory: ObjCBool = false
             guard fm.fileExists(atPath: spec.image, isDirectory: &isDirectory), isDirectory.boolValue else {
@@ -66,83 +141,180 @@ public final class RuncRuntime: ContainerRuntime {
             }
             rootfs = spec.image
         }
-        let bundle = bundle(spec.id)
+        let bundle = bundle(cid)
         let scratch = (bundle as NSString).appendingPathComponent("scratch")
         try fm.createDirectory(atPath: scratch, withIntermediateDirectories: true)
-        let cgroupsPath = "/\(cgroupParent)/\(spec.id)"
-        let config = OCIConfig.make(spec: spec, rootfs: rootfs, scratch: scratch, cgroupsPath: cgroupsPath)
+        let cgroups = cgroupsPath(cid)
+        let config = OCIConfig.make(spec: spec, rootfs: rootfs, scratch: scratch, cgroupsPath: cgroups)
         try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys])
             .write(to: URL(fileURLWithPath: (bundle as NSString).appendingPathComponent("config.json")))
-
         let stdoutPath = log(spec.id, "out")
         let stderrPath = log(spec.id, "err")
-        // Outside the bundle: it must outlive a container that ends at once (see below).
-        let pidFile = pidPath(spec.id)
+        for file in [stdoutPath, stderrPath] { fm.createFile(atPath: file, contents: nil, attributes: [.posixPermissions: 0o600]) }
+        let pidFile = path("pids", cid)
+        let exitFile = path("exits", cid)
         try? fm.removeItem(atPath: pidFile)
+        try? fm.removeItem(atPath: exitFile)
 
-        let child = try await Supervisor.spawn(
-            executable: runcPath,
-            arguments: ["--root", runcRoot, "run", "--keep", "--bundle", bundle, "--pid-file", pidFile, spec.id],
-            stdoutPath: stdoutPath, stderrPath: stderrPath
-        )
-        let watcher = Task { [weak self] in
-            let code = await child.exit.value
-            let oom = (CgroupPaths.oomKills(of: cgroupsPath) ?? 0) > 0
-            self?.finished(spec.id)
-            onExit(ContainerExit(id: spec.id, code: code, oomKilled: oom))
-            _ = self?.running.withLock { $0.removeValue(forKey: spec.id) }
-        }
-        running.withLock { $0[spec.id] = watcher }
-        // runc writes the pid file once the container's init process exists.
+        let shimPID = try ShimProcess.spawn(shimPath, arguments: [
+            "--id", cid, "--lease", leaseFile.path, "--exit", exitFile, "--stdout", stdoutPath, "--stderr", stderrPath,
+            "--runc", runcPath, "--runc-root", runcRoot, "--cgroup", cgroups, "--",
+            runcPath, "--root", runcRoot, "run", "--keep", "--bundle", bundle, "--pid-file", pidFile, cid,
+        ])
+        try JSONEncoder().encode(ShimRecord(instance: spec.id, incarnation: spec.incarnation, shimPID: shimPID, cgroupPath: cgroups, workload: spec.workload))
+            .write(to: URL(fileURLWithPath: path("shims", "\(cid).json")), options: .atomic)
+
+        // runc writes the pid file once the container's init process exists; the shim writes the
+        // exit file if it ended (or never started).
         let deadline = ContinuousClock.now + .seconds(10)
+        var pid: Int32?
         while ContinuousClock.now < deadline {
-            if let text = try? String(contentsOfFile: pidFile, encoding: .utf8), let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
-                return ContainerHandle(id: spec.id, pid: pid, cgroupPath: cgroupsPath, stdoutPath: stdoutPath, stderrPath: stderrPath)
+            if let p = Self.readPID(pidFile) { pid = p; break }
+            if fm.fileExists(atPath: exitFile) { break }
+            try await Task.sleep(for: .milliseconds(5))  // polling files runc and the shim write
+        }
+        if pid == nil, let p = Self.readPID(pidFile) { pid = p }
+        guard let pid else {
+            let ended = fm.fileExists(atPath: exitFile)
+            if !ended { kill(shimPID, SIGTERM) }
+            _ = await waitForExitFile(exitFile, shimPID: shimPID, timeout: .seconds(5))
+            let record = readExit(exitFile)
+            cleanUp(cid)
+            let err = (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? ""
+            if record?.started == false && record?.fenced == true {
+                throw RuntimeError("\(spec.id) was not started: this card's lease lapsed")
             }
-            if kill(child.pid, 0) != 0 || running.withLock({ $0[spec.id] == nil }) {
-                await watcher.value
-                // Started and already ended (its exit has been reported), or never started.
-                if let text = try? String(contentsOfFile: pidFile, encoding: .utf8), let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
-                    return ContainerHandle(id: spec.id, pid: pid, cgroupPath: cgroupsPath, stdoutPath: stdoutPath, stderrPath: stderrPath)
+            throw RuntimeError(ended ? "runc failed to start \(spec.id): \(err.suffix(500))" : "runc did not start \(spec.id) within 10 s")
+        }
+        let handle = ContainerHandle(id: spec.id, incarnation: spec.incarnation, containerID: cid, workload: spec.workload, pid: pid, cgroupPath: cgroups, stdoutPath: stdoutPath, stderrPath: stderrPath)
+        track(handle, shimPID: shimPID, onExit: onExit)
+        return handle
+    }
+
+    private static func readPID(_ file: String) -> Int32? {
+        (try? String(contentsOfFile: file, encoding: .utf8)).flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+    }
+
+    private func readExit(_ file: String) -> ExitRecord? {
+        guard let data = FileManager.default.contents(atPath: file) else { return nil }
+        return try? JSONDecoder().decode(ExitRecord.self, from: data)
+    }
+
+    /// Watches for the shim's exit file; reports the exit once and forgets the container.
+    private func track(_ handle: ContainerHandle, shimPID: pid_t, onExit: @escaping @Sendable (ContainerExit) -> Void) {
+        let cid = handle.containerID
+        let exitFile = path("exits", cid)
+        tracked.withLock { tracked in
+            let watcher = Task { [weak self] in
+                guard let self else { return }
+                let recorded = await self.waitForExitFile(exitFile, shimPID: shimPID, timeout: nil)
+                let exit: ContainerExit
+                if let record = self.readExit(exitFile) {
+                    exit = ContainerExit(id: handle.id, incarnation: handle.incarnation, code: record.code, oomKilled: record.oomKilled, fenced: record.fenced)
+                } else {
+                    // The shim died without recording the exit: nothing supervises the container
+                    // any more, so make sure it is gone.
+                    if !recorded { self.logger.warning("shim died without an exit record; killing its container", metadata: ["container": "\(cid)"]) }
+                    await self.forceRemove(cid)
+                    exit = ContainerExit(id: handle.id, incarnation: handle.incarnation, code: -1, oomKilled: false, fenced: false, reason: "its supervisor (shim) died")
                 }
-                let err = (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? ""
-                throw RuntimeError("runc failed to start \(spec.id): \(err.suffix(500))")
+                self.cleanUp(cid)
+                onExit(exit)
+                _ = self.tracked.withLock { $0.removeValue(forKey: cid) }
             }
-            try await Task.sleep(for: .milliseconds(5))  // polling a file runc writes
+            tracked[cid] = Tracked(handle: handle, shimPID: shimPID, watcher: watcher)
         }
-        kill(child.pid, SIGKILL)
-        await watcher.value
-        throw RuntimeError("runc did not start \(spec.id) within 10 s")
     }
 
-    /// The container ended: delete it (it was kept for the OOM count), its cgroup and bundle.
-    private func finished(_ id: String) {
-        _ = try? runc(["delete", "--force", id])
-        try? removeCgroup(id)
-        try? FileManager.default.removeItem(atPath: bundle(id))
+    /// Waits until the exit file exists (true) or the shim is gone without one (false). Reaps the
+    /// shim when it is this process's child.
+    private func waitForExitFile(_ file: String, shimPID: pid_t, timeout: Duration?) async -> Bool {
+        let deadline = timeout.map { ContinuousClock.now + $0 }
+        var goneSince: ContinuousClock.Instant?
+        while true {
+            if FileManager.default.fileExists(atPath: file) {
+                ShimProcess.reap(shimPID)
+                return true
+            }
+            if !ShimProcess.isAlive(shimPID) {
+                // It may have written the file just before exiting: look once more, a moment later.
+                if let since = goneSince, ContinuousClock.now - since > .milliseconds(200) {
+                    return FileManager.default.fileExists(atPath: file)
+                }
+                goneSince = goneSince ?? ContinuousClock.now
+            }
+            if let deadline, ContinuousClock.now >= deadline { return false }
+            try? await Task.sleep(for: .milliseconds(50))  // polling a file another process writes
+        }
     }
 
-    public func stop(_ id: String, grace: Duration) async throws {
-        let watcher = running.withLock { $0[id] }
-        _ = try? runc(["kill", id, "TERM"])
-        if let watcher {
-            let killer = Task {
-                try await Task.sleep(for: grace)
-                _ = try? self.runc(["kill", "--all", id, "KILL"])
-            }
-            await watcher.value  // the exit has been handled and cleaned up
-            killer.cancel()
-            running.withLock { _ = $0.removeValue(forKey: id) }
+    /// The container ended: its bundle, pid, shim and exit records go (the shim already removed
+    /// the container from runc's state and its cgroups).
+    private func cleanUp(_ cid: String) {
+        let fm = FileManager.default
+        for file in [bundle(cid), path("pids", cid), path("exits", cid), path("shims", "\(cid).json")] where fm.fileExists(atPath: file) {
+            do { try fm.removeItem(atPath: file) } catch { logger.warning("cannot remove \(file): \(error)") }
         }
-        // Whatever an interrupted run left behind.
-        _ = try? runc(["delete", "--force", id])
-        try? FileManager.default.removeItem(atPath: bundle(id))
-        try? FileManager.default.removeItem(atPath: pidPath(id))
-        try removeCgroup(id)
+    }
+
+    /// Kills and deletes a container with no shim, and removes its cgroups.
+    private func forceRemove(_ cid: String) async {
+        await runcLogged(["kill", "--all", cid, "KILL"])
+        await runcLogged(["delete", "--force", cid])
+        removeCgroup(cid)
+    }
+
+    public func stop(_ id: String, incarnation: UInt64?, grace: Duration) async throws {
+        let matching = tracked.withLock { $0.values.filter { $0.handle.id == id && (incarnation == nil || $0.handle.incarnation == incarnation) } }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for entry in matching {
+                group.addTask { try await self.stop(entry, grace: grace) }
+            }
+            try await group.waitForAll()
+        }
+        // A container of this instance that runc knows but nothing tracks (left by a crash).
+        for cid in try await runcList() where ContainerID.parse(cid)?.instance == id && (incarnation == nil || ContainerID.parse(cid)?.incarnation == incarnation) {
+            if tracked.withLock({ $0[cid] != nil }) { continue }
+            await forceRemove(cid)
+            cleanUp(cid)
+        }
+    }
+
+    private func stop(_ entry: Tracked, grace: Duration) async throws {
+        let cid = entry.handle.containerID
+        if grace > .zero {
+            await runcLogged(["kill", cid, "TERM"])
+            if await ended(cid, within: grace) { return }
+        }
+        await runcLogged(["kill", "--all", cid, "KILL"])
+        if await ended(cid, within: .seconds(10)) { return }
+        // The shim does not finish: kill it; its watcher then removes the container by hand.
+        logger.warning("the shim did not finish after KILL; killing it", metadata: ["container": "\(cid)", "shim": "\(entry.shimPID)"])
+        kill(entry.shimPID, SIGKILL)
+        await entry.watcher.value
+    }
+
+    /// Whether the container's exit has been handled within `limit` (its watcher forgot it).
+    private func ended(_ cid: String, within limit: Duration) async -> Bool {
+        let deadline = ContinuousClock.now + limit
+        while tracked.withLock({ $0[cid] != nil }) {
+            if ContinuousClock.now >= deadline { return false }
+            try? await Task.sleep(for: .milliseconds(20))  // the shim, another process, ends it
+        }
+        return true
     }
 
     public func shutdown() async {
-        for id in (try? await list()) ?? [] { try? await stop(id, grace: .seconds(2)) }
+        let all = tracked.withLock { Array($0.values) }
+        await withTaskGroup(of: Void.self) { group in
+            for entry in all {
+                group.addTask { try? await self.stop(entry, grace: .seconds(2)) }
+            }
+        }
+        for cid in (try? await runcList()) ?? [] {
+            await forceRemove(cid)
+            cleanUp(cid)
+        }
         // The card's cgroup parent, and its own parent when that is now empty too.
         var path = "/\(cgroupParent)"
         while path != "/" && !path.isEmpty {
@@ -151,54 +323,106 @@ public final class RuncRuntime: ContainerRuntime {
         }
     }
 
+    public func running() -> [ContainerHandle] {
+        tracked.withLock { $0.values.map(\.handle) }.sorted { $0.containerID < $1.containerID }
+    }
+
     public func list() async throws -> [String] {
-        let output = try runc(["list", "--quiet"])
-        return output.split(separator: "\n").map(String.init).filter { !$0.isEmpty }
+        Array(Set(try await runcList().compactMap { ContainerID.parse($0)?.instance })).sorted()
     }
 
-    public func cleanUpLeftovers() async throws -> [String] {
-        let known = running.withLock { Set($0.keys) }
-        var removed: [String] = []
-        for id in try await list() where !known.contains(id) {
-            _ = try? runc(["kill", "--all", id, "KILL"])
-            _ = try? runc(["delete", "--force", id])
-            try? removeCgroup(id)
-            removed.append(id)
-        }
-        let bundles = (try? FileManager.default.contentsOfDirectory(atPath: (stateDirectory as NSString).appendingPathComponent("bundles"))) ?? []
-        for id in bundles where !known.contains(id) {
-            try? FileManager.default.removeItem(atPath: bundle(id))
-            try? FileManager.default.removeItem(atPath: pidPath(id))
-            try? removeCgroup(id)
-            if !removed.contains(id) { removed.append(id) }
-        }
-        return removed
+    func runcList() async throws -> [String] {
+        try await runc(["list", "--quiet"]).split(separator: "\n").map(String.init).filter { !$0.isEmpty }
     }
 
-    /// Removes the container's cgroup directories (runc does, unless it was killed first).
-    private func removeCgroup(_ id: String) throws {
-        for dir in CgroupPaths.directories(for: "/\(cgroupParent)/\(id)") where FileManager.default.fileExists(atPath: dir) {
+    public func adopt(onExit: @escaping @Sendable (ContainerExit) -> Void) async throws -> AdoptionReport {
+        var report = AdoptionReport()
+        let fm = FileManager.default
+        let known = tracked.withLock { Set($0.keys) }
+        var alive: Set<String> = []
+        for file in (try? fm.contentsOfDirectory(atPath: path("shims", ""))) ?? [] where file.hasSuffix(".json") {
+            let cid = String(file.dropLast(5))
+            if known.contains(cid) { alive.insert(cid); continue }
+            guard let data = fm.contents(atPath: path("shims", file)), let shim = try? JSONDecoder().decode(ShimRecord.self, from: data) else {
+                logger.warning("unreadable shim record; removing its container", metadata: ["container": "\(cid)"])
+                await forceRemove(cid)
+                cleanUp(cid)
+                report.removed.append(cid)
+                continue
+            }
+            let exitFile = path("exits", cid)
+            if let exit = readExit(exitFile) {
+                // It ended while no agent was watching (fenced, or by itself).
+                report.ended.append(ContainerExit(id: shim.instance, incarnation: shim.incarnation, code: exit.code, oomKilled: exit.oomKilled, fenced: exit.fenced))
+                cleanUp(cid)
+                continue
+            }
+            guard ShimProcess.isShim(shim.shimPID, container: cid), let pid = Self.readPID(path("pids", cid)), kill(pid, 0) == 0 else {
+                logger.warning("container without a live shim; removing it", metadata: ["container": "\(cid)"])
+                await forceRemove(cid)
+                cleanUp(cid)
+                report.ended.append(ContainerExit(id: shim.instance, incarnation: shim.incarnation, code: -1, oomKilled: false, fenced: false, reason: "its supervisor (shim) died"))
+                continue
+            }
+            let handle = ContainerHandle(id: shim.instance, incarnation: shim.incarnation, containerID: cid, workload: shim.workload ?? "", pid: pid, cgroupPath: shim.cgroupPath, stdoutPath: log(shim.instance, "out"), stderrPath: log(shim.instance, "err"))
+            track(handle, shimPID: shim.shimPID, onExit: onExit)
+            report.adopted.append(handle)
+            alive.insert(cid)
+        }
+        // runc containers that no shim supervises, and bundles of nothing.
+        for cid in try await runcList() where !alive.contains(cid) {
+            await forceRemove(cid)
+            cleanUp(cid)
+            report.removed.append(cid)
+        }
+        for cid in (try? fm.contentsOfDirectory(atPath: path("bundles", ""))) ?? [] where !alive.contains(cid) {
+            removeCgroup(cid)
+            cleanUp(cid)
+            if !report.removed.contains(cid) { report.removed.append(cid) }
+        }
+        return report
+    }
+
+    /// Removes the container's cgroup directories (the shim does, unless it was killed first).
+    private func removeCgroup(_ cid: String) {
+        for dir in CgroupPaths.directories(for: cgroupsPath(cid)) where FileManager.default.fileExists(atPath: dir) {
             rmdir(dir)
         }
     }
 
-    @discardableResult
-    private func runc(_ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: runcPath)
-        process.arguments = ["--root", runcRoot] + arguments
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let output = out.fileHandleForReading.readDataToEndOfFile()
-        let errors = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw RuntimeError("runc \(arguments.joined(separator: " ")) failed: \(String(decoding: errors, as: UTF8.self))")
+    /// Runs runc; a failure is logged (with runc's own message) and otherwise ignored: for
+    /// kill/delete of something that may already be gone.
+    private func runcLogged(_ arguments: [String]) async {
+        do {
+            try await runc(arguments)
+        } catch {
+            logger.debug("runc command failed", metadata: ["arguments": "\(arguments)", "error": "\(error)"])
         }
-        return String(decoding: output, as: UTF8.self)
+    }
+
+    /// Runs runc to completion through swift-subprocess, reading stdout and stderr together.
+    @discardableResult
+    func runc(_ arguments: [String]) async throws -> String {
+        let result = try await Subprocess.run(.path(FilePath(runcPath)), arguments: Arguments(["--root", runcRoot] + arguments),
+                                              output: .string(limit: 4 << 20), error: .string(limit: 1 << 20))
+        guard case .exited(0) = result.terminationStatus else {
+            throw RuntimeError("runc \(arguments.joined(separator: " ")) failed (\(result.terminationStatus)): \(result.standardError)")
+        }
+        return result.standardOutput ?? ""
+    }
+}
+
+/// Container ids on a card: `<instance>.<incarnation>` (instance ids never contain '.').
+public enum ContainerID {
+    public static func make(instance: String, incarnation: UInt64) -> String { "\(instance).\(incarnation)" }
+
+    public static func parse(_ cid: String) -> (instance: String, incarnation: UInt64)? {
+        guard let dot = cid.lastIndex(of: "."), let incarnation = UInt64(cid[cid.index(after: dot)...]) else { return nil }
+        return (String(cid[..<dot]), incarnation)
+    }
+
+    static func isValidInstanceID(_ id: String) -> Bool {
+        !id.isEmpty && id.count <= 200 && id.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }
     }
 }
 

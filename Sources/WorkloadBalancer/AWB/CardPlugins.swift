@@ -35,7 +35,7 @@ public struct DemandShape: Hashable, Sendable {
     public var requiredLabels: [String: String]
     public var priority: Int
 
-    public var totalGPUMilli: Int { gpuCount * gpuMilli }
+    public var totalGPUMilli: Int { gpuCount.saturatingMultiply(gpuMilli) }
 }
 
 /// A GPU device in a card state: its model (index into the bus's model table) and free milli-GPU.

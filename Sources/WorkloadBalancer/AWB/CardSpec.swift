@@ -56,7 +56,7 @@ public struct GPURequest: Hashable, Sendable, CustomStringConvertible {
     public static func share(_ milli: Int, models: [String] = []) -> GPURequest { GPURequest(count: 1, milliPerDevice: milli, allowedModels: models) }
 
     /// count × milliPerDevice: how arrived GPU workload is counted (as in the FGD artifact).
-    public var totalMilli: Int { count * milliPerDevice }
+    public var totalMilli: Int { count.saturatingMultiply(milliPerDevice) }
     public var isShare: Bool { count > 0 && milliPerDevice < milliGPUPerDevice }
 
     public var description: String {

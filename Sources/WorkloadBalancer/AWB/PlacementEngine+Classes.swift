@@ -59,7 +59,7 @@ extension PlacementEngine {
         for d in demands {
             let key = Key(cpu: d.resources.cpuMillis, milli: d.gpu.milliPerDevice, count: d.gpu.count, models: d.gpu.allowedModels)
             let old = counts[key] ?? (0, 0)
-            counts[key] = (old.n + 1, old.memory + d.resources.memoryBytes)
+            counts[key] = (old.n + 1, old.memory.saturatingAdd(d.resources.memoryBytes))
         }
         // Heaviest first (ties: larger shape first, as the artifact's reverse sort).
         func weight(_ key: Key, _ n: Int) -> Double { settings.gpuWeighted ? Double(n * key.milli * key.count) : Double(n) }
@@ -90,14 +90,14 @@ extension PlacementEngine {
         var capacity = [Double](repeating: 0, count: models.count)
         for card in cards where card.state == .ready { for m in card.gpuModels { capacity[models[m]!] += Double(milliGPUPerDevice) } }
         let total = capacity.reduce(0, +)
-        let average = mix.entries.reduce(0.0) { $0 + $1.weight * Double($1.gpuCount * $1.gpuMilli) } / max(total, 1)
+        let average = mix.entries.reduce(0.0) { $0 + $1.weight * Double($1.gpuCount.saturatingMultiply($1.gpuMilli)) } / max(total, 1)
         var pressure = [Double](repeating: 0, count: models.count)
         guard average > 0 else { return pressure }
         for e in mix.entries where e.gpuCount > 0 && e.modelMask != .max {
             let allowed = capacity.indices.filter { allows(e.modelMask, $0) }
             let cap = allowed.reduce(0.0) { $0 + capacity[$1] }
             guard cap > 0 else { continue }
-            for m in allowed { pressure[m] += e.weight * Double(e.gpuCount * e.gpuMilli) / cap / average }
+            for m in allowed { pressure[m] += e.weight * Double(e.gpuCount.saturatingMultiply(e.gpuMilli)) / cap / average }
         }
         return pressure
     }

@@ -287,7 +287,7 @@ public struct PlacementEngine: Sendable {
             precondition(deviceFree[i][d] >= demand.gpu.milliPerDevice, "GPU device \(d) of \(placement.card) over-committed")
             deviceFree[i][d] -= demand.gpu.milliPerDevice
         }
-        gpuAllocatedMilli += demand.gpu.milliPerDevice * placement.gpuDevices.count
+        gpuAllocatedMilli = gpuAllocatedMilli.saturatingAdd(demand.gpu.milliPerDevice.saturatingMultiply(placement.gpuDevices.count))
         let record = PlacedInstance(demand: demand, card: i, devices: placement.gpuDevices)
         let slot: Int
         if let free = freeInstanceSlots.popLast() { slot = free; instances[slot] = record } else { slot = instances.count; instances.append(record) }
@@ -297,7 +297,7 @@ public struct PlacementEngine: Sendable {
         if demand.maxInstancesPerCard != nil { workloadCounts[WorkloadOnCard(workload: demand.workload, card: i), default: 0] += 1 }
         var usage = tenantUsage[demand.tenant] ?? TenantUsage()
         usage.resources = usage.resources + demand.resources
-        usage.gpuMilli += demand.gpu.milliPerDevice * placement.gpuDevices.count
+        usage.gpuMilli = usage.gpuMilli.saturatingAdd(demand.gpu.milliPerDevice.saturatingMultiply(placement.gpuDevices.count))
         usage.instances += 1
         tenantUsage[demand.tenant] = usage
         reclass(i)
@@ -318,7 +318,7 @@ public struct PlacementEngine: Sendable {
         let i = p.card
         allocated[i] = allocated[i] - p.demand.resources
         for d in p.devices { deviceFree[i][d] += p.demand.gpu.milliPerDevice }
-        gpuAllocatedMilli -= p.demand.gpu.milliPerDevice * p.devices.count
+        gpuAllocatedMilli = gpuAllocatedMilli.saturatingSubtract(p.demand.gpu.milliPerDevice.saturatingMultiply(p.devices.count))
         if let k = cardInstances[i].firstIndex(of: slot) { cardInstances[i].remove(at: k) }
         if p.demand.maxInstancesPerCard != nil {
             let key = WorkloadOnCard(workload: p.demand.workload, card: i)
@@ -326,7 +326,7 @@ public struct PlacementEngine: Sendable {
         }
         var usage = tenantUsage[p.demand.tenant] ?? TenantUsage()
         usage.resources = usage.resources - p.demand.resources
-        usage.gpuMilli -= p.demand.gpu.milliPerDevice * p.devices.count
+        usage.gpuMilli = usage.gpuMilli.saturatingSubtract(p.demand.gpu.milliPerDevice.saturatingMultiply(p.devices.count))
         usage.instances -= 1
         tenantUsage[p.demand.tenant] = usage
         reclass(i)

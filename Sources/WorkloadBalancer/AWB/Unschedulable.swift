@@ -229,7 +229,7 @@ struct LargestFree: Sendable {
     var tracking = false
 
     mutating func classCreated(slot: Int, serial: Int, free: Resources, idleGPU: Int) {
-        func push(_ d: Dimension, _ amount: Int64) { heaps[d.rawValue].push(Entry(negatedAmount: -amount, slot: slot, serial: serial)) }
+        func push(_ d: Dimension, _ amount: Int64) { heaps[d.rawValue].push(Entry(negatedAmount: Int64(0).saturatingSubtract(amount), slot: slot, serial: serial)) }
         push(.cpu, free.cpuMillis)
         push(.memory, free.memoryBytes)
         push(.network, free.networkBitsPerSecond)

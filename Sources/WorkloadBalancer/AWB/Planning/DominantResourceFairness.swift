@@ -24,7 +24,7 @@ public enum DominantResourceFairness {
             ordered.append(demand)
             var u = held[tenant] ?? TenantUsage()
             u.resources = u.resources + demand.resources
-            u.gpuMilli += demand.gpu.totalMilli
+            u.gpuMilli = u.gpuMilli.saturatingAdd(demand.gpu.totalMilli)
             u.instances += 1
             held[tenant] = u
         }

@@ -101,6 +101,6 @@ public struct TenantQuotaFilter: Sendable {
     public var name: String { "TenantQuota" }
     public func admits(_ demand: InstanceDemand, usage: TenantUsage, quota: TenantQuota?) -> Bool {
         guard let quota else { return true }
-        return quota.limit.covers(usage.resources + demand.resources) && usage.gpuMilli + demand.gpu.totalMilli <= quota.gpuMilli
+        return quota.limit.covers(usage.resources + demand.resources) && usage.gpuMilli.saturatingAdd(demand.gpu.totalMilli) <= quota.gpuMilli
     }
 }

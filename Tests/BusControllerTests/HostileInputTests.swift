@@ -1,0 +1,246 @@
+import BackplaneModel
+import ClusterStore
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import NIOPosix
+import Synchronization
+import Testing
+import WorkloadBalancer
+@testable import BusController
+
+/// Issue 10: input that cannot hurt the BMC. Each case here trapped, answered 500 or 404, or
+/// hung on the code before.
+@Suite("Hostile input to the BMC")
+struct HostileInputTests {
+    func withAPI(metrics: BusMetrics = BusMetrics(), store: InMemoryClusterStore = InMemoryClusterStore(), _ body: @Sendable (any TestClientProtocol, BusManagementController) async throws -> Void) async throws {
+        let bmc = BusManagementController(configuration: .init(listen: .tcp(host: "127.0.0.1", port: 0), token: "t"), store: store, group: MultiThreadedEventLoopGroup.singleton)
+        let app = Application(router: APIServer(bmc: bmc, metrics: metrics).router())
+        try await app.test(.router) { client in try await body(client, bmc) }
+    }
+
+    struct Envelope: Decodable {
+        struct Inner: Decodable { var code: String; var message: String; var details: [String: String] }
+        var error: Inner
+    }
+
+    func envelope(_ response: TestResponse) throws -> Envelope.Inner {
+        #expect(response.headers[.contentType] == "application/json")
+        return try JSONDecoder().decode(Envelope.self, from: Data(response.body.readableBytesView)).error
+    }
+
+    static func spec(_ resources: String, replicas: Int = 1) -> String {
+        #"{"name":"w","image":"busybox","command":["x"],"replicas":\#(replicas),"resources":{\#(resources)}}"#
+    }
+
+    @Test("out-of-range numbers on every resource field are a 400 naming the field, and nothing is stored", arguments: [
+        (#""cpu":1e19,"memory":"64Mi""#, "resources.cpu"), (#""cpu":-1e19,"memory":"64Mi""#, "resources.cpu"),
+        (#""cpu":1,"memory":1e300"#, "resources.memory"), (#""cpu":1,"memory":"64Mi","gpu":1e19"#, "resources.gpu"),
+        (#""cpu":1,"memory":"64Mi","network":1e19"#, "resources.network"), (#""cpu":1,"memory":"64Mi","storage_iops":1e19"#, "resources.storage_iops"),
+    ])
+    func outOfRange(resources: String, field: String) async throws {
+        try await withAPI { client, bmc in
+            try await client.execute(uri: "/v1/workloads", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: Self.spec(resources))) { response in
+                #expect(response.status == .badRequest)
+                let e = try envelope(response)
+                #expect(e.code == "invalid_spec" && e.details.keys.contains(field), "\(e)")
+            }
+            #expect(try await bmc.registry.read().snapshot.workloads.isEmpty)
+        }
+    }
+
+    @Test("a spec whose total over 2 replicas overflows is refused (it was stored, then trapped the BMC on every start)", arguments: [
+        #""cpu":"9223372036854775807m","memory":"64Mi""#, #""cpu":1,"memory":"9223372036854775807""#, #""cpu":1,"memory":"64Mi","storage_iops":9223372036854775807"#,
+    ])
+    func overflowingTotal(resources: String) async throws {
+        try await withAPI { client, bmc in
+            try await client.execute(uri: "/v1/workloads", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: Self.spec(resources, replicas: 2))) { response in
+                #expect(response.status == .badRequest)
+            }
+            #expect(try await bmc.registry.read().snapshot.workloads.isEmpty)
+        }
+    }
+
+    @Test("several wrong types: every field is in details, with the right kind of value")
+    func everyField() async throws {
+        try await withAPI { client, _ in
+            let body = #"{"name":5,"image":"busybox","command":["x"],"replicas":"two","resources":{"cpu":"1","memory":"64Mi","gpu":"lots"}}"#
+            try await client.execute(uri: "/v1/workloads", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: body)) { response in
+                let e = try envelope(response)
+                #expect(Set(e.details.keys) == ["name", "replicas", "resources.gpu"], "\(e)")
+                #expect(e.details["resources.gpu"]?.contains("GPU") == true && e.details["resources.gpu"]?.contains("CPU") == false)
+            }
+        }
+    }
+
+    @Test("a YAML syntax error gives its line and column")
+    func yamlSyntax() async throws {
+        try await withAPI { client, _ in
+            let yaml = "name: web\nimage: busybox\ncommand: [httpd\nresources: {cpu: 1, memory: 64Mi}\n"
+            try await client.execute(uri: "/v1/workloads", method: .post, headers: [.contentType: "application/yaml"], body: ByteBuffer(string: yaml)) { response in
+                #expect(response.status == .badRequest)
+                let e = try envelope(response)
+                #expect(e.details["line"] != nil && e.details["column"] != nil, "\(e)")
+                #expect(e.message.contains("line \(e.details["line"] ?? "?"), column"), "\(e.message)")
+            }
+            let deep = "name: " + String(repeating: "[", count: 100_000)
+            try await client.execute(uri: "/v1/workloads", method: .post, headers: [.contentType: "application/yaml"], body: ByteBuffer(string: deep)) { response in
+                #expect(response.status == .badRequest)
+            }
+        }
+    }
+
+    @Test("a body over 1 MiB is a 413 with the envelope, declared or not")
+    func tooLarge() async throws {
+        try await withAPI { client, _ in
+            let big = ByteBuffer(repeating: UInt8(ascii: " "), count: APIServer.bodyLimit + 1)
+            try await client.execute(uri: "/v1/workloads", method: .post, headers: [.contentType: "application/json"], body: big) { response in
+                #expect(response.status == .contentTooLarge)
+                #expect((try? envelope(response))?.code == "payload_too_large")
+            }
+            try await client.execute(uri: "/v1/workloads/web/scale", method: .post, body: big) { response in
+                #expect(response.status == .contentTooLarge)
+                #expect(response.headers[.connection] == "close")
+            }
+        }
+    }
+
+    @Test("a known path with another method is a 405 with Allow; an unknown path a 404; both enveloped", arguments: [
+        (HTTPRequest.Method.put, "/v1/workloads", "GET, HEAD, POST"), (.patch, "/v1/workloads/web", "GET, HEAD, DELETE"),
+        (.options, "/v1/cards", "GET, HEAD"), (.delete, "/v1/cards", "GET, HEAD"), (.get, "/v1/workloads/web/scale", "POST"),
+        (.put, "/v1/openapi.json", "GET, HEAD"), (.post, "/metrics", "GET, HEAD"),
+    ])
+    func methodNotAllowed(method: HTTPRequest.Method, path: String, allow: String) async throws {
+        try await withAPI { client, _ in
+            try await client.execute(uri: path, method: method) { response in
+                #expect(response.status == .methodNotAllowed)
+                #expect(response.headers[.allow] == allow)
+                #expect((try? envelope(response))?.code == "method_not_allowed")
+            }
+            try await client.execute(uri: path + "/nothing/here", method: method) { response in
+                #expect(response.status == .notFound)
+                #expect((try? envelope(response))?.code == "not_found")
+            }
+        }
+    }
+
+    @Test("CONNECT is answered at once (405) and closes the connection")
+    func connect() async throws {
+        try await withAPI { client, _ in
+            try await client.execute(uri: "/v1/workloads", method: .connect) { response in
+                #expect(response.status == .methodNotAllowed)
+                #expect(response.headers[.connection] == "close")
+            }
+        }
+    }
+
+    @Test("names beyond the name rule anywhere in a path or query are a 400, never a 500", arguments: [
+        (HTTPRequest.Method.delete, "/v1/workloads/\(String(repeating: "a", count: 10_000))", "name"),
+        (.get, "/v1/workloads/\(String(repeating: "a", count: 64))", "name"),
+        (.get, "/v1/workloads/web?tenant=\(String(repeating: "t", count: 10_000))", "tenant"),
+        (.post, "/v1/workloads/\(String(repeating: "a", count: 10_000))/scale", "name"),
+        (.get, "/v1/workloads/\(String(repeating: "a", count: 10_000))/forecast", "name"),
+        (.get, "/v1/instances/\(String(repeating: "a", count: 10_000))/logs", "id"),
+        (.post, "/v1/cards/\(String(repeating: "c", count: 10_000))/drain", "id"),
+    ])
+    func longNames(method: HTTPRequest.Method, path: String, field: String) async throws {
+        try await withAPI { client, _ in
+            try await client.execute(uri: path, method: method, body: ByteBuffer(string: #"{"replicas":1}"#)) { response in
+                #expect(response.status == .badRequest)
+                let e = try envelope(response)
+                #expect(e.details.keys.contains(field), "\(e)")
+                #expect(e.message.utf8.count < 400)
+            }
+        }
+    }
+
+    @Test("a stored record that no longer validates is quarantined: out of the snapshot, listed by the API, reported once, never fatal")
+    func quarantine() async throws {
+        let store = InMemoryClusterStore()
+        let registry = Registry(store: store)
+        _ = try await store.put("/workloads/default/garbage", Array("{not json".utf8))
+        var huge = WorkloadSpec(name: "huge", image: "busybox", command: ["x"], resources: Resources(cpuMillis: .max, memoryBytes: 1 << 20), replicas: 2)
+        _ = try await store.put("/workloads/default/huge", Array(try JSONEncoder().encode(huge)))
+        huge.name = "elsewhere"
+        huge.resources.cpuMillis = 100
+        _ = try await store.put("/workloads/default/misfiled", Array(try JSONEncoder().encode(huge)))
+        try await registry.putWorkload(WorkloadSpec(name: "fine", image: "busybox", command: ["x"], resources: Resources(cpuMillis: 100, memoryBytes: 1 << 20)))
+        let reported = Mutex<[String]>([])
+        registry.quarantine.observe { q in reported.withLock { $0.append(q.name) } }
+
+        let state = try await registry.read()
+        #expect(state.snapshot.workloads.map(\.name) == ["fine"])
+        #expect(Set(state.quarantined.map(\.name)) == ["garbage", "huge", "misfiled"])
+        #expect(state.quarantined.first { $0.name == "huge" }?.reason.contains("resources.cpu") == true)
+        _ = try await registry.read()
+        #expect(reported.withLock { $0.sorted() } == ["garbage", "huge", "misfiled"], "each record is reported once")
+        let changes = Reconciler().reconcile(state.snapshot, now: BusManagementController.wallClock())
+        #expect(changes.upserts.allSatisfy { $0.instance.workload == "fine" })
+        #expect(try await registry.workload(tenant: "default", name: "garbage") == nil)
+
+        try await withAPI(store: store) { client, _ in
+            try await client.execute(uri: "/v1/workloads", method: .get) { response in
+                #expect(response.status == .ok)
+                let list = try JSONDecoder().decode([APIServer.WorkloadStatus].self, from: Data(response.body.readableBytesView))
+                #expect(list.filter { $0.state == .quarantined }.map(\.name).sorted() == ["garbage", "huge", "misfiled"])
+                #expect(list.filter { $0.state == .active }.map(\.name) == ["fine"])
+            }
+            try await client.execute(uri: "/v1/workloads/huge/scale", method: .post, body: ByteBuffer(string: #"{"replicas":1}"#)) { response in
+                #expect(response.status == .conflict)
+            }
+            try await client.execute(uri: "/v1/workloads/garbage", method: .delete) { response in
+                #expect(response.status == .noContent)
+            }
+        }
+    }
+
+    @Test("reconciling huge but valid workloads does not trap (DRF and placement sums saturate)")
+    func hugeButValid() throws {
+        let max = Resources.maximum
+        let workloads = (0..<12).map { i in
+            WorkloadSpec(name: "big-\(i)", tenant: "t\(i % 3)", image: "busybox", command: ["x"], resources: max, replicas: 100)
+        }
+        let cards = (0..<4).map { i in
+            Card(id: CardID(0x1_000000 + UInt64(i)), name: "c\(i)", state: .ready, capacity: Resources(cpuMillis: .max / 2, memoryBytes: .max / 2, networkBitsPerSecond: .max / 2, storageIOPS: .max / 2))
+        }
+        let snapshot = Reconciler.Snapshot(workloads: workloads, instances: [], cards: cards)
+        let changes = Reconciler().reconcile(snapshot, now: BusManagementController.wallClock())
+        #expect(changes.upserts.count == 1200)
+        let usage = TenantUsage(resources: Resources(cpuMillis: .max, memoryBytes: .max, networkBitsPerSecond: .max, storageIOPS: .max), gpuMilli: .max)
+        let demands = changes.upserts.prefix(50).map { Reconciler.demand($0.instance) }
+        let ordered = DominantResourceFairness.order(demands, usage: ["t0": usage], capacity: cards.reduce(.zero) { $0 + $1.capacity }, gpuCapacityMilli: 0)
+        #expect(ordered.count == 50)
+    }
+
+    @Test("GET /metrics is Prometheus text counting requests by route, method and status")
+    func metrics() async throws {
+        let metrics = BusMetrics()
+        try await withAPI(metrics: metrics) { client, _ in
+            try await client.execute(uri: "/v1/workloads", method: .get) { _ in }
+            try await client.execute(uri: "/v1/workloads", method: .put) { _ in }
+            try await client.execute(uri: "/v1/\(String(repeating: "x", count: 100))", method: .get) { _ in }
+            try await client.execute(uri: "/metrics", method: .get) { response in
+                #expect(response.status == .ok)
+                #expect(response.headers[.contentType]?.hasPrefix("text/plain; version=0.0.4") == true)
+                let text = String(buffer: response.body)
+                #expect(text.contains(#"backplane_api_requests_total{route="/v1/workloads",method="GET",status="200"} 1"#), "\(text)")
+                #expect(text.contains(#"route="unmatched",method="PUT",status="405""#), "\(text)")
+                #expect(!text.contains("xxxxxxxx"), "raw paths never become labels")
+                #expect(text.contains("backplane_api_request_duration_seconds_bucket"))
+            }
+        }
+    }
+
+    @Test("the route table, the router and the OpenAPI document agree")
+    func routesDocumented() async throws {
+        let doc = try JSONSerialization.jsonObject(with: Data(OpenAPIDocument.text.utf8)) as? [String: Any]
+        let paths = doc?["paths"] as? [String: [String: Any]] ?? [:]
+        for route in APIServer.routes {
+            let path = route.path.split(separator: "/").map { $0.hasPrefix(":") ? "{\($0.dropFirst())}" : String($0) }.joined(separator: "/")
+            #expect(paths["/" + path]?[route.method.rawValue.lowercased()] != nil, "\(route.method) \(path) is not documented")
+        }
+        let documented = paths.reduce(0) { $0 + $1.value.keys.filter { ["get", "post", "delete", "put", "patch"].contains($0) }.count }
+        #expect(documented == APIServer.routes.count)
+    }
+}
