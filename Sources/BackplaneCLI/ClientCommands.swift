@@ -93,8 +93,11 @@ struct Cards: AsyncParsableCommand {
             let client = try options.client()
             if options.json { printJSON(try await client.request("GET", "v1/cards")); return }
             let cards = try await client.get("v1/cards", as: [APIServer.CardStatus].self)
-            print(table(["CARD", "NAME", "STATE", "CPU USED/CAP", "MEMORY USED/CAP", "GPUS", "INSTANCES"], cards.map { c in
+            print(table(["CARD", "NAME", "STATE", "PHI", "HEARTBEAT", "RTT", "CPU USED/CAP", "MEMORY USED/CAP", "GPUS", "INSTANCES"], cards.map { c in
                 ["\(c.id)", c.name, c.state.rawValue,
+                 c.phi.map { String(format: "%.1f", $0) } ?? "-",
+                 c.heartbeatAgeMs.map { $0 < 10_000 ? "\($0) ms ago" : "\($0 / 1000) s ago" } ?? "never",
+                 c.heartbeatRttUs.map { $0 < 10_000 ? "\($0) µs" : "\($0 / 1000) ms" } ?? "-",
                  "\(Quantity.formatCPU(c.allocated.cpuMillis))/\(Quantity.formatCPU(c.capacity.cpuMillis))",
                  "\(Quantity.formatBytes(c.allocated.memoryBytes))/\(Quantity.formatBytes(c.capacity.memoryBytes))",
                  c.gpus.map { "\(String(format: "%g", Double(c.gpuAllocatedMilli ?? 0) / 1000))/\($0.count) \(Set($0).sorted().joined(separator: ","))" } ?? "-",
@@ -105,6 +108,19 @@ struct Cards: AsyncParsableCommand {
 }
 
 struct Workloads: AsyncParsableCommand {
+    /// "web-1 exited with 1 (3 restarts); next restart in 8 s".
+    static func describe(_ e: APIServer.WorkloadStatus.LastExit) -> String {
+        var text = "\(e.instance) \(e.reason ?? e.exitCode.map { "exited with \($0)" } ?? "ended") (\(e.restarts) restart\(e.restarts == 1 ? "" : "s"))"
+        if let next = e.nextRestart {
+            var ts = timespec()
+            clock_gettime(CLOCK_REALTIME, &ts)
+            let now = UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+            let seconds = next.nanoseconds > now ? Int((next.nanoseconds - now + 999_999_999) / 1_000_000_000) : 0
+            text += "; next restart in \(seconds) s"
+        }
+        return text
+    }
+
     static let configuration = CommandConfiguration(abstract: "List workloads with running and pending counts, and why any are pending.")
     @OptionGroup var options: BMCOptions
 
@@ -118,7 +134,7 @@ struct Workloads: AsyncParsableCommand {
                     // A stored record that no longer validates: never reconciled until deleted or redeployed.
                     return [w.name, w.tenant, "-", "\(w.running)/-", "\(w.pending)", "QUARANTINED: \(w.quarantineReason ?? "invalid record")"]
                 }
-                return [spec.name, spec.tenant, "\(spec.priority)", "\(w.running)/\(spec.replicas)", "\(w.pending)", w.pendingReason ?? ""]
+                return [spec.name, spec.tenant, "\(spec.priority)", "\(w.running)/\(spec.replicas)", "\(w.pending)", w.pendingReason ?? w.lastExit.map(Self.describe) ?? ""]
             }))
             let quarantined = workloads.filter { $0.state == .quarantined }.count
             if quarantined > 0 {
@@ -137,8 +153,11 @@ struct Instances: AsyncParsableCommand {
             let client = try options.client()
             if options.json { printJSON(try await client.request("GET", "v1/instances")); return }
             let instances = try await client.get("v1/instances", as: [Instance].self)
-            print(table(["INSTANCE", "WORKLOAD", "CARD", "STATE", "RUNTIME", "PID", "RESTARTS", "EXIT"], instances.map { i in
-                [i.id, i.workload, i.card.map { "\($0)" } ?? "-", i.state.rawValue, i.runtime ?? "-", i.pid.map { "\($0)" } ?? "-", "\(i.restarts)", i.exitCode.map { "\($0)" } ?? "-"]
+            print(table(["INSTANCE", "WORKLOAD", "CARD", "STATE", "READY", "RUNTIME", "PID", "RESTARTS", "LAST EXIT"], instances.map { i in
+                [i.id, i.workload, i.card.map { "\($0)" } ?? "-", i.state.rawValue,
+                 i.state != .running ? "-" : i.ready.map { $0 ? "yes" : "no" } ?? "yes",
+                 i.runtime ?? "-", i.pid.map { "\($0)" } ?? "-", "\(i.restarts)",
+                 i.exitReason ?? i.exitCode.map { "\($0)" } ?? "-"]
             }))
         }
     }

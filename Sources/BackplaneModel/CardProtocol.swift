@@ -26,11 +26,14 @@ public enum CardProtocol {
         public var incarnation: UInt64
         public var pid: Int32
         public var containerID: String
-        public init(id: String, incarnation: UInt64, pid: Int32, containerID: String) {
+        /// Its readiness probe's verdict (nil: it has none).
+        public var ready: Bool?
+        public init(id: String, incarnation: UInt64, pid: Int32, containerID: String, ready: Bool? = nil) {
             self.id = id
             self.incarnation = incarnation
             self.pid = pid
             self.containerID = containerID
+            self.ready = ready
         }
     }
 
@@ -72,6 +75,8 @@ public enum CardProtocol {
         public var resources: Resources
         /// The workload's key (`<tenant>/<name>`), so the card can label the instance's usage.
         public var workload: String
+        public var liveness: Probe?
+        public var readiness: Probe?
         public init(id: String, incarnation: UInt64, image: String, command: [String], env: [String: String], resources: Resources, workload: String) {
             self.id = id
             self.incarnation = incarnation

@@ -36,6 +36,8 @@ public struct Instance: Hashable, Sendable, Codable {
     /// Grows every time the instance is placed (started) anywhere; commands and reports carry it,
     /// so a stale copy is recognised and stopped.
     public var incarnation: UInt64 = 0
+    /// Its readiness probe's last verdict; nil when it has no readiness probe (or is not running).
+    public var ready: Bool?
 
     public init(id: String, workload: String, tenant: String, priority: Int, requested: Resources, state: State = .pending) {
         self.id = id
@@ -53,7 +55,7 @@ public struct Instance: Hashable, Sendable, Codable {
 
 extension Instance {
     enum CodingKeys: String, CodingKey {
-        case id, workload, tenant, priority, requested, gpu, gpuDevices, state, card, pendingReason, runtime, containerID, pid, exitCode, exitReason, restarts, incarnation
+        case id, workload, tenant, priority, requested, gpu, gpuDevices, state, card, pendingReason, runtime, containerID, pid, exitCode, exitReason, restarts, incarnation, ready
     }
 
     /// Records written before incarnations existed decode with incarnation 0.
@@ -76,5 +78,6 @@ extension Instance {
         exitReason = try c.decodeIfPresent(String.self, forKey: .exitReason)
         restarts = try c.decodeIfPresent(Int.self, forKey: .restarts) ?? 0
         incarnation = try c.decodeIfPresent(UInt64.self, forKey: .incarnation) ?? 0
+        ready = try c.decodeIfPresent(Bool.self, forKey: .ready)
     }
 }

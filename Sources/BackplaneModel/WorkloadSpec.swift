@@ -25,6 +25,10 @@ public struct WorkloadSpec: Hashable, Sendable, Codable {
     public var gpu: GPUDemand?
     public var replicas: Int
     public var restart: RestartPolicy
+    /// Restarts the instance when it fails (run by its card).
+    public var liveness: Probe?
+    /// Whether the instance is ready for work (shown per instance).
+    public var readiness: Probe?
 
     public static let defaultTenant = "default"
     public static let defaultPriority = 500
@@ -86,11 +90,67 @@ public struct WorkloadSpec: Hashable, Sendable, Codable {
         public var resources: ResourcesDocument?
         public var replicas: Int?
         public var restart: String?
+        public var probes: ProbesDocument?
         /// Fields that could not be read: wrong types, unknown fields (see the type's comment).
         public var problems: [SpecError] = []
 
         enum CodingKeys: String, CodingKey, CaseIterable {
-            case name, tenant, priority, image, command, env, resources, replicas, restart
+            case name, tenant, priority, image, command, env, resources, replicas, restart, probes
+        }
+
+        /// `probes: {liveness: {...}, readiness: {...}}`.
+        public struct ProbesDocument: Hashable, Sendable, Decodable {
+            public var liveness: ProbeDocument?
+            public var readiness: ProbeDocument?
+            public var problems: [SpecError] = []
+            enum CodingKeys: String, CodingKey, CaseIterable { case liveness, readiness }
+            public init(from decoder: any Decoder) throws {
+                var reader = try FieldReader<CodingKeys>(decoder, prefix: "probes.")
+                for key in CodingKeys.allCases where reader.holdsValue(key) {
+                    do {
+                        let probe = try reader.container.decode(ProbeDocument.self, forKey: key)
+                        reader.problems += probe.problems
+                        if key == .liveness { liveness = probe } else { readiness = probe }
+                    } catch {
+                        reader.fail(key, expected: "a map with one of exec, tcp or http, and optionally period, timeout, failure_threshold, initial_delay")
+                    }
+                }
+                problems = reader.problems
+            }
+        }
+
+        /// One probe: exactly one of `exec: [cmd, ...]`, `tcp: PORT`, `http: {port, path}`;
+        /// `period`, `timeout`, `initial_delay` in seconds; `failure_threshold`.
+        public struct ProbeDocument: Hashable, Sendable, Decodable {
+            public var probe: Probe?
+            public var problems: [SpecError] = []
+            enum CodingKeys: String, CodingKey, CaseIterable {
+                case exec, tcp, http, period, timeout
+                case failureThreshold = "failure_threshold"
+                case initialDelay = "initial_delay"
+            }
+            struct HTTPDocument: Decodable {
+                var port: Int
+                var path: String?
+            }
+            public init(from decoder: any Decoder) throws {
+                let prefix = "probes.\(decoder.codingPath.last?.stringValue ?? "probe")."
+                var reader = try FieldReader<CodingKeys>(decoder, prefix: prefix)
+                let exec = reader.textList(.exec, expected: "a command list such as [\"cat\", \"/tmp/healthy\"]")
+                let tcp = reader.read(.tcp, Int.self, expected: "a port number from 1 to 65535")
+                let http = reader.read(.http, HTTPDocument.self, expected: "a map with port (1 to 65535) and optionally path (default /)")
+                let period = reader.read(.period, Int.self, expected: "whole seconds from 1 to 3600")
+                let timeout = reader.read(.timeout, Int.self, expected: "whole seconds from 1 to 600")
+                let threshold = reader.read(.failureThreshold, Int.self, expected: "a whole number from 1 to 100")
+                let delay = reader.read(.initialDelay, Int.self, expected: "whole seconds from 0 to 3600")
+                let checks = [exec.map { Probe.Check.exec($0) }, tcp.map { Probe.Check.tcp(port: $0) }, http.map { Probe.Check.http(port: $0.port, path: $0.path ?? "/") }].compactMap { $0 }
+                if checks.count == 1 {
+                    probe = Probe(check: checks[0], periodSeconds: period ?? 5, timeoutSeconds: timeout ?? 1, failureThreshold: threshold ?? 3, initialDelaySeconds: delay ?? 0)
+                } else if reader.problems.isEmpty {
+                    reader.problems.append(SpecError(field: String(prefix.dropLast()), message: checks.isEmpty ? "needs one of exec, tcp or http" : "has more than one of exec, tcp and http; give one"))
+                }
+                problems = reader.problems
+            }
         }
 
         public init(from decoder: any Decoder) throws {
@@ -115,6 +175,14 @@ public struct WorkloadSpec: Hashable, Sendable, Codable {
             }
             replicas = reader.read(.replicas, Int.self, expected: "a whole number from 0 to 1000")
             restart = reader.text(.restart, expected: "one of \(RestartPolicy.allCases.map(\.rawValue).joined(separator: ", "))")
+            if reader.holdsValue(.probes) {
+                do {
+                    probes = try reader.container.decode(ProbesDocument.self, forKey: .probes)
+                    reader.problems += probes?.problems ?? []
+                } catch {
+                    reader.fail(.probes, expected: "a map with liveness and/or readiness")
+                }
+            }
             problems = reader.problems
         }
     }
@@ -159,9 +227,11 @@ public struct WorkloadSpec: Hashable, Sendable, Codable {
                 fail("restart", "'\(Quantity.excerpt(text))' is not one of \(RestartPolicy.allCases.map(\.rawValue).joined(separator: ", "))")
             }
         }
-        let spec = WorkloadSpec(
+        var spec = WorkloadSpec(
             name: d.name ?? "", tenant: d.tenant ?? Self.defaultTenant, priority: d.priority ?? Self.defaultPriority, image: d.image ?? "",
             command: d.command ?? [], env: d.env ?? [:], resources: resources, gpu: gpu, replicas: d.replicas ?? 1, restart: restart)
+        spec.liveness = d.probes?.liveness?.probe
+        spec.readiness = d.probes?.readiness?.probe
         // Value rules, for the fields that were read and parsed (one message per field).
         let reported = Set(errors.map(\.field))
         let rules = spec.problems.filter { e in
@@ -188,6 +258,8 @@ public struct WorkloadSpec: Hashable, Sendable, Codable {
             fail("image", "'\(Quantity.excerpt(image))' is neither 'busybox' nor an absolute directory path")
         }
         if command.isEmpty || command[0].isEmpty { fail("command", "is required: a list such as [\"httpd\", \"-f\"] or one shell line") }
+        errors += liveness?.problems(prefix: "probes.liveness.") ?? []
+        errors += readiness?.problems(prefix: "probes.readiness.") ?? []
         for key in env.keys.sorted() where !Self.isEnvName(key) {
             fail("env.\(Quantity.excerpt(key))", "is not a valid variable name (letters, digits and _, not starting with a digit, at most 255 characters)")
         }

@@ -187,6 +187,12 @@ public final class BusManagementController: Service, Sendable {
 
     private func monotonic() -> Duration { ContinuousClock.now - origin }
 
+    /// What the failure detector and the lease say about a card now.
+    public func health(of card: CardID) -> CardHealth.Status? {
+        let now = monotonic()
+        return health.withLock { $0.status(of: card, now: now) }
+    }
+
     /// Listens for cards and runs the control loop until graceful shutdown or cancellation;
     /// then closes every link.
     public func run() async throws {
@@ -427,6 +433,18 @@ public final class BusManagementController: Service, Sendable {
             }
             record("instance.adopted", "\(running.id) (incarnation \(running.incarnation)) adopted on \(card): still running as pid \(running.pid)")
         }
+        // Readiness verdicts of the copies the records expect there.
+        let byID = Dictionary(instances.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        for running in beat.running {
+            guard let expected = byID[running.id], expected.card == card, expected.incarnation == running.incarnation, expected.ready != running.ready,
+                  [.starting, .running].contains(expected.state) else { continue }
+            try await updateInstance(running.id) { r in
+                guard r.instance.card == card, r.instance.incarnation == running.incarnation, r.instance.ready != running.ready else { return false }
+                r.instance.ready = running.ready
+                return true
+            }
+            if let ready = running.ready { record("instance.\(ready ? "ready" : "unready")", "\(running.id) on \(card) is \(ready ? "ready" : "not ready") (readiness probe)") }
+        }
         for id in decision.missing {
             try await updateInstance(id) { r in
                 guard r.instance.card == card, r.instance.state == .running else { return false }
@@ -478,7 +496,9 @@ public final class BusManagementController: Service, Sendable {
                 if let gpu = r.instance.gpu {
                     record("instance.gpu", "\(r.instance.id): \(gpu) reserved on \(card) (devices \(r.instance.gpuDevices ?? [])) by accounting only: CardOS does not yet pass GPU devices into containers")
                 }
-                let command = CardProtocol.StartInstance(id: r.instance.id, incarnation: r.instance.incarnation, image: r.image, command: r.command, env: r.env, resources: r.instance.requested, workload: r.workloadKey)
+                var command = CardProtocol.StartInstance(id: r.instance.id, incarnation: r.instance.incarnation, image: r.image, command: r.command, env: r.env, resources: r.instance.requested, workload: r.workloadKey)
+                command.liveness = r.liveness
+                command.readiness = r.readiness
                 tasks.addTask { await self.sendStart(command, to: card) }
             case .stopping where claim(r.instance.id):
                 let id = r.instance.id

@@ -9,6 +9,8 @@ public struct InstanceRecord: Hashable, Sendable, Codable {
     public var image: String
     public var command: [String]
     public var env: [String: String]
+    public var liveness: Probe?
+    public var readiness: Probe?
     public var placedAt: Instant?
     public var exitedAt: Instant?
     /// When an exited instance is due to restart (after backoff).
@@ -16,7 +18,7 @@ public struct InstanceRecord: Hashable, Sendable, Codable {
     /// Store revision this record was read at (not stored; set by the registry).
     public var modRevision: Int64 = 0
 
-    enum CodingKeys: String, CodingKey { case instance, ordinal, image, command, env, placedAt, exitedAt, restartAt }
+    enum CodingKeys: String, CodingKey { case instance, ordinal, image, command, env, liveness, readiness, placedAt, exitedAt, restartAt }
 
     public static func id(workload: String, ordinal: Int) -> String { "\(workload)-\(ordinal)" }
 
@@ -27,6 +29,8 @@ public struct InstanceRecord: Hashable, Sendable, Codable {
         image = spec.image
         command = spec.command
         env = spec.env
+        liveness = spec.liveness
+        readiness = spec.readiness
     }
 
     public var workloadKey: String { WorkloadSpec.key(tenant: instance.tenant, name: instance.workload) }
@@ -39,6 +43,7 @@ public struct InstanceRecord: Hashable, Sendable, Codable {
         instance.pid = nil
         instance.containerID = nil
         instance.runtime = nil
+        instance.ready = nil
         // exitCode and exitReason stay: they say why the last incarnation ended.
         placedAt = nil
         exitedAt = nil

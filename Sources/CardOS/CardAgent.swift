@@ -51,6 +51,10 @@ public final class CardAgent: Service, Sendable {
     private let node = Mutex<DCLNode?>(nil)
     /// Exits not yet known to be applied, with when they happened (monotonic ns).
     private let recentExits = Mutex<[(exit: CardProtocol.InstanceExited, at: UInt64)]>([])
+    /// Liveness and readiness probes of the instances it runs.
+    let probes: ProbeRunner
+    /// Why the agent itself stopped an instance (a failed liveness probe), by `<id>.<incarnation>`.
+    private let stopReasons = LockedReasons()
 
     public init(configuration: Configuration, runtime: any ContainerRuntime, group: any EventLoopGroup, profiler: Profiler = Profiler(), logger: Logger = Logger(label: "backplane.card")) {
         self.configuration = configuration
@@ -58,6 +62,15 @@ public final class CardAgent: Service, Sendable {
         self.profiler = profiler
         self.group = group
         self.logger = logger
+        let reasons = stopReasons
+        probes = ProbeRunner { [runtime] handle, reason in
+            reasons.set(ContainerID.make(instance: handle.id, incarnation: handle.incarnation), reason)
+            do {
+                try await runtime.stop(handle.id, incarnation: handle.incarnation, grace: .seconds(2))
+            } catch {
+                Logger(label: "backplane.card").error("cannot stop an instance whose liveness probe failed", metadata: ["instance": "\(handle.id)", "error": "\(error)"])
+            }
+        }
     }
 
     private var idFile: String { (configuration.stateDirectory as NSString).appendingPathComponent("card-id") }
@@ -83,6 +96,7 @@ public final class CardAgent: Service, Sendable {
         let adoption = try await runtime.adopt(onExit: exitHandler())
         for handle in adoption.adopted {
             profiler.track(instance: handle.id, workload: handle.workload, cgroupPath: handle.cgroupPath, pid: handle.pid)
+            watchProbes(handle)
         }
         for exit in adoption.ended { remember(exit) }
         if !adoption.adopted.isEmpty || !adoption.ended.isEmpty || !adoption.removed.isEmpty {
@@ -151,7 +165,7 @@ public final class CardAgent: Service, Sendable {
             let started = clock.now
             let sentAt = LeaseFile.now()
             let report = CardProtocol.Heartbeat(sequence: sequence, rttMicros: rtt, running: runtime.running().map {
-                CardProtocol.RunningInstance(id: $0.id, incarnation: $0.incarnation, pid: $0.pid, containerID: $0.containerID)
+                CardProtocol.RunningInstance(id: $0.id, incarnation: $0.incarnation, pid: $0.pid, containerID: $0.containerID, ready: probes.ready(instance: $0.id, incarnation: $0.incarnation))
             }, exited: exitsToReport(now: sentAt))
             do {
                 let reply = try await node.command(to: .bmc, name: CardProtocol.heartbeat, body: ByteBuffer(bytes: try JSONEncoder().encode(report)), timeout: .seconds(2))
@@ -185,6 +199,13 @@ public final class CardAgent: Service, Sendable {
         }
     }
 
+    private func watchProbes(_ handle: ContainerHandle) {
+        let runtime = self.runtime
+        probes.watch(handle, liveness: handle.liveness, readiness: handle.readiness) { command, timeout in
+            await runtime.exec(handle, command: command, timeout: timeout)
+        }
+    }
+
     private func remember(_ exit: ContainerExit) {
         let report = CardProtocol.InstanceExited(id: exit.id, incarnation: exit.incarnation, code: exit.code, oomKilled: exit.oomKilled, fenced: exit.fenced, reason: exit.reason)
         recentExits.withLock { exits in
@@ -198,6 +219,9 @@ public final class CardAgent: Service, Sendable {
     private func exitHandler() -> @Sendable (ContainerExit) -> Void {
         { [weak self] exit in
             guard let self else { return }
+            var exit = exit
+            if let reason = self.stopReasons.take(ContainerID.make(instance: exit.id, incarnation: exit.incarnation)) { exit.reason = reason }
+            self.probes.forget(instance: exit.id, incarnation: exit.incarnation)
             self.profiler.untrack(exit.id)
             self.remember(exit)
             self.logger.info("instance ended", metadata: ["instance": "\(exit.id)", "incarnation": "\(exit.incarnation)", "reason": "\(exit.reason)"])
@@ -212,6 +236,7 @@ public final class CardAgent: Service, Sendable {
 
     /// Stops every instance (for card shutdown).
     public func stopAll() async {
+        probes.stopAll()
         await runtime.shutdown()
         await node.withLock { $0 }?.shutdown()
     }
@@ -236,7 +261,10 @@ public final class CardAgent: Service, Sendable {
             let start = try JSONDecoder().decode(CardProtocol.StartInstance.self, from: Data(d.body.readableBytesView))
             var spec = ContainerSpec(id: start.id, incarnation: start.incarnation, image: start.image, command: start.command, env: start.env, resources: start.resources)
             spec.workload = start.workload
+            spec.liveness = start.liveness
+            spec.readiness = start.readiness
             let handle = try await runtime.start(spec, onExit: onExit)
+            self?.watchProbes(handle)
             self?.profiler.track(instance: start.id, workload: start.workload, cgroupPath: handle.cgroupPath, pid: handle.pid)
             let started = CardProtocol.StartedInstance(id: start.id, incarnation: start.incarnation, pid: handle.pid, runtime: runtime.kind, containerID: handle.containerID, cgroupPath: handle.cgroupPath)
             return ByteBuffer(bytes: try JSONEncoder().encode(started))
@@ -264,4 +292,11 @@ public final class CardAgent: Service, Sendable {
         self.node.withLock { $0 = node }
         return (node, links)
     }
+}
+
+/// Reasons by key, shared with the probe runner's callback.
+final class LockedReasons: Sendable {
+    private let reasons = Mutex<[String: String]>([:])
+    func set(_ key: String, _ reason: String) { reasons.withLock { $0[key] = reason } }
+    func take(_ key: String) -> String? { reasons.withLock { $0.removeValue(forKey: key) } }
 }

@@ -95,6 +95,51 @@ struct HostileSpecTests {
         #expect((e.first?.message.utf8.count ?? 0) < 300)
     }
 
+    @Test("an element of command, env or gpu_models that is not text is named on its own, and every bad field is listed")
+    func elementsNamed() {
+        let e = errors(#"{"name":"w","image":"busybox","command":["sh",5],"env":{"PORT":8080,"1A":"x","OK":"y"},"resources":{"cpu":"1","memory":"1Mi","gpu":1,"gpu_models":["T4",true]}}"#)
+        let byField = Dictionary(e.map { ($0.field, $0.message) }, uniquingKeysWith: { a, b in a + "; " + b })
+        #expect(Set(byField.keys) == ["command[1]", "env.PORT", "env.1A", "resources.gpu_models[1]"], "\(e)")
+        #expect(byField["command[1]"] == "is 5: expected text")
+        #expect(byField["resources.gpu_models[1]"] == "is true: expected text")
+    }
+
+    /// Stands in for YAML's decoder: JSON strings spelled like YAML's plain booleans, nulls and
+    /// numbers are reported as typed scalars, as `WorkloadSpecYAML` reports unquoted ones.
+    static let yamlLike = WorkloadSpec.Document.TypedScalars { decoder in
+        switch try? decoder.singleValueContainer().decode(String.self) {
+        case "false", "yes"?: .boolean
+        case "~"?: .null
+        case "12"?: .integer
+        case "1.5"?: .float
+        default: nil
+        }
+    }
+
+    @Test("a decoder that reports typed scalars makes every text field refuse them, naming the field and the kind")
+    func typedScalarsRefused() throws {
+        let json = #"{"name":"12","tenant":"false","image":"1.5","restart":"yes","command":["sh","~"],"env":{"DEBUG":"false","HOME":"/root"},"resources":{"cpu":"250m","memory":"1Mi","gpu":1,"gpu_models":["12"]}}"#
+        let decoder = JSONDecoder()
+        decoder.userInfo[WorkloadSpec.Document.TypedScalars.key] = Self.yamlLike
+        let document = try decoder.decode(WorkloadSpec.Document.self, from: Data(json.utf8))
+        let e: [SpecError]
+        do {
+            _ = try WorkloadSpec(validating: document)
+            e = []
+        } catch {
+            e = error.errors
+        }
+        let byField = Dictionary(e.map { ($0.field, $0.message) }, uniquingKeysWith: { a, b in a + "; " + b })
+        #expect(Set(byField.keys) == ["name", "tenant", "image", "restart", "command[1]", "env.DEBUG", "resources.gpu_models[0]"], "\(e)")
+        #expect(byField["tenant"] == "is false, which YAML reads as a boolean (quote it to mean text): expected text such as team-a")
+        #expect(byField["name"]?.contains("an integer") == true && byField["image"]?.contains("a number") == true)
+        #expect(byField["command[1]"]?.contains("is ~, which YAML reads as null") == true)
+
+        // Without the report (JSON), the same strings are text.
+        let spec = try WorkloadSpec.fromJSON(Data(#"{"name":"w","tenant":"false","image":"busybox","command":["sh","~"],"env":{"DEBUG":"false"},"resources":{"cpu":"250m","memory":"1Mi"}}"#.utf8))
+        #expect(spec.tenant == "false" && spec.command == ["sh", "~"] && spec.env == ["DEBUG": "false"])
+    }
+
     @Test("a built spec outside today's rules has problems (what quarantines a stored record)")
     func storedProblems() {
         var spec = WorkloadSpec(name: "w", image: "busybox", command: ["x"], resources: Resources(cpuMillis: 250, memoryBytes: 1 << 20))

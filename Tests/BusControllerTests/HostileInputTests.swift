@@ -91,6 +91,126 @@ struct HostileInputTests {
         }
     }
 
+    @Test("YAML: an unquoted boolean, null or number in a text field is refused, naming each field and kind; quoted, it is text (schemathesis ST201: `tenant: false`)")
+    func yamlTypedScalars() async throws {
+        try await withAPI { client, bmc in
+            let typed = "name: web\ntenant: false\nimage: busybox\ncommand: [sh, 12]\nenv: {PORT: 8080, DEBUG: yes, HOME: /root}\nrestart: ~\nresources: {cpu: 0.5, memory: 1048576, gpu: 1, gpu_models: [1.5]}\n"
+            try await client.execute(uri: "/v1/workloads", method: .post, headers: [.contentType: "application/yaml"], body: ByteBuffer(string: typed)) { response in
+                #expect(response.status == .badRequest)
+                let e = try envelope(response)
+                #expect(e.code == "invalid_spec")
+                #expect(Set(e.details.keys) == ["tenant", "command[1]", "env.PORT", "env.DEBUG", "resources.gpu_models[0]"], "\(e)")
+                #expect(e.details["tenant"] == "is false, which YAML reads as a boolean (quote it to mean text): expected text such as team-a")
+                #expect(e.details["command[1]"]?.contains("an integer") == true && e.details["resources.gpu_models[0]"]?.contains("a number") == true)
+            }
+            #expect(try await bmc.registry.read().snapshot.workloads.isEmpty)
+
+            // The JSON path refuses the same boolean.
+            let json = #"{"name":"web","tenant":false,"image":"busybox","command":["sh"],"resources":{"cpu":"1","memory":"64Mi"}}"#
+            try await client.execute(uri: "/v1/workloads", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: json)) { response in
+                #expect(response.status == .badRequest)
+                let e = try envelope(response)
+                #expect(e.details["tenant"]?.contains("is false") == true, "\(e)")
+            }
+
+            let quoted = "name: web\ntenant: 'false'\nimage: busybox\ncommand: [sh, \"12\"]\nenv: {PORT: '8080', DEBUG: \"yes\", HOME: /root}\nrestart: ~\nresources: {cpu: 0.5, memory: 1048576, gpu: 1, gpu_models: ['1.5']}\n"
+            try await client.execute(uri: "/v1/workloads", method: .post, headers: [.contentType: "application/yaml"], body: ByteBuffer(string: quoted)) { response in
+                #expect(response.status == .created, "\(String(buffer: response.body))")
+            }
+            let stored = try #require(try await bmc.registry.read().snapshot.workloads.first)
+            #expect(stored.tenant == "false" && stored.command == ["sh", "12"] && stored.env == ["PORT": "8080", "DEBUG": "yes", "HOME": "/root"])
+            #expect(stored.gpu?.models == ["1.5"] && stored.restart == .always)
+            #expect(stored.resources.cpuMillis == 500 && stored.resources.memoryBytes == 1 << 20, "quantities still take numbers")
+        }
+    }
+
+    @Test("YAML: which unquoted scalars a text field refuses (YAML 1.2 core schema and YAML 1.1's forms)", arguments: [
+        ("false", "a boolean"), ("True", "a boolean"), ("yes", "a boolean"), ("OFF", "a boolean"), ("~", "null"), ("null", "null"),
+        ("12", "an integer"), ("-7", "an integer"), ("0x1F", "an integer"), ("0o17", "an integer"), ("0b101", "an integer"), ("1_000", "an integer"),
+        ("1.5", "a number"), ("1e5", "a number"), ("08", "a number"), (".inf", "a number"), ("-.inf", "a number"), (".nan", "a number"),
+        ("web", nil), ("'false'", nil), ("\"12\"", nil), ("!!str 12", nil), ("2026-01-01", nil), ("y", nil), ("nan", nil), ("1e5x", nil),
+    ] as [(String, String?)])
+    func yamlScalarKinds(scalar: String, kind: String?) throws {
+        let yaml = "name: web\nimage: busybox\ncommand: [sh, \(scalar)]\nresources: {cpu: 1, memory: 64Mi}\n"
+        do {
+            let spec = try APIServer.parseSpec(ByteBuffer(string: yaml), contentType: "application/yaml")
+            #expect(kind == nil, "\(scalar) was read as the text \(spec.command[1])")
+        } catch let error as APIError {
+            #expect(kind != nil && error.details["command[1]"]?.contains("which YAML reads as \(kind ?? "")") == true, "\(scalar): \(error)")
+        }
+    }
+
+    @Test("YAML: aliases that expand a document past twice its length are refused at once (billion laughs)")
+    func yamlAliasBomb() throws {
+        var yaml = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
+        for level in 1...9 { yaml += "a\(level): &a\(level) [" + Array(repeating: "*a\(level - 1)", count: 10).joined(separator: ", ") + "]\n" }
+        yaml += "name: web\nimage: busybox\ncommand: *a9\nresources: {cpu: 1, memory: 64Mi}\n"
+        #expect(throws: APIError.self) { try APIServer.parseSpec(ByteBuffer(string: yaml), contentType: "application/yaml") }
+        do {
+            _ = try APIServer.parseSpec(ByteBuffer(string: yaml), contentType: "application/yaml")
+        } catch let error as APIError {
+            #expect(error.details["(document)"]?.contains("expands through aliases") == true, "\(error)")
+        }
+    }
+
+    /// The request schema of `POST /v1/workloads`, from the served document.
+    static func specSchema() throws -> [String: Any] {
+        let doc = try #require(try JSONSerialization.jsonObject(with: Data(OpenAPIDocument.text.utf8)) as? [String: Any])
+        #expect(doc["openapi"] as? String == "3.1.0")
+        let schemas = try #require((doc["components"] as? [String: Any])?["schemas"] as? [String: Any])
+        return try #require(schemas["WorkloadSpecDocument"] as? [String: Any])
+    }
+
+    /// JSON Schema's `pattern` and length bounds. JSON Schema's `$` (ECMA-262) is the end of the
+    /// text, never before a final line break as ICU's is: the match must cover the whole text.
+    static func matches(_ text: String, _ schema: [String: Any]) throws -> Bool {
+        let regex = try NSRegularExpression(pattern: try #require(schema["pattern"] as? String))
+        let whole = NSRange(text.startIndex..., in: text)
+        let length = text.unicodeScalars.count
+        return regex.firstMatch(in: text, range: whole)?.range == whole
+            && length >= (schema["minLength"] as? Int ?? 0) && length <= (schema["maxLength"] as? Int ?? .max)
+    }
+
+    @Test("the OpenAPI document's env name rule (3.1 propertyNames) is the server's (schemathesis ST202)", arguments: [
+        "A", "_", "PATH", "a_1", "_9", String(repeating: "V", count: 255),
+        "1A", "", "A-B", "A B", "A\n", "Ä", "a.b", String(repeating: "V", count: 256),
+    ])
+    func envNamesDocumented(name: String) throws {
+        let env = try #require((try Self.specSchema()["properties"] as? [String: Any])?["env"] as? [String: Any])
+        let documented = try Self.matches(name, try #require(env["propertyNames"] as? [String: Any]))
+        let body = try JSONSerialization.data(withJSONObject: ["name": "w", "image": "busybox", "command": ["x"], "env": [name: "v"], "resources": ["cpu": "1", "memory": "64Mi"]])
+        let accepted = (try? APIServer.parseSpec(ByteBuffer(bytes: body), contentType: "application/json")) != nil
+        #expect(documented == accepted, "\(name.debugDescription): documented \(documented), accepted \(accepted)")
+    }
+
+    @Test("the OpenAPI document's GPU model rule is the server's, line breaks included", arguments: [
+        "T4", "V100M16", "a b", String(repeating: "m", count: 63),
+        "", "T4|V100", "a,b", "a\nb", "a\rb", "\u{0B}@ya", "a\u{0C}", "a\u{85}", "a\u{2028}", "a\u{2029}", String(repeating: "m", count: 64),
+    ])
+    func gpuModelsDocumented(model: String) throws {
+        let resources = try #require((try Self.specSchema()["properties"] as? [String: Any])?["resources"] as? [String: Any])
+        let gpuModels = try #require((resources["properties"] as? [String: Any])?["gpu_models"] as? [String: Any])
+        let documented = try Self.matches(model, try #require(gpuModels["items"] as? [String: Any]))
+        let body = try JSONSerialization.data(withJSONObject: ["name": "w", "image": "busybox", "command": ["x"], "resources": ["cpu": "1", "memory": "64Mi", "gpu": 1, "gpu_models": [model]]])
+        let accepted = (try? APIServer.parseSpec(ByteBuffer(bytes: body), contentType: "application/json")) != nil
+        #expect(documented == accepted, "\(model.debugDescription): documented \(documented), accepted \(accepted)")
+    }
+
+    @Test("gpu_models needs gpu unless null, in the server and in the document's dependentSchemas (schemathesis ST202)")
+    func gpuModelsNeedGPU() throws {
+        let resources = try #require((try Self.specSchema()["properties"] as? [String: Any])?["resources"] as? [String: Any])
+        let rule = try #require((resources["dependentSchemas"] as? [String: Any])?["gpu_models"] as? [String: Any])
+        let branches = try #require(rule["anyOf"] as? [[String: Any]])
+        #expect(branches.contains { ($0["required"] as? [String]) == ["gpu"] })
+        func accepted(_ resources: String) -> Bool {
+            (try? APIServer.parseSpec(ByteBuffer(string: #"{"name":"w","image":"busybox","command":["x"],"resources":{"cpu":"1","memory":"64Mi"\#(resources)}}"#), contentType: "application/json")) != nil
+        }
+        #expect(!accepted(#","gpu_models":["T4"]"#))
+        #expect(!accepted(#","gpu":null,"gpu_models":["T4"]"#))
+        #expect(accepted(#","gpu":1,"gpu_models":["T4"]"#))
+        #expect(accepted(#","gpu_models":null"#))
+    }
+
     @Test("a body over 1 MiB is a 413 with the envelope, declared or not")
     func tooLarge() async throws {
         try await withAPI { client, _ in

@@ -183,6 +183,14 @@ public struct APIServer: Sendable {
         public var instances: Int
         /// The host's cores, memory, disks, network interfaces and PCI devices.
         public var inventory: Inventory?
+        /// The failure detector's suspicion (phi-accrual; 8 and above: suspect).
+        public var phi: Double?
+        /// Milliseconds since the BMC last heard a heartbeat from it.
+        public var heartbeatAgeMs: Int64?
+        /// The card's last heartbeat round trip, in microseconds.
+        public var heartbeatRttUs: Int64?
+        /// Whether its DCL link to the BMC is up.
+        public var linked: Bool?
     }
 
     func cards() async throws -> [CardStatus] {
@@ -190,8 +198,11 @@ public struct APIServer: Sendable {
         return state.snapshot.cards.sorted { $0.id < $1.id }.map { card in
             let mine = state.snapshot.instances.filter { $0.instance.card == card.id && $0.instance.holdsResources }
             let gpuMilli = mine.reduce(0) { sum, r in sum.saturatingAdd((r.instance.gpu?.milliPerDevice ?? 0).saturatingMultiply(r.instance.gpuDevices?.count ?? 0)) }
+            let health = bmc.health(of: card.id)
             return CardStatus(id: card.id, name: card.name, state: card.state, capacity: card.capacity, allocated: mine.reduce(.zero) { $0 + $1.instance.requested },
-                              gpus: card.gpus, gpuAllocatedMilli: card.gpus == nil ? nil : gpuMilli, instances: mine.count, inventory: card.inventory)
+                              gpus: card.gpus, gpuAllocatedMilli: card.gpus == nil ? nil : gpuMilli, instances: mine.count, inventory: card.inventory,
+                              phi: health.map { ($0.phi * 100).rounded() / 100 }, heartbeatAgeMs: health?.heartbeatAge.map { $0.milliseconds },
+                              heartbeatRttUs: health?.rtt.map { $0.components.seconds * 1_000_000 + $0.components.attoseconds / 1_000_000_000_000 }, linked: health?.linked)
         }
     }
 
@@ -213,6 +224,18 @@ public struct APIServer: Sendable {
         public var pendingReason: String?
         /// Why the record is quarantined (fix: delete it, or deploy a valid spec of that name).
         public var quarantineReason: String?
+        /// How its instances last ended, when one has restarted or is waiting to: the most
+        /// recent exit and the next restart (a crash loop shows here).
+        public var lastExit: LastExit?
+
+        public struct LastExit: Codable, Sendable, Hashable {
+            public var instance: String
+            public var exitCode: Int32?
+            public var reason: String?
+            public var restarts: Int
+            /// Wall-clock nanoseconds since 1970 of the next restart (after backoff), if one is due.
+            public var nextRestart: Instant?
+        }
     }
 
     func workloads() async throws -> [WorkloadStatus] {
@@ -220,8 +243,16 @@ public struct APIServer: Sendable {
         let active = state.snapshot.workloads.map { spec in
             let mine = state.snapshot.instances.filter { $0.workloadKey == spec.key }
             let pending = mine.filter { $0.instance.state == .pending }
+            // The instance that restarted most, or is waiting to restart: a crash loop's why.
+            let looping = mine.filter { $0.instance.restarts > 0 || $0.instance.state == .exited }
+                .max { ($0.instance.restarts, $0.exitedAt ?? .zero) < ($1.instance.restarts, $1.exitedAt ?? .zero) }
+            let lastExit = looping.flatMap { r -> WorkloadStatus.LastExit? in
+                guard r.instance.exitCode != nil || r.instance.exitReason != nil else { return nil }
+                return .init(instance: r.instance.id, exitCode: r.instance.exitCode, reason: r.instance.exitReason, restarts: r.instance.restarts,
+                             nextRestart: r.instance.state == .exited ? r.restartAt : nil)
+            }
             return WorkloadStatus(name: spec.name, tenant: spec.tenant, state: .active, spec: spec, running: mine.filter { $0.instance.state == .running }.count,
-                                  pending: pending.count, pendingReason: pending.compactMap(\.instance.pendingReason).first?.description)
+                                  pending: pending.count, pendingReason: pending.compactMap(\.instance.pendingReason).first?.description, lastExit: lastExit)
         }
         let quarantined = state.quarantined.map { q in
             let mine = state.snapshot.instances.filter { $0.workloadKey == WorkloadSpec.key(tenant: q.tenant, name: q.name) }

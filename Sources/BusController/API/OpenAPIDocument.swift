@@ -798,9 +798,10 @@ enum OpenAPIDocument {
        "gpu_models": {
         "description": "allowed GPU device models; needs gpu unless null",
         "items": {
+         "description": "no '|', ',' or line break (LF, VT, FF, CR, NEL, U+2028, U+2029)",
          "maxLength": 63,
          "minLength": 1,
-         "pattern": "^[^|,\\n\\r]+$",
+         "pattern": "^[^|,\n\u000b\f\r\u0085\u2028\u2029]+$",
          "type": "string"
         },
         "maxItems": 32,

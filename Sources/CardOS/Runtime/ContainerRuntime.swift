@@ -15,6 +15,8 @@ public struct ContainerSpec: Hashable, Sendable {
     public var pidsLimit: Int64
     /// The workload's key (`<tenant>/<name>`), to label usage.
     public var workload: String = ""
+    public var liveness: Probe?
+    public var readiness: Probe?
 
     public init(id: String, incarnation: UInt64 = 0, image: String, command: [String], env: [String: String] = [:], resources: Resources, pidsLimit: Int64 = 256) {
         self.id = id
@@ -36,6 +38,9 @@ public struct ContainerHandle: Hashable, Sendable {
     public var containerID: String
     /// The workload's key (`<tenant>/<name>`).
     public var workload: String = ""
+    /// Its probes (kept with the container, so an adopting agent runs them again).
+    public var liveness: Probe?
+    public var readiness: Probe?
     /// Host PID of the container's init process.
     public var pid: Int32
     /// The cgroup (relative to each v1 controller's mount, or to the v2 root) it runs in.
@@ -112,6 +117,10 @@ public protocol ContainerRuntime: Sendable {
     /// under live supervisors, collects the exits recorded while no agent watched, and removes
     /// everything else.
     func adopt(onExit: @escaping @Sendable (ContainerExit) -> Void) async throws -> AdoptionReport
+
+    /// Runs `command` inside the container (for exec probes); true when it exited 0 within
+    /// `timeout`.
+    func exec(_ handle: ContainerHandle, command: [String], timeout: Duration) async -> Bool
 
     /// Stops every container and removes what the runtime itself created (e.g. its cgroup parent).
     func shutdown() async

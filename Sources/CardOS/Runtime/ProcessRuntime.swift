@@ -53,7 +53,9 @@ public final class ProcessRuntime: ContainerRuntime {
             onExit(ContainerExit(id: spec.id, incarnation: spec.incarnation, code: code, oomKilled: false))
             _ = self?.live.withLock { $0.removeValue(forKey: spec.id) }
         }
-        let handle = ContainerHandle(id: spec.id, incarnation: spec.incarnation, containerID: "\(child.pid)", workload: spec.workload, pid: child.pid, cgroupPath: "", stdoutPath: stdoutPath, stderrPath: stderrPath)
+        var handle = ContainerHandle(id: spec.id, incarnation: spec.incarnation, containerID: "\(child.pid)", workload: spec.workload, pid: child.pid, cgroupPath: "", stdoutPath: stdoutPath, stderrPath: stderrPath)
+        handle.liveness = spec.liveness
+        handle.readiness = spec.readiness
         live.withLock { $0[spec.id] = (handle, watcher) }
         return handle
     }
@@ -73,6 +75,13 @@ public final class ProcessRuntime: ContainerRuntime {
 
     public func shutdown() async {
         for id in (try? await list()) ?? [] { try? await stop(id, grace: .seconds(2)) }
+    }
+
+    /// Runs the probe command on the host (this driver has no container to enter).
+    public func exec(_ handle: ContainerHandle, command: [String], timeout: Duration) async -> Bool {
+        guard let first = command.first else { return false }
+        let path = first.hasPrefix("/") ? first : "/usr/bin/env"
+        return await ProbeCommand.run(path, first.hasPrefix("/") ? Array(command.dropFirst()) : command, timeout: timeout)
     }
 
     public func list() async throws -> [String] {

@@ -105,6 +105,8 @@ public final class RuncRuntime: ContainerRuntime {
         var shimPID: Int32
         var cgroupPath: String
         var workload: String?
+        var liveness: Probe?
+        var readiness: Probe?
     }
 
     /// What the shim records when the container ended.
@@ -161,7 +163,7 @@ public final class RuncRuntime: ContainerRuntime {
             "--runc", runcPath, "--runc-root", runcRoot, "--cgroup", cgroups, "--",
             runcPath, "--root", runcRoot, "run", "--keep", "--bundle", bundle, "--pid-file", pidFile, cid,
         ])
-        try JSONEncoder().encode(ShimRecord(instance: spec.id, incarnation: spec.incarnation, shimPID: shimPID, cgroupPath: cgroups, workload: spec.workload))
+        try JSONEncoder().encode(ShimRecord(instance: spec.id, incarnation: spec.incarnation, shimPID: shimPID, cgroupPath: cgroups, workload: spec.workload, liveness: spec.liveness, readiness: spec.readiness))
             .write(to: URL(fileURLWithPath: path("shims", "\(cid).json")), options: .atomic)
 
         // runc writes the pid file once the container's init process exists; the shim writes the
@@ -186,7 +188,9 @@ public final class RuncRuntime: ContainerRuntime {
             }
             throw RuntimeError(ended ? "runc failed to start \(spec.id): \(err.suffix(500))" : "runc did not start \(spec.id) within 10 s")
         }
-        let handle = ContainerHandle(id: spec.id, incarnation: spec.incarnation, containerID: cid, workload: spec.workload, pid: pid, cgroupPath: cgroups, stdoutPath: stdoutPath, stderrPath: stderrPath)
+        var handle = ContainerHandle(id: spec.id, incarnation: spec.incarnation, containerID: cid, workload: spec.workload, pid: pid, cgroupPath: cgroups, stdoutPath: stdoutPath, stderrPath: stderrPath)
+        handle.liveness = spec.liveness
+        handle.readiness = spec.readiness
         track(handle, shimPID: shimPID, onExit: onExit)
         return handle
     }
@@ -364,7 +368,9 @@ public final class RuncRuntime: ContainerRuntime {
                 report.ended.append(ContainerExit(id: shim.instance, incarnation: shim.incarnation, code: -1, oomKilled: false, fenced: false, reason: "its supervisor (shim) died"))
                 continue
             }
-            let handle = ContainerHandle(id: shim.instance, incarnation: shim.incarnation, containerID: cid, workload: shim.workload ?? "", pid: pid, cgroupPath: shim.cgroupPath, stdoutPath: log(shim.instance, "out"), stderrPath: log(shim.instance, "err"))
+            var handle = ContainerHandle(id: shim.instance, incarnation: shim.incarnation, containerID: cid, workload: shim.workload ?? "", pid: pid, cgroupPath: shim.cgroupPath, stdoutPath: log(shim.instance, "out"), stderrPath: log(shim.instance, "err"))
+            handle.liveness = shim.liveness
+            handle.readiness = shim.readiness
             track(handle, shimPID: shim.shimPID, onExit: onExit)
             report.adopted.append(handle)
             alive.insert(cid)
@@ -381,6 +387,10 @@ public final class RuncRuntime: ContainerRuntime {
             if !report.removed.contains(cid) { report.removed.append(cid) }
         }
         return report
+    }
+
+    public func exec(_ handle: ContainerHandle, command: [String], timeout: Duration) async -> Bool {
+        await ProbeCommand.run(runcPath, ["--root", runcRoot, "exec", handle.containerID] + command, timeout: timeout)
     }
 
     /// Removes the container's cgroup directories (the shim does, unless it was killed first).
