@@ -82,7 +82,7 @@ let package = Package(
         ], exclude: ["README.md"]),
         // The command line, as a library so it is testable; `backplane` is only @main.
         .target(name: "BackplaneCLI", dependencies: [
-            "BusController", "CardOS", "ClusterStore", "DirectCardLinkNIO", "BackplaneModel", "Forecasting", "WorkloadBalancer",
+            "BusController", "CardOS", "ClusterStore", "ControlPlane", "DirectCardLinkNIO", "BackplaneModel", "Forecasting", "WorkloadBalancer",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Subprocess", package: "swift-subprocess"),

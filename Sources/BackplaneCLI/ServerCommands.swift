@@ -3,6 +3,7 @@ import BackplaneModel
 import BusController
 import CardOS
 import ClusterStore
+import ControlPlane
 import DirectCardLinkNIO
 import Foundation
 import Logging
@@ -21,6 +22,15 @@ struct BMCCommand: AsyncParsableCommand {
     @Option(help: "DCL address cards connect to.") var dclHost = "127.0.0.1"
     @Option(help: "DCL port.") var dclPort = 7071
     @Option(help: ArgumentHelp("The join token cards must present.", discussion: "Default: $BACKPLANE_TOKEN, else <state>/token (created on first start).")) var token: String?
+    @Option(name: .customLong("heartbeat-ms"), help: ArgumentHelp("How often cards heartbeat, in milliseconds.", discussion: "The BMC tells every card in each lease grant. Feeds the phi-accrual failure detector (suspect at phi 8).")) var heartbeatMs = 200
+    @Option(name: .customLong("lease-ms"), help: ArgumentHelp("How long one heartbeat lets a card keep its instances running without hearing from the BMC, in milliseconds.", discussion: "When it lapses the card's shims fence (kill) its instances; the BMC re-places them only after lease + fence margin. At least 3 heartbeats.")) var leaseMs = 1500
+    @Option(name: .customLong("fence-margin-ms"), help: ArgumentHelp("Extra wait after a lease lapses before re-placing, in milliseconds.", discussion: "Covers the shims' 50 ms poll, the kill, and clock-rate drift between hosts.")) var fenceMarginMs = 300
+
+    func validate() throws {
+        guard (20...60_000).contains(heartbeatMs) else { throw ValidationError("--heartbeat-ms must be 20 to 60000, got \(heartbeatMs)") }
+        guard leaseMs >= 3 * heartbeatMs, leaseMs <= 3_600_000 else { throw ValidationError("--lease-ms must be at least 3 heartbeats (\(3 * heartbeatMs)) and at most 3600000, got \(leaseMs)") }
+        guard (100...600_000).contains(fenceMarginMs) else { throw ValidationError("--fence-margin-ms must be 100 to 600000, got \(fenceMarginMs)") }
+    }
 
     func run() async throws {
         let state = (self.state as NSString).standardizingPath
@@ -29,7 +39,9 @@ struct BMCCommand: AsyncParsableCommand {
         let store = try SQLiteClusterStore(path: state + "/bmc.sqlite")
         BusMetrics.bootstrapProcessMetrics()  // swift-metrics → /metrics
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
-        let bmc = BusManagementController(configuration: .init(listen: .tcp(host: dclHost, port: dclPort), token: token), store: store, group: group)
+        var configuration = BusManagementController.Configuration(listen: .tcp(host: dclHost, port: dclPort), token: token)
+        configuration.health = CardHealth.Configuration(heartbeatInterval: .milliseconds(heartbeatMs), lease: .milliseconds(leaseMs), fenceMargin: .milliseconds(fenceMarginMs))
+        let bmc = BusManagementController(configuration: configuration, store: store, group: group)
         let api = APIServer(bmc: bmc)
         print("bmc: store \(state)/bmc.sqlite; cards join at tcp://\(dclHost):\(dclPort); API at http://\(apiHost):\(apiPort)")
         fflush(nil)  // long-running: show it now, also when stdout is a pipe or file

@@ -164,8 +164,10 @@ public final class BusManagementController: Service, Sendable {
             return ByteBuffer(bytes: try JSONEncoder().encode(CardProtocol.LeaseGrant(leaseMilliseconds: grant.lease.milliseconds, heartbeatMilliseconds: grant.heartbeatInterval.milliseconds)))
         }
         node.onMessage(CardProtocol.telemetry) { d in
-            if let batch = try? JSONDecoder().decode(CardProtocol.TelemetryBatch.self, from: Data(d.body.readableBytesView)) {
-                monitor.ingest(batch.points, from: d.source)
+            do {
+                monitor.ingest(try JSONDecoder().decode(CardProtocol.TelemetryBatch.self, from: Data(d.body.readableBytesView)).points, from: d.source)
+            } catch {
+                logger.warning("undecodable telemetry batch dropped", metadata: ["card": "\(d.source)", "error": "\(error)"])
             }
         }
     }
@@ -284,7 +286,11 @@ public final class BusManagementController: Service, Sendable {
             sincePersist += step
             if sincePersist >= configuration.persistMetricsInterval {
                 sincePersist = .zero
-                try? await persistMetrics()
+                do {
+                    try await persistMetrics()
+                } catch {
+                    logger.error("usage history not persisted; will try again", metadata: ["error": "\(error)"])
+                }
             }
         }
     }
@@ -302,7 +308,10 @@ public final class BusManagementController: Service, Sendable {
 
     func restoreMetrics() async throws {
         for kv in try await registry.store.range(prefix: "/metrics/").kvs {
-            guard let record = try? JSONDecoder().decode(Monitor.Persisted.self, from: Data(kv.value)) else { continue }
+            guard let record = try? JSONDecoder().decode(Monitor.Persisted.self, from: Data(kv.value)) else {
+                logger.warning("undecodable usage history skipped (it is rebuilt from new points)", metadata: ["key": "\(kv.key)"])
+                continue
+            }
             monitor.restore(workload: String(kv.key.dropFirst("/metrics/".count)), record)
         }
     }

@@ -149,6 +149,30 @@ struct BusIntegrationTests {
         }
     }
 
+    @Test("probes on a real bus: a failing liveness probe restarts the instance with the reason; readiness is reported")
+    func probes() async throws {
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            let bus = try await LocalBus.start(cards: 1, tasks: &tasks)
+            _ = try await bus.waitFor("a ready card") { $0.cards.contains { $0.state == .ready } }
+            // Healthy for about a second, then its liveness file disappears; ready from the start.
+            var spec = WorkloadSpec(name: "flaky", image: "busybox", command: ["sh", "-c", "touch /tmp/alive; sleep 1; rm /tmp/alive; sleep 1000"],
+                                    resources: Resources(cpuMillis: 100, memoryBytes: 32 << 20))
+            spec.liveness = Probe(check: .exec(["test", "-f", "/tmp/alive"]), periodSeconds: 1, timeoutSeconds: 2, failureThreshold: 2)
+            spec.readiness = Probe(check: .exec(["true"]), periodSeconds: 1, timeoutSeconds: 2, failureThreshold: 1)
+            try await bus.bmc.registry.putWorkload(spec)
+            bus.bmc.poke()
+            _ = try await bus.waitFor("flaky ready") { s in s.instances.contains { $0.instance.ready == true && $0.instance.state == .running } }
+            let s = try await bus.waitFor("flaky restarted by its liveness probe") { s in
+                s.instances.contains { $0.instance.restarts >= 1 && ($0.instance.exitReason ?? "").contains("liveness probe") }
+            }
+            let reason = s.instances.first?.instance.exitReason ?? ""
+            print("probe restart reason: \(reason)")
+            #expect(reason.contains("exec test -f /tmp/alive"))
+            tasks.cancelAll()
+            try await bus.stop()
+        }
+    }
+
     @Test("a running workload's usage reaches the BMC over DCL telemetry: metrics and a forecast")
     func usageAndForecast() async throws {
         try await withThrowingTaskGroup(of: Void.self) { tasks in

@@ -196,6 +196,22 @@ struct HostileInputTests {
         #expect(documented == accepted, "\(model.debugDescription): documented \(documented), accepted \(accepted)")
     }
 
+    @Test("every quantity the OpenAPI document's patterns allow is accepted (schemathesis ST202: network 200611Gbps)", arguments: [
+        ("network", "10000Gbps"), ("network", "9999Gbps"), ("network", "999999Mbps"), ("network", "999999kbps"), ("network", "200611Gbps"), ("network", "10001Gbps"),
+        ("memory", "999999Gi"), ("memory", "999TiB"), ("memory", "1Mi"), ("cpu", "999999999m"), ("cpu", "999999.999"), ("cpu", "0.001"),
+    ])
+    func quantitiesDocumented(field: String, value: String) throws {
+        let resources = try #require((try Self.specSchema()["properties"] as? [String: Any])?["resources"] as? [String: Any])
+        let schema = try #require((resources["properties"] as? [String: Any])?[field] as? [String: Any])
+        let documented = try Self.matches(value, (schema["oneOf"] as? [[String: Any]])?.first ?? schema)
+        var body: [String: Any] = ["cpu": "1", "memory": "64Mi"]
+        body[field] = value
+        let data = try JSONSerialization.data(withJSONObject: ["name": "w", "image": "busybox", "command": ["x"], "resources": body])
+        let accepted = (try? APIServer.parseSpec(ByteBuffer(bytes: data), contentType: "application/json")) != nil
+        #expect(!documented || accepted, "\(field) \(value) is documented but refused")
+        if value == "200611Gbps" || value == "10001Gbps" { #expect(!documented && !accepted) }
+    }
+
     @Test("gpu_models needs gpu unless null, in the server and in the document's dependentSchemas (schemathesis ST202)")
     func gpuModelsNeedGPU() throws {
         let resources = try #require((try Self.specSchema()["properties"] as? [String: Any])?["resources"] as? [String: Any])

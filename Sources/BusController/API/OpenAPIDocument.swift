@@ -823,7 +823,7 @@ enum OpenAPIDocument {
         "examples": [
          "100Mbps"
         ],
-        "pattern": "^[1-9][0-9]{0,5}(kbps|Mbps|Gbps)$",
+        "pattern": "^([1-9][0-9]{0,5}(kbps|Mbps)|[1-9][0-9]{0,3}Gbps|10000Gbps)$",
         "type": [
          "string",
          "null"

@@ -312,7 +312,13 @@ public final class RuncRuntime: ContainerRuntime {
         let all = tracked.withLock { Array($0.values) }
         await withTaskGroup(of: Void.self) { group in
             for entry in all {
-                group.addTask { try? await self.stop(entry, grace: .seconds(2)) }
+                group.addTask {
+                    do {
+                        try await self.stop(entry, grace: .seconds(2))
+                    } catch {
+                        self.logger.error("cannot stop a container at shutdown", metadata: ["container": "\(entry.handle.containerID)", "error": "\(error)"])
+                    }
+                }
             }
         }
         for cid in (try? await runcList()) ?? [] {
