@@ -142,7 +142,7 @@ let package = Package(
         ),
         .testTarget(
             name: "BackplaneCLITests",
-            dependencies: ["BackplaneCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["BackplaneCLI", "CardOS", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .testTarget(
             name: "ControlPlaneTests",

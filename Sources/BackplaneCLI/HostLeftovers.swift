@@ -85,7 +85,8 @@ public struct HostLeftovers: Sendable {
             found += shims(card: card, stateDirectory: stateDirectory)
         }
         for card in cardNames {
-            found += cgroups(card: card).map { Leftover(kind: .cgroup, card: card, id: $0) }
+            let leaf = (CgroupPaths.cardParent(stateDirectory: "\(stateDirectory)/\(card)") as NSString).lastPathComponent
+            found += cgroups(card: leaf).map { Leftover(kind: .cgroup, card: card, id: $0) }
         }
         return found
     }
@@ -190,7 +191,8 @@ public struct HostLeftovers: Sendable {
 
     // MARK: - cgroups
 
-    /// The card's cgroup parents that exist: v1 `<root>/<controller>/backplane/<card>`, v2 `<root>/backplane/<card>`.
+    /// The card's cgroup parents that exist: v1 `<root>/<controller>/backplane/<leaf>`, v2
+    /// `<root>/backplane/<leaf>` (`leaf`: see `CgroupPaths.cardParent(stateDirectory:)`).
     func cgroupParents(card: String) -> [String] {
         let candidates = CgroupPaths.v1Controllers.map { "\(cgroupRoot)/\($0)/backplane/\(card)" } + ["\(cgroupRoot)/backplane/\(card)"]
         return candidates.filter { Self.isDirectory($0) }

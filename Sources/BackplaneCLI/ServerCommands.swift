@@ -23,7 +23,7 @@ struct BMCCommand: AsyncParsableCommand {
     @Option(help: "DCL port.") var dclPort = 7071
     @Option(help: ArgumentHelp("The join token cards must present.", discussion: "Default: $BACKPLANE_TOKEN, else <state>/token (created on first start).")) var token: String?
     @Option(name: .customLong("heartbeat-ms"), help: ArgumentHelp("How often cards heartbeat, in milliseconds.", discussion: "The BMC tells every card in each lease grant. Feeds the phi-accrual failure detector (suspect at phi 8).")) var heartbeatMs = 200
-    @Option(name: .customLong("lease-ms"), help: ArgumentHelp("How long one heartbeat lets a card keep its instances running without hearing from the BMC, in milliseconds.", discussion: "When it lapses the card's shims fence (kill) its instances; the BMC re-places them only after lease + fence margin. At least 3 heartbeats.")) var leaseMs = 1500
+    @Option(name: .customLong("lease-ms"), help: ArgumentHelp("How long one heartbeat lets a card keep its instances running without hearing from the BMC, in milliseconds.", discussion: "When it lapses the card's shims fence (kill) its instances; the BMC re-places them only after lease + fence margin. At least 3 heartbeats.")) var leaseMs = 2000
     @Option(name: .customLong("fence-margin-ms"), help: ArgumentHelp("Extra wait after a lease lapses before re-placing, in milliseconds.", discussion: "Covers the shims' 50 ms poll, the kill, and clock-rate drift between hosts.")) var fenceMarginMs = 300
 
     func validate() throws {
@@ -134,7 +134,7 @@ struct CardCommand: AsyncParsableCommand {
         switch choice {
         case "runc":
             if let reason = RuncRuntime.unavailableReason() { throw ValidationError("--runtime runc: \(reason)") }
-            return try RuncRuntime(stateDirectory: runtimeState, cacheDirectory: state + "/../cache", cgroupParent: "backplane/\((state as NSString).lastPathComponent)")
+            return try RuncRuntime(stateDirectory: runtimeState, cacheDirectory: state + "/../cache", cgroupParent: CgroupPaths.cardParent(stateDirectory: state))
         case "process":
             FileHandle.standardError.write(Data((ProcessRuntime.warning + "\n").utf8))
             return try ProcessRuntime(stateDirectory: runtimeState)

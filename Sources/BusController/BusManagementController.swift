@@ -51,7 +51,7 @@ public final class BusManagementController: Service, Sendable {
         case instanceExited(CardProtocol.InstanceExited, card: CardID)
         case started(CardProtocol.StartedInstance)
         case startFailed(id: String, incarnation: UInt64, message: String)
-        case stopped(id: String)
+        case stopped(id: String, incarnation: UInt64)
     }
 
     /// Commands the loop sends after handling an event.
@@ -69,7 +69,10 @@ public final class BusManagementController: Service, Sendable {
     private let events: AsyncStream<Event>
     private let sink: AsyncStream<Event>.Continuation
     /// Instance ids with a start or stop command on its way.
+    /// `<id>.<incarnation>` of each command on its way (per incarnation: a new incarnation's
+    /// start never waits for an old one's command to a dead card to time out).
     private let inFlight = Mutex<Set<String>>([])
+    private static func flight(_ id: String, _ incarnation: UInt64) -> String { "\(id).\(incarnation)" }
     /// Hello metadata between admission and the link's establishment.
     /// Recent things that happened on the bus, newest last (at most 1,000).
     let recentEvents = LockedBox<[BusEvent]>([])
@@ -198,8 +201,12 @@ public final class BusManagementController: Service, Sendable {
     /// Listens for cards and runs the control loop until graceful shutdown or cancellation;
     /// then closes every link.
     public func run() async throws {
-        try await cancelWhenGracefulShutdown {
-            try await self.serve()
+        do {
+            try await cancelWhenGracefulShutdown {
+                try await self.serve()
+            }
+        } catch is CancellationError {
+            // Graceful shutdown or cancellation: not an error.
         }
         await shutdown()
     }
@@ -377,7 +384,7 @@ public final class BusManagementController: Service, Sendable {
         case .instanceExited(let exit, let card):
             try await apply(exit, from: card)
         case .started(let started):
-            inFlight.withLock { _ = $0.remove(started.id) }
+            inFlight.withLock { _ = $0.remove(Self.flight(started.id, started.incarnation)) }
             try await updateInstance(started.id) { r in
                 guard r.instance.state == .starting, r.instance.incarnation == started.incarnation else { return false }
                 r.instance.state = .running
@@ -388,7 +395,7 @@ public final class BusManagementController: Service, Sendable {
             }
             record("instance.started", "\(started.id) running as pid \(started.pid) (\(started.runtime), container \(started.containerID))")
         case .startFailed(let id, let incarnation, let message):
-            inFlight.withLock { _ = $0.remove(id) }
+            inFlight.withLock { _ = $0.remove(Self.flight(id, incarnation)) }
             record("instance.failed", "\(id) could not start: \(message)")
             try await updateInstance(id) { r in
                 guard r.instance.state == .starting, r.instance.incarnation == incarnation else { return false }
@@ -398,10 +405,10 @@ public final class BusManagementController: Service, Sendable {
                 r.exitedAt = Self.wallClock()
                 return true
             }
-        case .stopped(let id):
-            inFlight.withLock { _ = $0.remove(id) }
+        case .stopped(let id, let incarnation):
+            inFlight.withLock { _ = $0.remove(Self.flight(id, incarnation)) }
             try await updateInstance(id) { r in
-                guard r.instance.state == .stopping else { return false }
+                guard r.instance.state == .stopping, r.instance.incarnation == incarnation else { return false }
                 r.instance.state = .stopped
                 return true
             }
@@ -431,7 +438,7 @@ public final class BusManagementController: Service, Sendable {
     private func apply(report beat: CardProtocol.Heartbeat, from card: CardID) async throws -> [Action] {
         for exit in beat.exited { try await apply(exit, from: card) }
         let instances = try await registry.read().snapshot.instances.map(\.instance)
-        let decision = Adoption.decide(card: card, report: beat.running, initial: beat.sequence == 0, instances: instances, inFlight: inFlight.withLock { $0 })
+        let decision = Adoption.decide(card: card, report: beat.running, initial: beat.sequence == 0, instances: instances, inFlight: Set(inFlight.withLock { $0 }.map { String($0[..<($0.lastIndex(of: ".") ?? $0.endIndex)]) }))
         for running in decision.adopt {
             try await updateInstance(running.id) { r in
                 guard r.instance.card == card, r.instance.incarnation == running.incarnation, [.starting, .running].contains(r.instance.state) else { return false }
@@ -501,7 +508,7 @@ public final class BusManagementController: Service, Sendable {
         for r in state.snapshot.instances {
             guard let card = r.instance.card, linked.contains(card) else { continue }
             switch r.instance.state {
-            case .starting where claim(r.instance.id):
+            case .starting where claim(Self.flight(r.instance.id, r.instance.incarnation)):
                 if let gpu = r.instance.gpu {
                     record("instance.gpu", "\(r.instance.id): \(gpu) reserved on \(card) (devices \(r.instance.gpuDevices ?? [])) by accounting only: CardOS does not yet pass GPU devices into containers")
                 }
@@ -509,7 +516,7 @@ public final class BusManagementController: Service, Sendable {
                 command.liveness = r.liveness
                 command.readiness = r.readiness
                 tasks.addTask { await self.sendStart(command, to: card) }
-            case .stopping where claim(r.instance.id):
+            case .stopping where claim(Self.flight(r.instance.id, r.instance.incarnation)):
                 let id = r.instance.id
                 let incarnation = r.instance.incarnation
                 tasks.addTask { await self.sendStop(id, incarnation: incarnation, to: card, confirm: true) }
@@ -537,12 +544,12 @@ public final class BusManagementController: Service, Sendable {
         do {
             let body = ByteBuffer(bytes: try JSONEncoder().encode(CardProtocol.StopInstance(id: id, incarnation: incarnation, graceMilliseconds: configuration.stopGrace.milliseconds)))
             _ = try await node.command(to: card, name: CardProtocol.stopInstance, body: body, timeout: configuration.stopGrace + .seconds(15))
-            if confirm { sink.yield(.stopped(id: id)) }
+            if confirm { sink.yield(.stopped(id: id, incarnation: incarnation)) }
         } catch {
             // The card failed or is gone: the stop is sent again on the next tick while the card
             // is linked; once its lease lapses the copy is fenced anyway.
             logger.warning("stop not confirmed", metadata: ["instance": "\(id)", "card": "\(card)", "error": "\(error)"])
-            inFlight.withLock { _ = $0.remove(id) }
+            if confirm { inFlight.withLock { _ = $0.remove(Self.flight(id, incarnation)) } }
         }
     }
 }

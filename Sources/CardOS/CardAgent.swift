@@ -85,8 +85,12 @@ public final class CardAgent: Service, Sendable {
 
     /// Runs until graceful shutdown (then stops every instance) or cancellation.
     public func run() async throws {
-        try await cancelWhenGracefulShutdown {
-            try await self.serve()
+        do {
+            try await cancelWhenGracefulShutdown {
+                try await self.serve()
+            }
+        } catch is CancellationError {
+            // Graceful shutdown or cancellation: stop everything below, not an error.
         }
         await stopAll()
     }

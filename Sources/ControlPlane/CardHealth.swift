@@ -22,7 +22,7 @@ public struct CardHealth: Sendable {
         /// How often cards heartbeat (the BMC tells them in every grant).
         public var heartbeatInterval: Duration = .milliseconds(200)
         /// How long one heartbeat keeps a card's instances running without hearing from the BMC.
-        public var lease: Duration = .milliseconds(1500)
+        public var lease: Duration = .milliseconds(2000)
         /// Time a card's shim needs after its lease lapsed to have killed its containers (shim
         /// poll period + kill), plus clock-rate drift between hosts.
         public var fenceMargin: Duration = .milliseconds(300)
@@ -30,7 +30,7 @@ public struct CardHealth: Sendable {
         public var suspectPhi: Double = 8
         public var detector: PhiAccrualDetector.Configuration
 
-        public init(heartbeatInterval: Duration = .milliseconds(200), lease: Duration = .milliseconds(1500), fenceMargin: Duration = .milliseconds(300), suspectPhi: Double = 8) {
+        public init(heartbeatInterval: Duration = .milliseconds(200), lease: Duration = .milliseconds(2000), fenceMargin: Duration = .milliseconds(300), suspectPhi: Double = 8) {
             self.heartbeatInterval = heartbeatInterval
             self.lease = lease
             self.fenceMargin = fenceMargin

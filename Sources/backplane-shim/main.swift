@@ -161,13 +161,27 @@ func oomKills(cgroup: String?) -> Int64 {
     return 0
 }
 
-func removeCgroup(_ cgroup: String?) {
+/// Removes the container's cgroup in every hierarchy; with `parents`, also the card's parent and
+/// `backplane` when they are now empty (a fenced card's agent may never come back to do it).
+func removeCgroup(_ cgroup: String?, parents: Bool) {
     guard let cgroup, !cgroup.isEmpty else { return }
-    if access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0 {
-        rmdir("/sys/fs/cgroup\(cgroup)")
-    } else {
-        for controller in ["memory", "cpu", "cpuacct", "pids", "blkio", "cpuset", "devices", "freezer"] {
-            rmdir("/sys/fs/cgroup/\(controller)\(cgroup)")
+    var paths = [cgroup]
+    if parents {
+        var p = cgroup
+        for _ in 0..<2 {
+            guard let slash = p.lastIndex(of: "/"), slash != p.startIndex else { break }
+            p = String(p[..<slash])
+            paths.append(p)
+        }
+    }
+    let v2 = access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0
+    for path in paths {
+        if v2 {
+            rmdir("/sys/fs/cgroup\(path)")
+        } else {
+            for controller in ["memory", "cpu", "cpuacct", "pids", "blkio", "cpuset", "devices", "freezer", "systemd", "unified"] {
+                rmdir("/sys/fs/cgroup/\(controller)\(path)")  // fails harmlessly while not empty
+            }
         }
     }
 }
@@ -239,6 +253,6 @@ let oom = oomKills(cgroup: options.cgroup) > 0  // read before runc deletes the 
 if let runc = options.runc, let root = options.runcRoot {
     runQuietly([runc, "--root", root, "delete", "--force", options.id])
 }
-removeCgroup(options.cgroup)
+removeCgroup(options.cgroup, parents: fenced)
 writeAtomically(options.exitFile, "{\"code\":\(code),\"oomKilled\":\(oom),\"fenced\":\(fenced),\"started\":\(child != nil)}\n")
 exit(0)

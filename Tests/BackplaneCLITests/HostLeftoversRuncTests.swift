@@ -1,4 +1,5 @@
 import Foundation
+import CardOS
 import Testing
 @testable import BackplaneCLI
 
@@ -28,7 +29,7 @@ struct HostLeftoversRuncTests {
             // Whatever the test did, leave nothing: container, cgroups, files.
             _ = try? run(runc, ["--root", root, "kill", "--all", id, "KILL"])
             _ = try? run(runc, ["--root", root, "delete", "--force", id])
-            for directory in host.cgroups(card: card) { rmdir(directory) }
+            for directory in host.cgroups(card: (CgroupPaths.cardParent(stateDirectory: base + "/\(card)") as NSString).lastPathComponent) { rmdir(directory) }
             try? FileManager.default.removeItem(atPath: base)
         }
         let busybox = try #require(["/bin/busybox", "/usr/bin/busybox"].first { FileManager.default.isExecutableFile(atPath: $0) })
@@ -41,7 +42,8 @@ struct HostLeftoversRuncTests {
         process["args"] = ["/bin/busybox", "sleep", "1000"]
         config["process"] = process
         var linux = try #require(config["linux"] as? [String: Any])
-        linux["cgroupsPath"] = "/backplane/\(card)/\(id)"
+        let leaf = (CgroupPaths.cardParent(stateDirectory: base + "/\(card)") as NSString).lastPathComponent
+        linux["cgroupsPath"] = "/backplane/\(leaf)/\(id)"
         config["linux"] = linux
         try JSONSerialization.data(withJSONObject: config).write(to: configURL)
 
@@ -49,7 +51,7 @@ struct HostLeftoversRuncTests {
         let found = await host.scan(stateDirectory: base, cardNames: [card])
         #expect(found.contains(Leftover(kind: .container, card: card, id: id, detail: root)))
         let cgroups = found.filter { $0.kind == .cgroup }.map(\.id)
-        #expect(cgroups.contains { $0.hasSuffix("/backplane/\(card)/\(id)") }, "no cgroup of the container among \(cgroups)")
+        #expect(cgroups.contains { $0.hasSuffix("/backplane/\(leaf)/\(id)") }, "no cgroup of the container among \(cgroups)")
 
         let remaining = await host.clean(found, stateDirectory: base, cardNames: [card])
         #expect(remaining == [])

@@ -1,4 +1,5 @@
 import Foundation
+import CardOS
 import Testing
 @testable import BackplaneCLI
 
@@ -44,6 +45,9 @@ private struct FakeHost {
         try "".write(toFile: state + "/\(card)/runtime/runc/\(id)", atomically: false, encoding: .utf8)
     }
 
+    /// The cgroup leaf of a card of this fake bus (see `CgroupPaths.cardParent`).
+    func leaf(_ card: String) -> String { (CgroupPaths.cardParent(stateDirectory: state + "/\(card)") as NSString).lastPathComponent }
+
     func cgroup(_ path: String) throws {
         try mkdir(cgroups + "/" + path)
         try "".write(toFile: cgroups + "/\(path)/cgroup.procs", atomically: false, encoding: .utf8)
@@ -67,10 +71,10 @@ struct HostLeftoversTests {
         try fake.container("card-1", "web-1")
         try fake.container("card-10", "db-0")
         try mkdir(fake.state + "/card-2/runtime/runc")
-        try fake.cgroup("memory/backplane/card-1/web-0")
-        try fake.cgroup("cpu/backplane/card-1")
-        try fake.cgroup("memory/backplane/card-10/db-0")
-        try fake.cgroup("backplane/card-2")  // cgroup v2 layout
+        try fake.cgroup("memory/backplane/\(fake.leaf("card-1"))/web-0")
+        try fake.cgroup("cpu/backplane/\(fake.leaf("card-1"))")
+        try fake.cgroup("memory/backplane/\(fake.leaf("card-10"))/db-0")
+        try fake.cgroup("backplane/\(fake.leaf("card-2"))")  // cgroup v2 layout
         try fake.process(4001, ["/opt/bp/backplane-shim", "--bundle", fake.state + "/card-1/runtime/bundles/web-0"])
         try fake.process(4002, ["/opt/bp/backplane-shim", "--state=" + fake.state + "/card-10"])
         try fake.process(4003, ["/usr/bin/vim", fake.state + "/card-1/notes"])
@@ -83,10 +87,10 @@ struct HostLeftoversTests {
             Leftover(kind: .container, card: "card-1", id: "web-1", detail: root1),
             Leftover(kind: .shim, card: "card-1", id: "4001", detail: "/opt/bp/backplane-shim --bundle \(fake.state)/card-1/runtime/bundles/web-0"),
             Leftover(kind: .shim, card: "card-2", id: "4004", detail: "backplane-shim --state \(fake.state)/card-2"),
-            Leftover(kind: .cgroup, card: "card-1", id: fake.cgroups + "/memory/backplane/card-1/web-0"),
-            Leftover(kind: .cgroup, card: "card-1", id: fake.cgroups + "/memory/backplane/card-1"),
-            Leftover(kind: .cgroup, card: "card-1", id: fake.cgroups + "/cpu/backplane/card-1"),
-            Leftover(kind: .cgroup, card: "card-2", id: fake.cgroups + "/backplane/card-2"),
+            Leftover(kind: .cgroup, card: "card-1", id: fake.cgroups + "/memory/backplane/\(fake.leaf("card-1"))/web-0"),
+            Leftover(kind: .cgroup, card: "card-1", id: fake.cgroups + "/memory/backplane/\(fake.leaf("card-1"))"),
+            Leftover(kind: .cgroup, card: "card-1", id: fake.cgroups + "/cpu/backplane/\(fake.leaf("card-1"))"),
+            Leftover(kind: .cgroup, card: "card-2", id: fake.cgroups + "/backplane/\(fake.leaf("card-2"))"),
         ])
         #expect(HostLeftovers.cardNames(in: fake.state) == ["card-1", "card-10", "card-2"])
     }
@@ -96,7 +100,7 @@ struct HostLeftoversTests {
         let fake = try FakeHost()
         defer { fake.remove() }
         try mkdir(fake.state + "/card-0/runtime/runc")
-        try fake.cgroup("memory/backplane/card-7")  // another bus's card
+        try fake.cgroup("memory/backplane/\(fake.leaf("card-7"))")  // another bus's card
         #expect(await fake.host.scan(stateDirectory: fake.state, cardNames: ["card-0"]) == [])
         let noRunc = HostLeftovers(cgroupRoot: fake.cgroups, runcPath: nil, procRoot: fake.proc)
         try fake.container("card-0", "web-0")
@@ -108,9 +112,9 @@ struct HostLeftoversTests {
         let fake = try FakeHost()
         defer { fake.remove() }
         try fake.container("card-1", "web-0")
-        try fake.cgroup("memory/backplane/card-1/web-0")
-        try fake.cgroup("pids/backplane/card-1/web-0")
-        try fake.cgroup("memory/backplane/card-3")  // another card of the same parent stays
+        try fake.cgroup("memory/backplane/\(fake.leaf("card-1"))/web-0")
+        try fake.cgroup("pids/backplane/\(fake.leaf("card-1"))/web-0")
+        try fake.cgroup("memory/backplane/\(fake.leaf("card-3"))")  // another card of the same parent stays
         let found = await fake.host.scan(stateDirectory: fake.state, cardNames: ["card-1"])
         #expect(found.count == 5)
 
@@ -119,9 +123,9 @@ struct HostLeftoversTests {
         let calls = try String(contentsOfFile: fake.state + "/card-1/runtime/runc-calls", encoding: .utf8).split(separator: "\n")
         #expect(calls == ["list --quiet", "kill --all web-0 KILL", "delete --force web-0", "list --quiet"])
         let fm = FileManager.default
-        #expect(!fm.fileExists(atPath: fake.cgroups + "/memory/backplane/card-1"))
-        #expect(!fm.fileExists(atPath: fake.cgroups + "/pids/backplane/card-1"))
-        #expect(fm.fileExists(atPath: fake.cgroups + "/memory/backplane/card-3"))
+        #expect(!fm.fileExists(atPath: fake.cgroups + "/memory/backplane/\(fake.leaf("card-1"))"))
+        #expect(!fm.fileExists(atPath: fake.cgroups + "/pids/backplane/\(fake.leaf("card-1"))"))
+        #expect(fm.fileExists(atPath: fake.cgroups + "/memory/backplane/\(fake.leaf("card-3"))"))
     }
 
     @Test("a live backplane-shim naming the card's state directory is found in /proc and killed")

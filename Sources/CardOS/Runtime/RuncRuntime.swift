@@ -446,7 +446,19 @@ public enum ContainerID {
 public enum CgroupPaths {
     public static let root = "/sys/fs/cgroup"
     public static var isV2: Bool { FileManager.default.fileExists(atPath: root + "/cgroup.controllers") }
-    public static let v1Controllers = ["memory", "cpu", "cpuacct", "pids", "blkio", "cpuset", "devices", "freezer"]
+    /// Every v1 hierarchy runc makes a container's path in (`systemd` and `unified`, the hybrid
+    /// v2 mount, included: they must be cleaned up too).
+    public static let v1Controllers = ["memory", "cpu", "cpuacct", "pids", "blkio", "cpuset", "devices", "freezer", "systemd", "unified"]
+
+    /// A card's cgroup parent (relative to each hierarchy): `backplane/<name>-<hash of its
+    /// absolute state directory>`, so two buses on one host whose cards have the same name never
+    /// share (or clean up) each other's cgroups.
+    public static func cardParent(stateDirectory: String) -> String {
+        let absolute = URL(fileURLWithPath: stateDirectory).standardizedFileURL.path
+        var hash: UInt32 = 2_166_136_261  // FNV-1a
+        for byte in absolute.utf8 { hash = (hash ^ UInt32(byte)) &* 16_777_619 }
+        return "backplane/\((absolute as NSString).lastPathComponent)-\(String(hash, radix: 16))"
+    }
 
     public static func directories(for path: String) -> [String] {
         isV2 ? [root + path] : v1Controllers.map { "\(root)/\($0)\(path)" }
