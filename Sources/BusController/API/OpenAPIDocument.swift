@@ -111,6 +111,20 @@ enum OpenAPIDocument {
       },
       "type": "array"
      },
+     "heartbeatAgeMs": {
+      "description": "milliseconds since the BMC last heard a heartbeat",
+      "type": [
+       "integer",
+       "null"
+      ]
+     },
+     "heartbeatRttUs": {
+      "description": "the card's last heartbeat round trip in microseconds",
+      "type": [
+       "integer",
+       "null"
+      ]
+     },
      "id": {
       "examples": [
        "c-0001-000000"
@@ -127,8 +141,22 @@ enum OpenAPIDocument {
        "null"
       ]
      },
+     "linked": {
+      "description": "whether its DCL link is up",
+      "type": [
+       "boolean",
+       "null"
+      ]
+     },
      "name": {
       "type": "string"
+     },
+     "phi": {
+      "description": "phi-accrual suspicion of the card (8 and above: suspect)",
+      "type": [
+       "number",
+       "null"
+      ]
      },
      "state": {
       "enum": [
@@ -136,7 +164,8 @@ enum OpenAPIDocument {
        "ready",
        "draining",
        "lost",
-       "removed"
+       "removed",
+       "suspect"
       ],
       "type": "string"
      }
@@ -220,6 +249,13 @@ enum OpenAPIDocument {
        "null"
       ]
      },
+     "exitReason": {
+      "description": "why its last incarnation ended",
+      "type": [
+       "string",
+       "null"
+      ]
+     },
      "gpu": {
       "$ref": "#/components/schemas/GPUDemand"
      },
@@ -231,6 +267,11 @@ enum OpenAPIDocument {
      },
      "id": {
       "type": "string"
+     },
+     "incarnation": {
+      "description": "grows with every placement; commands and reports carry it",
+      "minimum": 0,
+      "type": "integer"
      },
      "pendingReason": {
       "type": [
@@ -246,6 +287,13 @@ enum OpenAPIDocument {
      },
      "priority": {
       "type": "integer"
+     },
+     "ready": {
+      "description": "its readiness probe's verdict (absent: no readiness probe)",
+      "type": [
+       "boolean",
+       "null"
+      ]
      },
      "requested": {
       "$ref": "#/components/schemas/Resources"
@@ -632,11 +680,25 @@ enum OpenAPIDocument {
      "image": {
       "type": "string"
      },
+     "liveness": {
+      "description": "a probe: check (exec, tcp or http), periodSeconds, timeoutSeconds, failureThreshold, initialDelaySeconds",
+      "type": [
+       "object",
+       "null"
+      ]
+     },
      "name": {
       "type": "string"
      },
      "priority": {
       "type": "integer"
+     },
+     "readiness": {
+      "description": "a probe: check (exec, tcp or http), periodSeconds, timeoutSeconds, failureThreshold, initialDelaySeconds",
+      "type": [
+       "object",
+       "null"
+      ]
      },
      "replicas": {
       "type": "integer"
@@ -719,6 +781,274 @@ enum OpenAPIDocument {
       "minimum": 0,
       "type": [
        "integer",
+       "null"
+      ]
+     },
+     "probes": {
+      "additionalProperties": false,
+      "description": "health checks run by the instance's card: liveness restarts, readiness is reported",
+      "properties": {
+       "liveness": {
+        "additionalProperties": false,
+        "description": "exactly one of exec, tcp, http",
+        "oneOf": [
+         {
+          "not": {
+           "anyOf": [
+            {
+             "required": [
+              "tcp"
+             ]
+            },
+            {
+             "required": [
+              "http"
+             ]
+            }
+           ]
+          },
+          "required": [
+           "exec"
+          ]
+         },
+         {
+          "not": {
+           "anyOf": [
+            {
+             "required": [
+              "exec"
+             ]
+            },
+            {
+             "required": [
+              "http"
+             ]
+            }
+           ]
+          },
+          "required": [
+           "tcp"
+          ]
+         },
+         {
+          "not": {
+           "anyOf": [
+            {
+             "required": [
+              "exec"
+             ]
+            },
+            {
+             "required": [
+              "tcp"
+             ]
+            }
+           ]
+          },
+          "required": [
+           "http"
+          ]
+         }
+        ],
+        "properties": {
+         "exec": {
+          "items": {
+           "maxLength": 4096,
+           "type": "string"
+          },
+          "maxItems": 64,
+          "minItems": 1,
+          "prefixItems": [
+           {
+            "maxLength": 4096,
+            "minLength": 1,
+            "type": "string"
+           }
+          ],
+          "type": "array"
+         },
+         "failure_threshold": {
+          "maximum": 100,
+          "minimum": 1,
+          "type": "integer"
+         },
+         "http": {
+          "additionalProperties": false,
+          "properties": {
+           "path": {
+            "maxLength": 2048,
+            "pattern": "^/[^\\s]*$",
+            "type": "string"
+           },
+           "port": {
+            "maximum": 65535,
+            "minimum": 1,
+            "type": "integer"
+           }
+          },
+          "required": [
+           "port"
+          ],
+          "type": "object"
+         },
+         "initial_delay": {
+          "maximum": 3600,
+          "minimum": 0,
+          "type": "integer"
+         },
+         "period": {
+          "maximum": 3600,
+          "minimum": 1,
+          "type": "integer"
+         },
+         "tcp": {
+          "maximum": 65535,
+          "minimum": 1,
+          "type": "integer"
+         },
+         "timeout": {
+          "maximum": 600,
+          "minimum": 1,
+          "type": "integer"
+         }
+        },
+        "type": [
+         "object",
+         "null"
+        ]
+       },
+       "readiness": {
+        "additionalProperties": false,
+        "description": "exactly one of exec, tcp, http",
+        "oneOf": [
+         {
+          "not": {
+           "anyOf": [
+            {
+             "required": [
+              "tcp"
+             ]
+            },
+            {
+             "required": [
+              "http"
+             ]
+            }
+           ]
+          },
+          "required": [
+           "exec"
+          ]
+         },
+         {
+          "not": {
+           "anyOf": [
+            {
+             "required": [
+              "exec"
+             ]
+            },
+            {
+             "required": [
+              "http"
+             ]
+            }
+           ]
+          },
+          "required": [
+           "tcp"
+          ]
+         },
+         {
+          "not": {
+           "anyOf": [
+            {
+             "required": [
+              "exec"
+             ]
+            },
+            {
+             "required": [
+              "tcp"
+             ]
+            }
+           ]
+          },
+          "required": [
+           "http"
+          ]
+         }
+        ],
+        "properties": {
+         "exec": {
+          "items": {
+           "maxLength": 4096,
+           "type": "string"
+          },
+          "maxItems": 64,
+          "minItems": 1,
+          "prefixItems": [
+           {
+            "maxLength": 4096,
+            "minLength": 1,
+            "type": "string"
+           }
+          ],
+          "type": "array"
+         },
+         "failure_threshold": {
+          "maximum": 100,
+          "minimum": 1,
+          "type": "integer"
+         },
+         "http": {
+          "additionalProperties": false,
+          "properties": {
+           "path": {
+            "maxLength": 2048,
+            "pattern": "^/[^\\s]*$",
+            "type": "string"
+           },
+           "port": {
+            "maximum": 65535,
+            "minimum": 1,
+            "type": "integer"
+           }
+          },
+          "required": [
+           "port"
+          ],
+          "type": "object"
+         },
+         "initial_delay": {
+          "maximum": 3600,
+          "minimum": 0,
+          "type": "integer"
+         },
+         "period": {
+          "maximum": 3600,
+          "minimum": 1,
+          "type": "integer"
+         },
+         "tcp": {
+          "maximum": 65535,
+          "minimum": 1,
+          "type": "integer"
+         },
+         "timeout": {
+          "maximum": 600,
+          "minimum": 1,
+          "type": "integer"
+         }
+        },
+        "type": [
+         "object",
+         "null"
+        ]
+       }
+      },
+      "type": [
+       "object",
        "null"
       ]
      },
@@ -880,6 +1210,44 @@ enum OpenAPIDocument {
    },
    "WorkloadStatus": {
     "properties": {
+     "lastExit": {
+      "description": "the most recent exit of an instance that restarted or waits to (a crash loop's why)",
+      "properties": {
+       "exitCode": {
+        "type": [
+         "integer",
+         "null"
+        ]
+       },
+       "instance": {
+        "type": "string"
+       },
+       "nextRestart": {
+        "description": "wall-clock nanoseconds since 1970",
+        "type": [
+         "integer",
+         "null"
+        ]
+       },
+       "reason": {
+        "type": [
+         "string",
+         "null"
+        ]
+       },
+       "restarts": {
+        "type": "integer"
+       }
+      },
+      "required": [
+       "instance",
+       "restarts"
+      ],
+      "type": [
+       "object",
+       "null"
+      ]
+     },
      "name": {
       "type": "string"
      },
