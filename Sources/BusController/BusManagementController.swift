@@ -250,6 +250,7 @@ public final class BusManagementController: Service, Sendable {
             }
             defer { tasks.cancelAll() }
             for await event in events {
+                if Task.isCancelled { break }  // shutting down: no more planning
                 do {
                     for action in try await handle(event) {
                         switch action {

@@ -41,10 +41,15 @@ public struct Reconciler: Sendable {
         let cards = Dictionary(uniqueKeysWithValues: s.cards.map { ($0.id, $0) })
         var instances = Dictionary(uniqueKeysWithValues: s.instances.map { ($0.instance.id, $0) })
         let workloads = Dictionary(uniqueKeysWithValues: s.workloads.map { ($0.key, $0) })
+        var upserted: [String: Int] = [:]  // id → index in changes.upserts (one entry per id, O(1))
         func update(_ r: InstanceRecord) {
             instances[r.instance.id] = r
-            changes.upserts.removeAll { $0.instance.id == r.instance.id }
-            changes.upserts.append(r)
+            if let index = upserted[r.instance.id] {
+                changes.upserts[index] = r
+            } else {
+                upserted[r.instance.id] = changes.upserts.count
+                changes.upserts.append(r)
+            }
         }
 
         // 1. Instances whose workload is gone, or beyond the replica count, stop; stopped ones go.

@@ -790,22 +790,43 @@ enum OpenAPIDocument {
       "properties": {
        "liveness": {
         "additionalProperties": false,
-        "description": "exactly one of exec, tcp, http",
+        "description": "exactly one of exec, tcp, http (null means absent, as everywhere in the spec)",
         "oneOf": [
          {
           "not": {
            "anyOf": [
             {
+             "properties": {
+              "tcp": {
+               "not": {
+                "type": "null"
+               }
+              }
+             },
              "required": [
               "tcp"
              ]
             },
             {
+             "properties": {
+              "http": {
+               "not": {
+                "type": "null"
+               }
+              }
+             },
              "required": [
               "http"
              ]
             }
            ]
+          },
+          "properties": {
+           "exec": {
+            "not": {
+             "type": "null"
+            }
+           }
           },
           "required": [
            "exec"
@@ -815,16 +836,37 @@ enum OpenAPIDocument {
           "not": {
            "anyOf": [
             {
+             "properties": {
+              "exec": {
+               "not": {
+                "type": "null"
+               }
+              }
+             },
              "required": [
               "exec"
              ]
             },
             {
+             "properties": {
+              "http": {
+               "not": {
+                "type": "null"
+               }
+              }
+             },
              "required": [
               "http"
              ]
             }
            ]
+          },
+          "properties": {
+           "tcp": {
+            "not": {
+             "type": "null"
+            }
+           }
           },
           "required": [
            "tcp"
@@ -834,16 +876,37 @@ enum OpenAPIDocument {
           "not": {
            "anyOf": [
             {
+             "properties": {
+              "exec": {
+               "not": {
+                "type": "null"
+               }
+              }
+             },
              "required": [
               "exec"
              ]
             },
             {
+             "properties": {
+              "tcp": {
+               "not": {
+                "type": "null"
+               }
+              }
+             },
              "required": [
               "tcp"
              ]
             }
            ]
+          },
+          "properties": {
+           "http": {
+            "not": {
+             "type": "null"
+            }
+           }
           },
           "required": [
            "http"
@@ -865,12 +928,18 @@ enum OpenAPIDocument {
             "type": "string"
            }
           ],
-          "type": "array"
+          "type": [
+           "array",
+           "null"
+          ]
          },
          "failure_threshold": {
           "maximum": 100,
           "minimum": 1,
-          "type": "integer"
+          "type": [
+           "integer",
+           "null"
+          ]
          },
          "http": {
           "additionalProperties": false,
@@ -878,7 +947,10 @@ enum OpenAPIDocument {
            "path": {
             "maxLength": 2048,
             "pattern": "^/[^\\s]*$",
-            "type": "string"
+            "type": [
+             "string",
+             "null"
+            ]
            },
            "port": {
             "maximum": 65535,
@@ -889,27 +961,42 @@ enum OpenAPIDocument {
           "required": [
            "port"
           ],
-          "type": "object"
+          "type": [
+           "object",
+           "null"
+          ]
          },
          "initial_delay": {
           "maximum": 3600,
           "minimum": 0,
-          "type": "integer"
+          "type": [
+           "integer",
+           "null"
+          ]
          },
          "period": {
           "maximum": 3600,
           "minimum": 1,
-          "type": "integer"
+          "type": [
+           "integer",
+           "null"
+          ]
          },
          "tcp": {
           "maximum": 65535,
           "minimum": 1,
-          "type": "integer"
+          "type": [
+           "integer",
+           "null"
+          ]
          },
          "timeout": {
           "maximum": 600,
           "minimum": 1,
-          "type": "integer"
+          "type": [
+           "integer",
+           "null"
+          ]
          }
         },
         "type": [
@@ -919,22 +1006,43 @@ enum OpenAPIDocument {
        },
        "readiness": {
         "additionalProperties": false,
-        "description": "exactly one of exec, tcp, http",
+        "description": "exactly one of exec, tcp, http (null means absent, as everywhere in the spec)",
         "oneOf": [
          {
           "not": {
            "anyOf": [
             {
+             "properties": {
+              "tcp": {
+               "not": {
+                "type": "null"
+               }
+              }
+             },
              "required": [
               "tcp"
              ]
             },
             {
+             "properties": {
+              "http": {
+               "not": {
+                "type": "null"
+               }
+              }
+             },
              "required": [
               "http"
              ]
             }
            ]
+          },
+          "properties": {
+           "exec": {
+            "not": {
+             "type": "null"
+            }
+           }
           },
           "required": [
            "exec"
@@ -944,16 +1052,37 @@ enum OpenAPIDocument {
           "not": {
            "anyOf": [
             {
+             "properties": {
+              "exec": {
+               "not": {
+                "type": "null"
+               }
+              }
+             },
              "required": [
               "exec"
              ]
             },
             {
+             "properties": {
+              "http": {
+               "not": {
+                "type": "null"
+               }
+              }
+             },
              "required": [
               "http"
              ]
             }
            ]
+          },
+          "properties": {
+           "tcp": {
+            "not": {
+             "type": "null"
+            }
+           }
           },
           "required": [
            "tcp"
@@ -963,16 +1092,37 @@ enum OpenAPIDocument {
           "not": {
            "anyOf": [
             {
+             "properties": {
+              "exec": {
+               "not": {
+                "type": "null"
+               }
+              }
+             },
              "required": [
               "exec"
              ]
             },
             {
+             "properties": {
+              "tcp": {
+               "not": {
+                "type": "null"
+               }
+              }
+             },
              "required": [
               "tcp"
              ]
             }
            ]
+          },
+          "properties": {
+           "http": {
+            "not": {
+             "type": "null"
+            }
+           }
           },
           "required": [
            "http"
@@ -994,12 +1144,18 @@ enum OpenAPIDocument {
             "type": "string"
            }
           ],
-          "type": "array"
+          "type": [
+           "array",
+           "null"
+          ]
          },
          "failure_threshold": {
           "maximum": 100,
           "minimum": 1,
-          "type": "integer"
+          "type": [
+           "integer",
+           "null"
+          ]
          },
          "http": {
           "additionalProperties": false,
@@ -1007,7 +1163,10 @@ enum OpenAPIDocument {
            "path": {
             "maxLength": 2048,
             "pattern": "^/[^\\s]*$",
-            "type": "string"
+            "type": [
+             "string",
+             "null"
+            ]
            },
            "port": {
             "maximum": 65535,
@@ -1018,27 +1177,42 @@ enum OpenAPIDocument {
           "required": [
            "port"
           ],
-          "type": "object"
+          "type": [
+           "object",
+           "null"
+          ]
          },
          "initial_delay": {
           "maximum": 3600,
           "minimum": 0,
-          "type": "integer"
+          "type": [
+           "integer",
+           "null"
+          ]
          },
          "period": {
           "maximum": 3600,
           "minimum": 1,
-          "type": "integer"
+          "type": [
+           "integer",
+           "null"
+          ]
          },
          "tcp": {
           "maximum": 65535,
           "minimum": 1,
-          "type": "integer"
+          "type": [
+           "integer",
+           "null"
+          ]
          },
          "timeout": {
           "maximum": 600,
           "minimum": 1,
-          "type": "integer"
+          "type": [
+           "integer",
+           "null"
+          ]
          }
         },
         "type": [
