@@ -75,14 +75,34 @@ enum WorkloadSpecYAML {
         }
 
         /// Quoted and block scalars carry the `str` tag; a plain one is resolved from its text.
+        /// A plain scalar counts as typed only when YAML 1.2's core schema (Yams) *and* YAML 1.1
+        /// (as PyYAML, and so most YAML writers, resolve it) both read it as non-text: `false`,
+        /// `12`, `1.5`, `null`. Forms the two versions disagree on (`1e100`, `08`, `0o17`) are
+        /// text, because a YAML 1.1 writer emits such a string unquoted.
         static func kind(of scalar: Node.Scalar) -> WorkloadSpec.Document.TypedScalars.Kind? {
+            let kind: WorkloadSpec.Document.TypedScalars.Kind?
             switch Resolver.default.resolveTag(of: .scalar(scalar)) {
-            case .bool: .boolean
-            case .null: .null
-            case .int: .integer
-            case .float: .float
-            default: nil
+            case .bool: kind = .boolean
+            case .null: kind = .null
+            case .int: kind = .integer
+            case .float: kind = .float
+            default: kind = nil
             }
+            guard kind != nil, scalar.style == .plain || scalar.style == .any else { return kind }
+            return yaml11Typed(scalar.string) ? kind : nil
         }
+
+        /// PyYAML's implicit resolvers (YAML 1.1): bool, int, float, null.
+        static func yaml11Typed(_ text: String) -> Bool {
+            let range = NSRange(text.startIndex..., in: text)
+            return yaml11Patterns.contains { $0.firstMatch(in: text, range: range) != nil }
+        }
+
+        nonisolated(unsafe) static let yaml11Patterns: [NSRegularExpression] = [
+            #"^(?:yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF)$"#,
+            #"^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+|[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+)$"#,
+            #"^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9_]+(?:[eE][-+][0-9]+)?|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"#,
+            #"^(?:~|null|Null|NULL|)$"#,
+        ].map { try! NSRegularExpression(pattern: $0) }
     }
 }
