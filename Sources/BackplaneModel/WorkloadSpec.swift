@@ -75,7 +75,14 @@ public struct WorkloadSpec: Hashable, Sendable, Codable {
                 memory = reader.quantity(.memory, expected: "a size such as 128Mi, 2GiB, 1G or 1048576")
                 network = reader.quantity(.network, expected: "a bit rate such as 100Mbps, 1Gbps or 500kbps")
                 storageIOPS = reader.read(.storageIOPS, Int64.self, expected: "a whole number of IOPS from 0 to \(Resources.maximum.storageIOPS)")
-                gpu = reader.quantity(.gpu, expected: "a GPU amount such as 1, 2 or 500m")
+                // A bare number is a whole count of GPUs; a share is text ("500m", "0.5"), as the
+                // OpenAPI document says (integer or text).
+                if let number = try? reader.container.decodeIfPresent(Double.self, forKey: .gpu), number != number.rounded() {
+                    reader.fail(.gpu, expected: "a whole number of GPUs, or a share as text such as \"500m\" or \"0.5\"")
+                    gpu = nil
+                } else {
+                    gpu = reader.quantity(.gpu, expected: "a GPU amount such as 1, 2 or 500m")
+                }
                 gpuModels = reader.textList(.gpuModels, expected: "a list of GPU model names such as [T4, V100M16]")
                 problems = reader.problems
             }

@@ -19,6 +19,14 @@ struct HostileSpecTests {
         }
     }
 
+    @Test("a bare GPU number is a whole count; a fractional one is refused (a share is text), as the OpenAPI document says (schemathesis ST201)")
+    func gpuNumbers() {
+        #expect(errors(spec(resources: #""cpu":"1","memory":"1Mi","gpu":0.99999"#)).map(\.field) == ["resources.gpu"])
+        #expect(errors(spec(resources: #""cpu":"1","memory":"1Mi","gpu":0.5"#)).map(\.field) == ["resources.gpu"])
+        #expect(errors(spec(resources: #""cpu":"1","memory":"1Mi","gpu":2"#)).isEmpty)
+        #expect(errors(spec(resources: #""cpu":"1","memory":"1Mi","gpu":"500m""#)).isEmpty)
+    }
+
     @Test("out-of-range JSON numbers on every resource are refused, naming the field", arguments: [
         (#""cpu":1e19,"memory":"1Mi""#, "resources.cpu"),
         (#""cpu":-1e19,"memory":"1Mi""#, "resources.cpu"),
