@@ -4,7 +4,6 @@ import ControlPlane
 import DirectCardLinkNIO
 import Foundation
 import Logging
-import Metrics
 import NIOCore
 import ServiceLifecycle
 import Synchronization
@@ -498,10 +497,10 @@ public final class BusManagementController: Service, Sendable {
     private func reconcile(tasks: inout ThrowingDiscardingTaskGroup<any Error>) async throws {
         var state = try await registry.read()
         for _ in 0..<5 {
-            let changes = await time(Self.reconcileTimer) { reconciler.reconcile(state.snapshot, now: Self.wallClock()) }
+            let changes = await time(Metric.reconcile) { reconciler.reconcile(state.snapshot, now: Self.wallClock()) }
             if changes.isEmpty { break }
-            let committed = try await time(Self.commitTimer) { try await registry.apply(changes, readAt: state) }
-            if !committed { Counter(label: Self.conflicts).increment() }  // stale: read again, re-plan
+            let committed = try await time(Metric.commit) { try await registry.apply(changes, readAt: state) }
+            if !committed { planConflicted() }  // stale: read again, re-plan
             state = try await registry.read()
         }
         recordStateMetrics(state.snapshot)
