@@ -37,6 +37,8 @@ let package = Package(
         .target(name: "BackplaneModel", exclude: ["README.md"]),
         // CRC32C with the CPU's instruction where it has one (SSE4.2 / ARMv8 CRC), table otherwise.
         .target(name: "CDCLChecksum"),
+        // pidfd wrappers (Linux): signals and waits that reach one process, never a reused PID.
+        .target(name: "CPidfd"),
         .target(
             name: "DirectCardLink",
             dependencies: [
@@ -62,7 +64,7 @@ let package = Package(
         .target(name: "WorkloadBalancer", dependencies: ["BackplaneModel"], exclude: ["README.md"]),
         // The card agent: inventory, container runtimes (runc, process), later profiler and shard host.
         .target(name: "CardOS", dependencies: [
-            "BackplaneModel", "DirectCardLink", "DirectCardLinkNIO",
+            "BackplaneModel", "DirectCardLink", "DirectCardLinkNIO", "CPidfd",
             .product(name: "Subprocess", package: "swift-subprocess"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

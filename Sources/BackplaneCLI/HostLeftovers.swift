@@ -99,12 +99,21 @@ public struct HostLeftovers: Sendable {
             _ = await runc(root: leftover.detail, ["kill", "--all", leftover.id, "KILL"])
             _ = await runc(root: leftover.detail, ["delete", "--force", leftover.id])
         }
-        let shims = leftovers.filter { $0.kind == .shim }.compactMap { pid_t($0.id) }
-        for pid in shims { kill(pid, SIGKILL) }
-        await waitUntilGone(shims)
+        // Each process is held by a pidfd and checked to be what the scan found before it is
+        // killed: its PID may belong to another process by now.
+        let shims = leftovers.filter { $0.kind == .shim }
+        for shim in shims {
+            guard let pid = pid_t(shim.id), let process = ProcessReference(pid: pid),
+                  let argv = FileManager.default.contents(atPath: "\(procRoot)/\(pid)/cmdline"),
+                  argv.split(separator: 0).map({ String(decoding: $0, as: UTF8.self) }).joined(separator: " ") == shim.detail else { continue }
+            process.signal(SIGKILL)
+        }
+        await waitUntilGone(shims.compactMap { pid_t($0.id) })
         let cgroupDirectories = leftovers.filter { $0.kind == .cgroup }.map(\.id).sorted { $0.count > $1.count }
         for directory in cgroupDirectories {
-            for pid in Self.processes(inCgroup: directory) { kill(pid, SIGKILL) }
+            let held = Self.processes(inCgroup: directory).compactMap { ProcessReference(pid: $0) }
+            let stillThere = Set(Self.processes(inCgroup: directory))
+            for process in held where stillThere.contains(process.pid) { process.signal(SIGKILL) }
         }
         for directory in cgroupDirectories {
             await removeCgroup(directory)

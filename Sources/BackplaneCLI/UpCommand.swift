@@ -197,7 +197,7 @@ struct SupervisedChild: Service {
     }
 
     func run() async throws {
-        try await withGracefulShutdownHandler {
+        await withGracefulShutdownHandler {
             var backoff = self.backoff
             var first = true
             while !Task.isShuttingDownGracefully && !Task.isCancelled {

@@ -84,15 +84,26 @@ public final class CardAgent: Service, Sendable {
     public var cardID: CardID? { node.withLock { $0?.cardID }.flatMap { $0 == .unassigned ? nil : $0 } }
 
     /// Runs until graceful shutdown (then stops every instance) or cancellation.
+    /// The runtime's exit watchers and the probes run beside the agent's link as its children;
+    /// they end after the last act, stopping every instance, which runs to its end even when
+    /// this task was cancelled.
     public func run() async throws {
-        do {
-            try await cancelWhenGracefulShutdown {
-                try await self.serve()
+        try await withThrowingDiscardingTaskGroup { parts in
+            parts.addTask { await self.runtime.run() }
+            parts.addTask { await self.probes.run() }
+            var failure: (any Error)?
+            do {
+                try await cancelWhenGracefulShutdown {
+                    try await self.serve()
+                }
+            } catch is CancellationError {
+                // Graceful shutdown or cancellation: stop everything below, not an error.
+            } catch {
+                failure = error
             }
-        } catch is CancellationError {
-            // Graceful shutdown or cancellation: stop everything below, not an error.
+            await uncancelled { await self.stopAll() }
+            if let failure { throw failure }
         }
-        await stopAll()
     }
 
     func serve() async throws {

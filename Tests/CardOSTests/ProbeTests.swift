@@ -53,6 +53,7 @@ struct ProbeTests {
         let calls = Calls()
         let (failed, failedSink) = AsyncStream.makeStream(of: String.self)
         let runner = ProbeRunner { _, reason in failedSink.yield(reason) }
+        async let probing: Void = runner.run()
         let handle = ContainerHandle(id: "w-0", incarnation: 1, containerID: "w-0.1", pid: 1, cgroupPath: "", stdoutPath: "", stderrPath: "")
         let probe = Probe(check: .exec(["check"]), periodSeconds: 1, timeoutSeconds: 1, failureThreshold: 2)
         // Passes once, then fails: a restart after the second failure.
@@ -62,6 +63,7 @@ struct ProbeTests {
         #expect(reason?.contains("liveness probe (exec check) failed 2 time(s)") == true, "\(String(describing: reason))")
         #expect(calls.count == 3)
         runner.stopAll()
+        await probing
     }
 
     func spec(_ json: String) throws -> WorkloadSpec {

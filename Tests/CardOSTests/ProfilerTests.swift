@@ -71,6 +71,18 @@ struct ProfilerContainerTests {
         // Holds ~24 MB in a shell variable, then spins; limited to half a core and 64 MiB.
         let spec = ContainerSpec(id: "burn-0", image: "busybox", command: ["sh", "-c", "x=$(head -c 24000000 /dev/zero | tr '\\0' a); while :; do :; done"], resources: Resources(cpuMillis: 500, memoryBytes: 64 << 20))
         try runtime.leaseFile.renew(until: LeaseFile.now() + 600_000_000_000)
+        let points = try await watching(runtime) { try await measure(runtime, spec) }
+        let last = try #require(points.last, "no point was produced")
+        print("profiler on runc: \(points.count) points; last: cpu \(Int(last.cpuMillicores))m, memory \(Int(last.memoryBytes)) B, peak \(Int(last.memoryPeakBytes ?? 0)) B, pids \(last.pids ?? -1)")
+        #expect(last.memoryBytes > 20_000_000, "the 24 MB allocation shows")
+        #expect(last.memoryMaxBytes <= Double(64 << 20) && (last.memoryPeakBytes ?? 0) <= Double(64 << 20), "within the memory limit")
+        #expect(last.cpuMillicores > 200, "the spinning shell shows as CPU")
+        #expect(points.allSatisfy { $0.cpuMillicores < 500 * 1.25 }, "the CFS quota holds it near half a core: \(points.map { Int($0.cpuMillicores) })")
+        #expect(last.networkBytesPerSecond == nil, "the container shares the host network")
+    }
+
+    /// Runs the container and samples it until it shows its CPU and memory (bounded).
+    func measure(_ runtime: RuncRuntime, _ spec: ContainerSpec) async throws -> [UsagePoint] {
         let handle = try await runtime.start(spec) { _ in }
         var config = Profiler.Configuration()
         config.pointInterval = 1
@@ -84,15 +96,8 @@ struct ProfilerContainerTests {
             try await Task.sleep(for: .milliseconds(100))  // the kernel's counters advance with real time
         }
         try await runtime.stop("burn-0", grace: .milliseconds(200))
-        await runtime.shutdown()
-        let last = try #require(points.last, "no point was produced")
-        print("profiler on runc: \(points.count) points; last: cpu \(Int(last.cpuMillicores))m, memory \(Int(last.memoryBytes)) B, peak \(Int(last.memoryPeakBytes ?? 0)) B, pids \(last.pids ?? -1)")
-        #expect(last.memoryBytes > 20_000_000, "the 24 MB allocation shows")
-        #expect(last.memoryMaxBytes <= Double(64 << 20) && (last.memoryPeakBytes ?? 0) <= Double(64 << 20), "within the memory limit")
-        #expect(last.cpuMillicores > 200, "the spinning shell shows as CPU")
-        #expect(points.allSatisfy { $0.cpuMillicores < 500 * 1.25 }, "the CFS quota holds it near half a core: \(points.map { Int($0.cpuMillicores) })")
-        #expect(last.networkBytesPerSecond == nil, "the container shares the host network")
         profiler.untrack("burn-0")
         #expect(profiler.trackedInstances.isEmpty)
+        return points
     }
 }

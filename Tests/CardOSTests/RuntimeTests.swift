@@ -3,6 +3,22 @@ import Foundation
 import Testing
 @testable import CardOS
 
+/// Runs `body` while `runtime` watches its containers (its `run()`), then shuts it down, also
+/// when `body` throws.
+func watching<T>(_ runtime: some ContainerRuntime, _ body: () async throws -> T) async throws -> T {
+    async let watchers: Void = runtime.run()
+    do {
+        let result = try await body()
+        await runtime.shutdown()
+        await watchers
+        return result
+    } catch {
+        await runtime.shutdown()
+        await watchers
+        throw error
+    }
+}
+
 func temporaryDirectory(_ name: String) -> String {
     let path = FileManager.default.temporaryDirectory.appendingPathComponent("bp-\(name)-\(UUID().uuidString.prefix(8))").path
     try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
@@ -48,137 +64,163 @@ struct RuncRuntimeTests {
     @Test("a busybox container runs with its cgroup limits; stop leaves nothing behind")
     func limitsAndCleanUp() async throws {
         let runtime = try runtime()
-        let exits = Exits()
-        let spec = ContainerSpec(id: "web-0", image: "busybox", command: ["sleep", "1000"], resources: Resources(cpuMillis: 250, memoryBytes: 64 << 20))
-        let handle = try await runtime.start(spec, onExit: exits.handler)
-        #expect(kill(handle.pid, 0) == 0, "the init process is alive")
-        #expect(CgroupPaths.memoryLimit(of: handle.cgroupPath) == 64 << 20)
-        if !CgroupPaths.isV2 {
-            let quota = try String(contentsOfFile: "/sys/fs/cgroup/cpu\(handle.cgroupPath)/cpu.cfs_quota_us", encoding: .utf8)
-            #expect(quota.trimmingCharacters(in: .whitespacesAndNewlines) == "25000")
-            let pids = try String(contentsOfFile: "/sys/fs/cgroup/pids\(handle.cgroupPath)/pids.max", encoding: .utf8)
-            #expect(pids.trimmingCharacters(in: .whitespacesAndNewlines) == "256")
-        }
-        let procCgroup = try String(contentsOfFile: "/proc/\(handle.pid)/cgroup", encoding: .utf8)
-        #expect(procCgroup.contains(handle.cgroupPath), "the pid is in the container's cgroup")
-        #expect(try await runtime.list() == ["web-0"])
+        try await watching(runtime) {
+            let exits = Exits()
+            let spec = ContainerSpec(id: "web-0", image: "busybox", command: ["sleep", "1000"], resources: Resources(cpuMillis: 250, memoryBytes: 64 << 20))
+            let handle = try await runtime.start(spec, onExit: exits.handler)
+            #expect(kill(handle.pid, 0) == 0, "the init process is alive")
+            #expect(CgroupPaths.memoryLimit(of: handle.cgroupPath) == 64 << 20)
+            if !CgroupPaths.isV2 {
+                let quota = try String(contentsOfFile: "/sys/fs/cgroup/cpu\(handle.cgroupPath)/cpu.cfs_quota_us", encoding: .utf8)
+                #expect(quota.trimmingCharacters(in: .whitespacesAndNewlines) == "25000")
+                let pids = try String(contentsOfFile: "/sys/fs/cgroup/pids\(handle.cgroupPath)/pids.max", encoding: .utf8)
+                #expect(pids.trimmingCharacters(in: .whitespacesAndNewlines) == "256")
+            }
+            let procCgroup = try String(contentsOfFile: "/proc/\(handle.pid)/cgroup", encoding: .utf8)
+            #expect(procCgroup.contains(handle.cgroupPath), "the pid is in the container's cgroup")
+            #expect(try await runtime.list() == ["web-0"])
 
-        try await runtime.stop("web-0", grace: .milliseconds(500))
-        let exit = await exits.next()
-        #expect(exit?.id == "web-0" && exit?.oomKilled == false)
-        #expect(try await runtime.list().isEmpty, "no runc state left")
-        #expect(CgroupPaths.directories(for: handle.cgroupPath).allSatisfy { !FileManager.default.fileExists(atPath: $0) }, "no cgroup left")
-        #expect(!FileManager.default.fileExists(atPath: "\(state)/bundles/web-0.0"), "no bundle left")
-        #expect(try FileManager.default.contentsOfDirectory(atPath: "\(state)/shims").isEmpty, "no shim record left")
-        #expect(kill(handle.pid, 0) != 0, "the process is gone")
-        await runtime.shutdown()
-        #expect(CgroupPaths.directories(for: "/\(runtime.cgroupParent)").allSatisfy { !FileManager.default.fileExists(atPath: $0) }, "no cgroup parent left")
+            try await runtime.stop("web-0", grace: .milliseconds(500))
+            let exit = await exits.next()
+            #expect(exit?.id == "web-0" && exit?.oomKilled == false)
+            #expect(try await runtime.list().isEmpty, "no runc state left")
+            #expect(CgroupPaths.directories(for: handle.cgroupPath).allSatisfy { !FileManager.default.fileExists(atPath: $0) }, "no cgroup left")
+            #expect(!FileManager.default.fileExists(atPath: "\(state)/bundles/web-0.0"), "no bundle left")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: "\(state)/shims").isEmpty, "no shim record left")
+            #expect(kill(handle.pid, 0) != 0, "the process is gone")
+            await runtime.shutdown()
+            #expect(CgroupPaths.directories(for: "/\(runtime.cgroupParent)").allSatisfy { !FileManager.default.fileExists(atPath: $0) }, "no cgroup parent left")
+        }
     }
 
     @Test("exit codes and output are captured")
     func exitCodeAndLogs() async throws {
         let runtime = try runtime()
-        let exits = Exits()
-        let handle = try await runtime.start(ContainerSpec(id: "job-1", image: "busybox", command: ["/bin/sh", "-c", "echo hello from $HOSTNAME; echo oops >&2; exit 3"], resources: Resources(cpuMillis: 100, memoryBytes: 16 << 20)), onExit: exits.handler)
-        let exit = await exits.next()
-        #expect(exit?.code == 3)
-        // Workloads must be able to receive SIGTERM: nothing blocked, nothing ignored but what
-        // the kernel sets for PID 1.
-        let probe = try await runtime.start(ContainerSpec(id: "probe-1", image: "busybox", command: ["/bin/sh", "-c", "grep SigBlk /proc/self/status"], resources: Resources(cpuMillis: 100, memoryBytes: 16 << 20)), onExit: exits.handler)
-        _ = await exits.next()
-        #expect(try String(contentsOfFile: probe.stdoutPath, encoding: .utf8) == "SigBlk:\t0000000000000000\n")
-        await runtime.shutdown()
-        #expect(try String(contentsOfFile: handle.stdoutPath, encoding: .utf8) == "hello from job-1\n")
-        #expect(try String(contentsOfFile: handle.stderrPath, encoding: .utf8) == "oops\n")
-        #expect(try await runtime.list().isEmpty)
+        try await watching(runtime) {
+            let exits = Exits()
+            let handle = try await runtime.start(ContainerSpec(id: "job-1", image: "busybox", command: ["/bin/sh", "-c", "echo hello from $HOSTNAME; echo oops >&2; exit 3"], resources: Resources(cpuMillis: 100, memoryBytes: 16 << 20)), onExit: exits.handler)
+            let exit = await exits.next()
+            #expect(exit?.code == 3)
+            // Workloads must be able to receive SIGTERM: nothing blocked, nothing ignored but what
+            // the kernel sets for PID 1.
+            let probe = try await runtime.start(ContainerSpec(id: "probe-1", image: "busybox", command: ["/bin/sh", "-c", "grep SigBlk /proc/self/status"], resources: Resources(cpuMillis: 100, memoryBytes: 16 << 20)), onExit: exits.handler)
+            _ = await exits.next()
+            #expect(try String(contentsOfFile: probe.stdoutPath, encoding: .utf8) == "SigBlk:\t0000000000000000\n")
+            await runtime.shutdown()
+            #expect(try String(contentsOfFile: handle.stdoutPath, encoding: .utf8) == "hello from job-1\n")
+            #expect(try String(contentsOfFile: handle.stderrPath, encoding: .utf8) == "oops\n")
+            #expect(try await runtime.list().isEmpty)
+        }
     }
 
     @Test("a container that goes over its memory limit is OOM-killed and reported so")
     func oomKill() async throws {
         let runtime = try runtime()
-        let exits = Exits()
-        _ = try await runtime.start(ContainerSpec(id: "hog-0", image: "busybox", command: ["dd", "if=/dev/zero", "of=/dev/null", "bs=128M", "count=1"], resources: Resources(cpuMillis: 100, memoryBytes: 32 << 20)), onExit: exits.handler)
-        let exit = await exits.next()
-        #expect(exit?.code == 137 && exit?.oomKilled == true, "\(String(describing: exit))")
-        await runtime.shutdown()
+        try await watching(runtime) {
+            let exits = Exits()
+            _ = try await runtime.start(ContainerSpec(id: "hog-0", image: "busybox", command: ["dd", "if=/dev/zero", "of=/dev/null", "bs=128M", "count=1"], resources: Resources(cpuMillis: 100, memoryBytes: 32 << 20)), onExit: exits.handler)
+            let exit = await exits.next()
+            #expect(exit?.code == 137 && exit?.oomKilled == true, "\(String(describing: exit))")
+            await runtime.shutdown()
+        }
     }
 
     @Test("a restarted card agent adopts the containers an earlier run left: same PID, no restart")
     func adoption() async throws {
         let parent = "backplane-test/\(UUID().uuidString.prefix(8))"
         let first = try runtime(parent: parent)
-        let handle = try await first.start(ContainerSpec(id: "old-0", incarnation: 7, image: "busybox", command: ["sleep", "1000"], resources: Resources(cpuMillis: 100, memoryBytes: 16 << 20)), onExit: { _ in })
-        // A second runtime on the same state is what a restarted agent builds.
+        async let firstWatching: Void = first.run()
+        let handle: ContainerHandle
+        do {
+            handle = try await first.start(ContainerSpec(id: "old-0", incarnation: 7, image: "busybox", command: ["sleep", "1000"], resources: Resources(cpuMillis: 100, memoryBytes: 16 << 20)), onExit: { _ in })
+        } catch {
+            await first.shutdown()
+            await firstWatching
+            throw error
+        }
+        // The first agent dies (its watchers stop; the shim carries on). A second runtime on the
+        // same state is what a restarted agent builds.
+        first.abandon()
+        await firstWatching
         let second = try runtime(parent: parent)
-        let exits = Exits()
-        let report = try await second.adopt(onExit: exits.handler)
-        #expect(report.adopted.map(\.containerID) == ["old-0.7"])
-        #expect(report.adopted.first?.pid == handle.pid, "the same process, not a restart")
-        #expect(report.removed.isEmpty && report.ended.isEmpty)
-        #expect(second.running().map(\.id) == ["old-0"])
-        try await second.stop("old-0", grace: .milliseconds(200))
-        let exit = await exits.next()
-        #expect(exit?.id == "old-0" && exit?.incarnation == 7)
-        #expect(kill(handle.pid, 0) != 0)
-        #expect(try await second.list().isEmpty)
-        #expect(CgroupPaths.directories(for: handle.cgroupPath).allSatisfy { !FileManager.default.fileExists(atPath: $0) })
-        await second.shutdown()
-        await first.shutdown()
+        try await watching(second) {
+            let exits = Exits()
+            let report = try await second.adopt(onExit: exits.handler)
+            #expect(report.adopted.map(\.containerID) == ["old-0.7"])
+            #expect(report.adopted.first?.pid == handle.pid, "the same process, not a restart")
+            #expect(report.removed.isEmpty && report.ended.isEmpty)
+            #expect(second.running().map(\.id) == ["old-0"])
+            try await second.stop("old-0", grace: .milliseconds(200))
+            let exit = await exits.next()
+            #expect(exit?.id == "old-0" && exit?.incarnation == 7)
+            #expect(kill(handle.pid, 0) != 0)
+            #expect(try await second.list().isEmpty)
+            #expect(CgroupPaths.directories(for: handle.cgroupPath).allSatisfy { !FileManager.default.fileExists(atPath: $0) })
+            await second.shutdown()
+        }
     }
 
     @Test("when the lease lapses the shim fences the container, with no agent involved")
     func fencing() async throws {
         let runtime = try runtime()
-        let exits = Exits()
-        let handle = try await runtime.start(ContainerSpec(id: "fenced-0", incarnation: 1, image: "busybox", command: ["sleep", "1000"], resources: Resources(cpuMillis: 100, memoryBytes: 16 << 20)), onExit: exits.handler)
-        let shims = try FileManager.default.contentsOfDirectory(atPath: "\(state)/shims")
-        #expect(shims == ["fenced-0.1.json"])
-        try runtime.leaseFile.revoke()
-        #expect(await gone(handle.pid), "the container's init was killed")
-        let exit = await exits.next()
-        #expect(exit?.fenced == true, "\(String(describing: exit))")
-        #expect(exit?.reason.contains("lease") == true)
-        #expect(try await runtime.runcList().isEmpty, "the shim deleted the container from runc's state")
-        #expect(CgroupPaths.directories(for: handle.cgroupPath).allSatisfy { !FileManager.default.fileExists(atPath: $0) }, "and its cgroups")
-        await runtime.shutdown()
+        try await watching(runtime) {
+            let exits = Exits()
+            let handle = try await runtime.start(ContainerSpec(id: "fenced-0", incarnation: 1, image: "busybox", command: ["sleep", "1000"], resources: Resources(cpuMillis: 100, memoryBytes: 16 << 20)), onExit: exits.handler)
+            let shims = try FileManager.default.contentsOfDirectory(atPath: "\(state)/shims")
+            #expect(shims == ["fenced-0.1.json"])
+            try runtime.leaseFile.revoke()
+            #expect(await gone(handle.pid), "the container's init was killed")
+            let exit = await exits.next()
+            #expect(exit?.fenced == true, "\(String(describing: exit))")
+            #expect(exit?.reason.contains("lease") == true)
+            #expect(try await runtime.runcList().isEmpty, "the shim deleted the container from runc's state")
+            #expect(CgroupPaths.directories(for: handle.cgroupPath).allSatisfy { !FileManager.default.fileExists(atPath: $0) }, "and its cgroups")
+            await runtime.shutdown()
+        }
     }
 
     @Test("a card without a valid lease starts nothing")
     func noLeaseNoStart() async throws {
         let runtime = try runtime()
-        try runtime.leaseFile.revoke()
-        await #expect(throws: RuntimeError.self) {
-            _ = try await runtime.start(ContainerSpec(id: "late-0", incarnation: 1, image: "busybox", command: ["sleep", "1000"], resources: Resources(cpuMillis: 100, memoryBytes: 16 << 20)), onExit: { _ in })
+        try await watching(runtime) {
+            try runtime.leaseFile.revoke()
+            await #expect(throws: RuntimeError.self) {
+                _ = try await runtime.start(ContainerSpec(id: "late-0", incarnation: 1, image: "busybox", command: ["sleep", "1000"], resources: Resources(cpuMillis: 100, memoryBytes: 16 << 20)), onExit: { _ in })
+            }
+            #expect(try await runtime.runcList().isEmpty)
+            await runtime.shutdown()
         }
-        #expect(try await runtime.runcList().isEmpty)
-        await runtime.shutdown()
     }
 
     @Test("starting an incarnation twice is one container; a newer incarnation replaces the older")
     func incarnations() async throws {
         let runtime = try runtime()
-        let exits = Exits()
-        let spec = ContainerSpec(id: "inc-0", incarnation: 1, image: "busybox", command: ["sleep", "1000"], resources: Resources(cpuMillis: 100, memoryBytes: 16 << 20))
-        let first = try await runtime.start(spec, onExit: exits.handler)
-        let again = try await runtime.start(spec, onExit: exits.handler)
-        #expect(again.pid == first.pid)
-        #expect(try await runtime.runcList() == ["inc-0.1"])
-        var newer = spec
-        newer.incarnation = 2
-        let second = try await runtime.start(newer, onExit: exits.handler)
-        #expect(await exits.next()?.incarnation == 1, "the stale incarnation was stopped first")
-        #expect(kill(first.pid, 0) != 0)
-        #expect(try await runtime.runcList() == ["inc-0.2"])
-        #expect(kill(second.pid, 0) == 0)
-        await runtime.shutdown()
-        #expect(try await runtime.runcList().isEmpty)
+        try await watching(runtime) {
+            let exits = Exits()
+            let spec = ContainerSpec(id: "inc-0", incarnation: 1, image: "busybox", command: ["sleep", "1000"], resources: Resources(cpuMillis: 100, memoryBytes: 16 << 20))
+            let first = try await runtime.start(spec, onExit: exits.handler)
+            let again = try await runtime.start(spec, onExit: exits.handler)
+            #expect(again.pid == first.pid)
+            #expect(try await runtime.runcList() == ["inc-0.1"])
+            var newer = spec
+            newer.incarnation = 2
+            let second = try await runtime.start(newer, onExit: exits.handler)
+            #expect(await exits.next()?.incarnation == 1, "the stale incarnation was stopped first")
+            #expect(kill(first.pid, 0) != 0)
+            #expect(try await runtime.runcList() == ["inc-0.2"])
+            #expect(kill(second.pid, 0) == 0)
+            await runtime.shutdown()
+            #expect(try await runtime.runcList().isEmpty)
+        }
     }
 
     @Test("a missing image directory is a clear error")
     func badImage() async throws {
         let runtime = try runtime()
-        await #expect(throws: RuntimeError.self) {
-            _ = try await runtime.start(ContainerSpec(id: "x-0", image: "/nonexistent/rootfs", command: ["true"], resources: Resources(cpuMillis: 100, memoryBytes: 16 << 20)), onExit: { _ in })
+        try await watching(runtime) {
+            await #expect(throws: RuntimeError.self) {
+                _ = try await runtime.start(ContainerSpec(id: "x-0", image: "/nonexistent/rootfs", command: ["true"], resources: Resources(cpuMillis: 100, memoryBytes: 16 << 20)), onExit: { _ in })
+            }
         }
     }
 }
@@ -188,19 +230,21 @@ struct ProcessRuntimeTests {
     @Test("runs host commands, captures output and exit codes, stops with TERM")
     func basics() async throws {
         let runtime = try ProcessRuntime(stateDirectory: temporaryDirectory("proc"))
-        let exits = Exits()
-        let probe = try await runtime.start(ContainerSpec(id: "p-0", image: "busybox", command: ["/bin/sh", "-c", "grep SigBlk /proc/self/status"], resources: Resources(cpuMillis: 100, memoryBytes: 64 << 20)), onExit: exits.handler)
-        _ = await exits.next()
-        #expect(try String(contentsOfFile: probe.stdoutPath, encoding: .utf8) == "SigBlk:\t0000000000000000\n", "children start with no signal blocked")
-        let handle = try await runtime.start(ContainerSpec(id: "p-1", image: "busybox", command: ["/bin/sh", "-c", "echo $HOSTNAME; exit 4"], resources: Resources(cpuMillis: 100, memoryBytes: 64 << 20)), onExit: exits.handler)
-        #expect(await exits.next()?.code == 4)
-        #expect(try String(contentsOfFile: handle.stdoutPath, encoding: .utf8) == "p-1\n")
-        let sleeper = try await runtime.start(ContainerSpec(id: "p-2", image: "busybox", command: ["sleep", "1000"], resources: Resources(cpuMillis: 100, memoryBytes: 64 << 20)), onExit: exits.handler)
-        #expect(try await runtime.list() == ["p-2"])
-        try await runtime.stop("p-2", grace: .seconds(2))
-        let stopped = await exits.next()
-        #expect(stopped?.code == 128 + SIGTERM, "\(String(describing: stopped))")
-        #expect(kill(sleeper.pid, 0) != 0)
+        try await watching(runtime) {
+            let exits = Exits()
+            let probe = try await runtime.start(ContainerSpec(id: "p-0", image: "busybox", command: ["/bin/sh", "-c", "grep SigBlk /proc/self/status"], resources: Resources(cpuMillis: 100, memoryBytes: 64 << 20)), onExit: exits.handler)
+            _ = await exits.next()
+            #expect(try String(contentsOfFile: probe.stdoutPath, encoding: .utf8) == "SigBlk:\t0000000000000000\n", "children start with no signal blocked")
+            let handle = try await runtime.start(ContainerSpec(id: "p-1", image: "busybox", command: ["/bin/sh", "-c", "echo $HOSTNAME; exit 4"], resources: Resources(cpuMillis: 100, memoryBytes: 64 << 20)), onExit: exits.handler)
+            #expect(await exits.next()?.code == 4)
+            #expect(try String(contentsOfFile: handle.stdoutPath, encoding: .utf8) == "p-1\n")
+            let sleeper = try await runtime.start(ContainerSpec(id: "p-2", image: "busybox", command: ["sleep", "1000"], resources: Resources(cpuMillis: 100, memoryBytes: 64 << 20)), onExit: exits.handler)
+            #expect(try await runtime.list() == ["p-2"])
+            try await runtime.stop("p-2", grace: .seconds(2))
+            let stopped = await exits.next()
+            #expect(stopped?.code == 128 + SIGTERM, "\(String(describing: stopped))")
+            #expect(kill(sleeper.pid, 0) != 0)
+        }
     }
 }
 

@@ -19,11 +19,36 @@ enum WorkloadSpecYAML {
         let parser = try Parser(yaml: text, resolver: .default)
         // The parser owns the anchors the nodes refer to weakly: keep it while decoding.
         return try withExtendedLifetime(parser) {
-            let root = try parser.singleRoot() ?? ""
-            let scalars = try TypedScalarIndex(root, limit: maximumValues(for: text))
+            let parsed = try parser.singleRoot() ?? ""
+            // First, as it refuses a document whose aliases expand it past its limit: the tree
+            // shares aliased subtrees, and rebuilding keys would expand them.
+            let scalars = try TypedScalarIndex(parsed, limit: maximumValues(for: text))
+            let root = plainKeys(parsed)
             return try YAMLDecoder().decode(WorkloadSpec.Document.self, from: root, userInfo: [
                 WorkloadSpec.Document.TypedScalars.key: WorkloadSpec.Document.TypedScalars { scalars.kind(at: $0) },
             ])
+        }
+    }
+
+    /// Every mapping key as the decoder looks it up. Yams finds a key by building a plain scalar
+    /// from its text, which resolves `On`, `true` or `1` to a bool or number, and so never
+    /// matches the quoted key `'On'` (tagged text): `env: {'On': x}` read as a missing value
+    /// (schemathesis ST202). Keys are names, so each becomes the plain scalar of its text.
+    static func plainKeys(_ node: Node) -> Node {
+        switch node {
+        case .mapping(var mapping):
+            let pairs = mapping.map { pair -> (Node, Node) in
+                guard case .scalar(let key) = pair.key else { return (pair.key, plainKeys(pair.value)) }
+                let plain = Node.Scalar(key.string, mapping.tag.copy(with: .implicit), .any, key.mark)
+                return (.scalar(plain), plainKeys(pair.value))
+            }
+            mapping = Node.Mapping(pairs, mapping.tag, mapping.style, mapping.mark, mapping.anchor)
+            return .mapping(mapping)
+        case .sequence(var sequence):
+            sequence = Node.Sequence(sequence.map(plainKeys), sequence.tag, sequence.style, sequence.mark, sequence.anchor)
+            return .sequence(sequence)
+        case .scalar, .alias:
+            return node
         }
     }
 

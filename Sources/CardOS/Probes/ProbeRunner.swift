@@ -8,17 +8,15 @@ import Synchronization
 /// liveness failures call `onLivenessFailure` (the agent restarts the instance); readiness is
 /// kept per container for the heartbeat report.
 ///
-/// Lifetime: ``watch(_:liveness:readiness:exec:)`` starts an instance's checks; ``forget(_:)``
-/// (on exit) or ``stopAll()`` ends them.
+/// Lifetime: ``watch(_:liveness:readiness:exec:)`` starts an instance's checks as a job of
+/// ``run()``; ``forget(instance:incarnation:)`` (on exit) or ``stopAll()`` ends them.
 public final class ProbeRunner: Sendable {
     /// Runs a command inside the container; true when it exited 0 within the timeout.
     public typealias Exec = @Sendable (_ command: [String], _ timeout: Duration) async -> Bool
 
-    private struct Watch: Sendable {
-        var ready: Bool?
-        var task: Task<Void, Never>
-    }
-    private let watches = Mutex<[String: Watch]>([:])
+    /// Readiness verdicts by container (nil: not ready yet, or no readiness probe).
+    private let verdicts = Mutex<[String: Bool?]>([:])
+    private let jobs = Jobs()
     private let onLivenessFailure: @Sendable (_ handle: ContainerHandle, _ reason: String) async -> Void
     private let logger = Logger(label: "backplane.card.probes")
 
@@ -31,35 +29,42 @@ public final class ProbeRunner: Sendable {
 
     /// The readiness verdict of an instance's incarnation (nil: no readiness probe).
     public func ready(instance: String, incarnation: UInt64) -> Bool? {
-        watches.withLock { $0[ContainerID.make(instance: instance, incarnation: incarnation)]?.ready }
+        verdicts.withLock { $0[ContainerID.make(instance: instance, incarnation: incarnation)] ?? nil }
     }
 
     public func watch(_ handle: ContainerHandle, liveness: Probe?, readiness: Probe?, exec: @escaping Exec) {
         guard liveness != nil || readiness != nil else { return }
         let cid = Self.key(handle)
-        watches.withLock { watches in
-            watches[cid]?.task.cancel()
-            // Not ready until its first readiness check passes.
-            let task = Task { [weak self] in
-                await withTaskGroup(of: Void.self) { group in
-                    if let liveness {
-                        group.addTask { await self?.loop(handle, liveness, exec: exec, isLiveness: true) }
-                    }
-                    if let readiness {
-                        group.addTask { await self?.loop(handle, readiness, exec: exec, isLiveness: false) }
-                    }
+        // Not ready until its first readiness check passes.
+        verdicts.withLock { $0[cid] = readiness == nil ? .some(nil) : .some(false) }
+        jobs.add(cid) { [weak self] in
+            await withTaskGroup(of: Void.self) { group in
+                if let liveness {
+                    group.addTask { await self?.loop(handle, liveness, exec: exec, isLiveness: true) }
+                }
+                if let readiness {
+                    group.addTask { await self?.loop(handle, readiness, exec: exec, isLiveness: false) }
                 }
             }
-            watches[cid] = Watch(ready: readiness == nil ? nil : false, task: task)
         }
     }
 
     public func forget(instance: String, incarnation: UInt64) {
-        watches.withLock { $0.removeValue(forKey: ContainerID.make(instance: instance, incarnation: incarnation)) }?.task.cancel()
+        let cid = ContainerID.make(instance: instance, incarnation: incarnation)
+        verdicts.withLock { _ = $0.removeValue(forKey: cid) }
+        jobs.cancel(cid)
     }
 
+    /// Ends every instance's checks and ``run()``.
     public func stopAll() {
-        for watch in watches.withLock({ w in defer { w.removeAll() }; return Array(w.values) }) { watch.task.cancel() }
+        verdicts.withLock { $0.removeAll() }
+        jobs.cancelAll()
+        jobs.finish()
+    }
+
+    /// Runs the checks (and the restarts they call for) until ``stopAll()``.
+    public func run() async {
+        await jobs.run()
     }
 
     private func loop(_ handle: ContainerHandle, _ probe: Probe, exec: Exec, isLiveness: Bool) async {
@@ -73,13 +78,17 @@ public final class ProbeRunner: Sendable {
                     if failures >= probe.failureThreshold {
                         let reason = "liveness probe (\(probe.description)) failed \(failures) time(s): \(detail)"
                         logger.notice("restarting an instance whose liveness probe failed", metadata: ["container": "\(handle.containerID)", "reason": "\(reason)"])
-                        await onLivenessFailure(handle, reason)
+                        // Its own job: the restart ends this instance and so cancels these
+                        // checks, and must not be cancelled with them.
+                        jobs.add { await self.onLivenessFailure(handle, reason) }
                         return
                     }
                 } else {
                     // Ready after one pass; unready after failureThreshold failures in a row.
                     let verdict: Bool? = passed ? true : failures >= probe.failureThreshold ? false : nil
-                    if let verdict { watches.withLock { $0[Self.key(handle)]?.ready = verdict } }
+                    if let verdict {
+                        verdicts.withLock { if $0[Self.key(handle)] != nil { $0[Self.key(handle)] = .some(verdict) } }
+                    }
                 }
                 try await Task.sleep(for: .seconds(probe.periodSeconds))  // the probe's period
             }

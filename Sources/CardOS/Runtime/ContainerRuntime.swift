@@ -122,8 +122,17 @@ public protocol ContainerRuntime: Sendable {
     /// `timeout`.
     func exec(_ handle: ContainerHandle, command: [String], timeout: Duration) async -> Bool
 
-    /// Stops every container and removes what the runtime itself created (e.g. its cgroup parent).
+    /// Watches the containers (reports their exits) until ``shutdown()`` or ``abandon()``; its
+    /// owner (the card agent, or a test) runs it beside every other call. Not ended by
+    /// cancellation: the last ``shutdown()`` needs it.
+    func run() async
+
+    /// Stops every container and removes what the runtime itself created (e.g. its cgroup
+    /// parent); then ``run()`` returns. Nothing can be started after it.
     func shutdown() async
+
+    /// Stops watching without stopping anything, as a killed agent would; ``run()`` returns.
+    func abandon()
 }
 
 extension ContainerRuntime {

@@ -34,12 +34,12 @@ public final class RuncRuntime: ContainerRuntime {
 
     struct Tracked: Sendable {
         var handle: ContainerHandle
-        var shimPID: pid_t
-        /// Ends once the exit has been handled (reported and cleaned up).
-        var watcher: Task<Void, Never>
+        var shim: ProcessReference
     }
-    /// By container id.
+    /// By container id; a container is forgotten once its exit has been handled.
     private let tracked = Mutex<[String: Tracked]>([:])
+    /// One exit watcher per container (see ``run()``).
+    private let watchers = Jobs()
 
     public init(stateDirectory: String, cacheDirectory: String, cgroupParent: String, runcPath: String? = nil, shimPath: String? = nil, lease: LeaseFile? = nil) throws {
         guard let path = runcPath ?? Self.findRunc() else {
@@ -121,6 +121,7 @@ public final class RuncRuntime: ContainerRuntime {
         guard ContainerID.isValidInstanceID(spec.id) else {
             throw RuntimeError("instance id '\(spec.id)' may use only letters, digits, '-' and '_'")
         }
+        guard !watchers.isFinished else { throw RuntimeError("this runtime was shut down; it starts nothing") }
         let cid = ContainerID.make(instance: spec.id, incarnation: spec.incarnation)
         // Idempotent: the same incarnation already runs (a start sent again after a BMC restart).
         if let existing = tracked.withLock({ $0[cid] }) { return existing.handle }
@@ -158,12 +159,12 @@ public final class RuncRuntime: ContainerRuntime {
         try? fm.removeItem(atPath: pidFile)
         try? fm.removeItem(atPath: exitFile)
 
-        let shimPID = try ShimProcess.spawn(shimPath, arguments: [
+        let shim = try ShimProcess.spawn(shimPath, arguments: [
             "--id", cid, "--lease", leaseFile.path, "--exit", exitFile, "--stdout", stdoutPath, "--stderr", stderrPath,
             "--runc", runcPath, "--runc-root", runcRoot, "--cgroup", cgroups, "--",
             runcPath, "--root", runcRoot, "run", "--keep", "--bundle", bundle, "--pid-file", pidFile, cid,
         ])
-        try JSONEncoder().encode(ShimRecord(instance: spec.id, incarnation: spec.incarnation, shimPID: shimPID, cgroupPath: cgroups, workload: spec.workload, liveness: spec.liveness, readiness: spec.readiness))
+        try JSONEncoder().encode(ShimRecord(instance: spec.id, incarnation: spec.incarnation, shimPID: shim.pid, cgroupPath: cgroups, workload: spec.workload, liveness: spec.liveness, readiness: spec.readiness))
             .write(to: URL(fileURLWithPath: path("shims", "\(cid).json")), options: .atomic)
 
         // runc writes the pid file once the container's init process exists; the shim writes the
@@ -178,8 +179,8 @@ public final class RuncRuntime: ContainerRuntime {
         if pid == nil, let p = Self.readPID(pidFile) { pid = p }
         guard let pid else {
             let ended = fm.fileExists(atPath: exitFile)
-            if !ended { kill(shimPID, SIGTERM) }
-            _ = await waitForExitFile(exitFile, shimPID: shimPID, timeout: .seconds(5))
+            if !ended { shim.signal(SIGTERM) }
+            _ = await waitForExitFile(exitFile, shim: shim, timeout: .seconds(5))
             let record = readExit(exitFile)
             cleanUp(cid)
             let err = (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? ""
@@ -191,7 +192,7 @@ public final class RuncRuntime: ContainerRuntime {
         var handle = ContainerHandle(id: spec.id, incarnation: spec.incarnation, containerID: cid, workload: spec.workload, pid: pid, cgroupPath: cgroups, stdoutPath: stdoutPath, stderrPath: stderrPath)
         handle.liveness = spec.liveness
         handle.readiness = spec.readiness
-        track(handle, shimPID: shimPID, onExit: onExit)
+        track(handle, shim: shim, onExit: onExit)
         return handle
     }
 
@@ -205,42 +206,45 @@ public final class RuncRuntime: ContainerRuntime {
     }
 
     /// Watches for the shim's exit file; reports the exit once and forgets the container.
-    private func track(_ handle: ContainerHandle, shimPID: pid_t, onExit: @escaping @Sendable (ContainerExit) -> Void) {
+    private func track(_ handle: ContainerHandle, shim: ProcessReference, onExit: @escaping @Sendable (ContainerExit) -> Void) {
         let cid = handle.containerID
         let exitFile = path("exits", cid)
-        tracked.withLock { tracked in
-            let watcher = Task { [weak self] in
-                guard let self else { return }
-                let recorded = await self.waitForExitFile(exitFile, shimPID: shimPID, timeout: nil)
-                let exit: ContainerExit
-                if let record = self.readExit(exitFile) {
-                    exit = ContainerExit(id: handle.id, incarnation: handle.incarnation, code: record.code, oomKilled: record.oomKilled, fenced: record.fenced)
-                } else {
-                    // The shim died without recording the exit: nothing supervises the container
-                    // any more, so make sure it is gone.
-                    if !recorded { self.logger.warning("shim died without an exit record; killing its container", metadata: ["container": "\(cid)"]) }
-                    await self.forceRemove(cid)
-                    exit = ContainerExit(id: handle.id, incarnation: handle.incarnation, code: -1, oomKilled: false, fenced: false, reason: "its supervisor (shim) died")
-                }
-                self.cleanUp(cid)
-                onExit(exit)
-                _ = self.tracked.withLock { $0.removeValue(forKey: cid) }
+        tracked.withLock { $0[cid] = Tracked(handle: handle, shim: shim) }
+        watchers.add(cid) { [weak self] in
+            guard let self else { return }
+            let recorded = await self.waitForExitFile(exitFile, shim: shim, timeout: nil)
+            guard !Task.isCancelled else { return }  // abandoned: the shim carries on alone
+            let exit: ContainerExit
+            if let record = self.readExit(exitFile) {
+                exit = ContainerExit(id: handle.id, incarnation: handle.incarnation, code: record.code, oomKilled: record.oomKilled, fenced: record.fenced)
+            } else {
+                // The shim died without recording the exit: nothing supervises the container
+                // any more, so make sure it is gone.
+                if !recorded { self.logger.warning("shim died without an exit record; killing its container", metadata: ["container": "\(cid)"]) }
+                await self.forceRemove(cid)
+                exit = ContainerExit(id: handle.id, incarnation: handle.incarnation, code: -1, oomKilled: false, fenced: false, reason: "its supervisor (shim) died")
             }
-            tracked[cid] = Tracked(handle: handle, shimPID: shimPID, watcher: watcher)
+            self.cleanUp(cid)
+            onExit(exit)
+            _ = self.tracked.withLock { $0.removeValue(forKey: cid) }
         }
     }
 
     /// Waits until the exit file exists (true) or the shim is gone without one (false). Reaps the
     /// shim when it is this process's child.
-    private func waitForExitFile(_ file: String, shimPID: pid_t, timeout: Duration?) async -> Bool {
+    private func waitForExitFile(_ file: String, shim: ProcessReference, timeout: Duration?) async -> Bool {
         let deadline = timeout.map { ContinuousClock.now + $0 }
         var goneSince: ContinuousClock.Instant?
-        while true {
+        while !Task.isCancelled {
             if FileManager.default.fileExists(atPath: file) {
-                ShimProcess.reap(shimPID)
+                // The shim exits right after writing it: reap it (when it is this process's
+                // child), so no zombie is left.
+                for _ in 0..<50 where ShimProcess.isAlive(shim) {
+                    try? await Task.sleep(for: .milliseconds(10))  // the shim, another process, is exiting
+                }
                 return true
             }
-            if !ShimProcess.isAlive(shimPID) {
+            if !ShimProcess.isAlive(shim) {
                 // It may have written the file just before exiting: look once more, a moment later.
                 if let since = goneSince, ContinuousClock.now - since > .milliseconds(200) {
                     return FileManager.default.fileExists(atPath: file)
@@ -250,6 +254,7 @@ public final class RuncRuntime: ContainerRuntime {
             if let deadline, ContinuousClock.now >= deadline { return false }
             try? await Task.sleep(for: .milliseconds(50))  // polling a file another process writes
         }
+        return false
     }
 
     /// The container ended: its bundle, pid, shim and exit records go (the shim already removed
@@ -293,9 +298,11 @@ public final class RuncRuntime: ContainerRuntime {
         await runcLogged(["kill", "--all", cid, "KILL"])
         if await ended(cid, within: .seconds(10)) { return }
         // The shim does not finish: kill it; its watcher then removes the container by hand.
-        logger.warning("the shim did not finish after KILL; killing it", metadata: ["container": "\(cid)", "shim": "\(entry.shimPID)"])
-        kill(entry.shimPID, SIGKILL)
-        await entry.watcher.value
+        logger.warning("the shim did not finish after KILL; killing it", metadata: ["container": "\(cid)", "shim": "\(entry.shim.pid)"])
+        entry.shim.signal(SIGKILL)
+        if await !ended(cid, within: .seconds(10)) {
+            throw RuntimeError("container \(cid) did not end: its shim was killed but no exit was handled (is the runtime's run() running?)")
+        }
     }
 
     /// Whether the container's exit has been handled within `limit` (its watcher forgot it).
@@ -306,6 +313,18 @@ public final class RuncRuntime: ContainerRuntime {
             try? await Task.sleep(for: .milliseconds(20))  // the shim, another process, ends it
         }
         return true
+    }
+
+    /// Runs the exit watchers, one per container, until ``shutdown()`` or ``abandon()``.
+    public func run() async {
+        await watchers.run()
+    }
+
+    /// Stops watching and leaves every container to its shim, as a killed agent would (a later
+    /// runtime on the same state adopts them). ``run()`` returns.
+    public func abandon() {
+        watchers.cancelAll()
+        watchers.finish()
     }
 
     public func shutdown() async {
@@ -321,10 +340,15 @@ public final class RuncRuntime: ContainerRuntime {
                 }
             }
         }
-        for cid in (try? await runcList()) ?? [] {
-            await forceRemove(cid)
-            cleanUp(cid)
+        do {
+            for cid in try await runcList() {
+                await forceRemove(cid)
+                cleanUp(cid)
+            }
+        } catch {
+            logger.error("cannot list the containers left at shutdown", metadata: ["error": "\(error)"])
         }
+        watchers.finish()
         // The card's cgroup parent, and its own parent when that is now empty too.
         var path = "/\(cgroupParent)"
         while path != "/" && !path.isEmpty {
@@ -367,7 +391,7 @@ public final class RuncRuntime: ContainerRuntime {
                 cleanUp(cid)
                 continue
             }
-            guard ShimProcess.isShim(shim.shimPID, container: cid), let pid = Self.readPID(path("pids", cid)), kill(pid, 0) == 0 else {
+            guard let shimProcess = ShimProcess.find(shim.shimPID, container: cid), let pid = Self.readPID(path("pids", cid)), kill(pid, 0) == 0 else {
                 logger.warning("container without a live shim; removing it", metadata: ["container": "\(cid)"])
                 await forceRemove(cid)
                 cleanUp(cid)
@@ -377,7 +401,7 @@ public final class RuncRuntime: ContainerRuntime {
             var handle = ContainerHandle(id: shim.instance, incarnation: shim.incarnation, containerID: cid, workload: shim.workload ?? "", pid: pid, cgroupPath: shim.cgroupPath, stdoutPath: log(shim.instance, "out"), stderrPath: log(shim.instance, "err"))
             handle.liveness = shim.liveness
             handle.readiness = shim.readiness
-            track(handle, shimPID: shim.shimPID, onExit: onExit)
+            track(handle, shim: shimProcess, onExit: onExit)
             report.adopted.append(handle)
             alive.insert(cid)
         }

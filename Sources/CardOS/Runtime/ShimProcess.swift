@@ -4,8 +4,9 @@ import Foundation
 enum ShimProcess {
     /// Starts the shim with a clean signal state and /dev/null as stdin, stdout and stderr (it
     /// writes the container's output to the log files itself). The shim puts itself in its own
-    /// session, so it outlives this process.
-    static func spawn(_ executable: String, arguments: [String]) throws -> pid_t {
+    /// session, so it outlives this process. The reference is taken before anything can reap the
+    /// shim, so it is the shim's for good.
+    static func spawn(_ executable: String, arguments: [String]) throws -> ProcessReference {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -29,31 +30,30 @@ enum ShimProcess {
         var pid: pid_t = 0
         let rc = posix_spawn(&pid, executable, &actions, &attributes, cArgs, environ)
         guard rc == 0 else { throw RuntimeError("cannot start \(executable): \(String(cString: strerror(rc)))") }
-        return pid
+        guard let reference = ProcessReference(pid: pid) else {
+            let reason = String(cString: strerror(errno))
+            kill(pid, SIGKILL)  // our unreaped child: the PID is still its own
+            var status: Int32 = 0
+            waitpid(pid, &status, 0)
+            throw RuntimeError("cannot hold the shim by a pidfd (\(reason)); Linux 5.3 or later is needed")
+        }
+        return reference
     }
 
-    /// Reaps the shim if it is this process's child and has ended (no zombie left behind).
-    static func reap(_ pid: pid_t) {
-        var status: Int32 = 0
-        _ = waitpid(pid, &status, WNOHANG)
-    }
-
-    static func isAlive(_ pid: pid_t) -> Bool {
-        reap(pid)
-        guard kill(pid, 0) == 0 else { return false }
-        // A zombie that is not ours still answers kill(0): look at its state.
-        if let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-           let close = stat.lastIndex(of: ")"), stat.index(close, offsetBy: 2) < stat.endIndex,
-           stat[stat.index(close, offsetBy: 2)] == "Z" {
+    /// Whether the shim is alive; reaps it once it has ended when it is this process's child.
+    static func isAlive(_ shim: ProcessReference) -> Bool {
+        if shim.hasExited {
+            shim.reap()
             return false
         }
         return true
     }
 
-    /// Whether `pid` is the shim of container `cid` (not a recycled PID).
-    static func isShim(_ pid: pid_t, container cid: String) -> Bool {
-        guard isAlive(pid), let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
-        let args = data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
-        return args.first.map { ($0 as NSString).lastPathComponent == "backplane-shim" } == true && args.contains(cid)
+    /// The live shim of container `cid` that an earlier run recorded as `pid`, or nil (it ended,
+    /// or the PID now belongs to another process).
+    static func find(_ pid: pid_t, container cid: String) -> ProcessReference? {
+        guard let shim = ProcessReference(pid: pid), let args = shim.commandLine else { return nil }
+        let isShim = args.first.map { ($0 as NSString).lastPathComponent == "backplane-shim" } == true && args.contains(cid)
+        return isShim ? shim : nil
     }
 }
