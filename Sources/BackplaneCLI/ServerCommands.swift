@@ -34,9 +34,14 @@ struct BMCCommand: AsyncParsableCommand {
 
     func run() async throws {
         let state = (self.state as NSString).standardizingPath
-        try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+        // The store holds every spec with its env secrets: root only (0600 in a 0700 directory).
+        try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        chmod(state, 0o700)
         let token = try self.token ?? ProcessInfo.processInfo.environment["BACKPLANE_TOKEN"] ?? Self.tokenFile(state)
         let store = try SQLiteClusterStore(path: state + "/bmc.sqlite")
+        for file in ["bmc.sqlite", "bmc.sqlite-wal", "bmc.sqlite-shm"] where FileManager.default.fileExists(atPath: state + "/" + file) {
+            chmod(state + "/" + file, 0o600)
+        }
         BusMetrics.bootstrapProcessMetrics()  // swift-metrics → /metrics
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
         var configuration = BusManagementController.Configuration(listen: .tcp(host: dclHost, port: dclPort), token: token)
@@ -85,6 +90,7 @@ struct CardCommand: AsyncParsableCommand {
     @Option(help: "CPU this card offers, e.g. 2000m or 2.") var cpu = "1000m"
     @Option(help: "Memory this card offers, e.g. 2GiB.") var memory = "1GiB"
     @Option(help: "runc, process or auto.") var runtime = "auto"
+    @Option(help: ArgumentHelp("Where images come from (runc).", discussion: "Images are <DIR>/images/<name>/rootfs: busybox (built on first use) and those `backplane image import` adds. Every directory above it must be world-traversable: a container's root is an unprivileged host uid.")) var imageStore = ImageStore.defaultDirectory
     @Option(help: ArgumentHelp("GPU devices this card offers, as comma-separated models (e.g. T4,T4).", discussion: "Declared capacity: AWB places GPU requests on them, but CardOS does not yet pass GPU devices into containers.")) var gpus = ""
     @Option(help: "The join token (default: $BACKPLANE_TOKEN).") var token: String?
 
@@ -110,7 +116,10 @@ struct CardCommand: AsyncParsableCommand {
         guard let token = token ?? ProcessInfo.processInfo.environment["BACKPLANE_TOKEN"] else {
             throw ValidationError("a join token is needed: --token or $BACKPLANE_TOKEN (the BMC keeps it in <state>/token)")
         }
-        let runtime = try Self.makeRuntime(runtime, state: state)
+        // Its logs and the specs it runs (env secrets): root only.
+        try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        chmod(state, 0o700)
+        let runtime = try Self.makeRuntime(runtime, state: state, imageStore: imageStore)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         var configuration = CardAgent.Configuration(name: name, stateDirectory: state, bmc: .tcp(host: String(parts[0]), port: port), token: token, capacity: capacity)
         configuration.gpus = try Self.parseGPUs(gpus)
@@ -129,12 +138,12 @@ struct CardCommand: AsyncParsableCommand {
         fflush(nil)  // long-running: show it now, also when stdout is a pipe or file
     }
 
-    static func makeRuntime(_ choice: String, state: String) throws -> any ContainerRuntime {
+    static func makeRuntime(_ choice: String, state: String, imageStore: String = ImageStore.defaultDirectory) throws -> any ContainerRuntime {
         let runtimeState = state + "/runtime"
         switch choice {
         case "runc":
             if let reason = RuncRuntime.unavailableReason() { throw ValidationError("--runtime runc: \(reason)") }
-            return try RuncRuntime(stateDirectory: runtimeState, cacheDirectory: state + "/../cache", cgroupParent: CgroupPaths.cardParent(stateDirectory: state))
+            return try RuncRuntime(stateDirectory: runtimeState, cacheDirectory: imageStore, cgroupParent: CgroupPaths.cardParent(stateDirectory: state))
         case "process":
             FileHandle.standardError.write(Data((ProcessRuntime.warning + "\n").utf8))
             return try ProcessRuntime(stateDirectory: runtimeState)

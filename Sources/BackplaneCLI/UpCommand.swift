@@ -1,6 +1,7 @@
 import ArgumentParser
 import BusController
 import Dispatch
+import CardOS
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -32,6 +33,7 @@ struct Up: AsyncParsableCommand {
     @Option(help: "Card runtime: runc, process or auto.") var runtime = "auto"
     @Option(name: .customLong("card-gpus"), help: "GPU devices each card declares, e.g. T4,T4 (accounting only: not passed into containers).") var cardGPUs = ""
     @Option(help: "Seconds to wait for the bus to come up.") var timeout = 60
+    @Option(help: "The cards' image store (see `backplane image`).") var imageStore = ImageStore.defaultDirectory
 
     func validate() throws {
         guard (1...64).contains(cards) else { throw ValidationError("--cards must be 1 to 64") }
@@ -40,7 +42,9 @@ struct Up: AsyncParsableCommand {
 
     func run() async throws {
         let state = URL(fileURLWithPath: (self.state as NSString).standardizingPath, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath)).standardizedFileURL.path
-        try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+        // The store, the cards' state and the logs (specs with env secrets): root only.
+        try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        chmod(state, 0o700)
         let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         let token = (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
         let api = "http://127.0.0.1:\(port)"
@@ -59,7 +63,7 @@ struct Up: AsyncParsableCommand {
                 name: name, executable: exe,
                 arguments: [
                     "card", "--bmc", "127.0.0.1:\(port + 1)", "--state", state + "/" + name, "--name", name,
-                    "--cpu", cardCPU, "--memory", cardMemory, "--runtime", runtime, "--token", token, "--gpus", cardGPUs,
+                    "--cpu", cardCPU, "--memory", cardMemory, "--runtime", runtime, "--token", token, "--gpus", cardGPUs, "--image-store", imageStore,
                 ],
                 log: state + "/\(name).log", stoppingMessage: nil, logger: logger
             )
@@ -240,7 +244,8 @@ struct SupervisedChild: Service {
         let fd: FileDescriptor
         do {
             fd = try FileDescriptor.open(FilePath(log), .writeOnly, options: truncatingLog ? [.create, .truncate] : [.create, .append],
-                                         permissions: [.ownerReadWrite, .groupRead, .otherRead])
+                                         permissions: [.ownerReadWrite])
+            fchmod(fd.rawValue, 0o600)  // also a log an older version made readable to all
         } catch {
             return .couldNotStart(error)
         }

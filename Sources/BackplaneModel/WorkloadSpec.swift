@@ -14,7 +14,9 @@ public struct WorkloadSpec: Hashable, Sendable, Codable {
     public var tenant: String
     /// 0 (lowest) to 1000 (highest).
     public var priority: Int
-    /// `busybox` (the built-in image) or an absolute path to a root filesystem directory.
+    /// The name of an image in the cards' image store: `busybox` (built in) or one an admin
+    /// imported with `backplane image import NAME DIR`. Never a host path: an API caller cannot
+    /// choose what of the host a container sees.
     public var image: String
     /// The program and its arguments.
     public var command: [String]
@@ -165,7 +167,7 @@ public struct WorkloadSpec: Hashable, Sendable, Codable {
             name = reader.text(.name, expected: "text such as web-1")
             tenant = reader.text(.tenant, expected: "text such as team-a")
             priority = reader.read(.priority, Int.self, expected: "a whole number from 0 to 1000")
-            image = reader.text(.image, expected: "text: 'busybox' or an absolute path to a root filesystem directory")
+            image = reader.text(.image, expected: "text: an image name such as busybox")
             if let line = try? reader.container.decodeIfPresent(Text.self, forKey: .command) {
                 command = ["/bin/sh", "-c", line.value]
             } else {
@@ -202,7 +204,7 @@ public struct WorkloadSpec: Hashable, Sendable, Codable {
         func unread(_ field: String) -> Bool { !d.problems.contains { $0.field == field || $0.field.hasPrefix(field + "[") } }
 
         if d.name == nil && unread("name") { fail("name", "is required") }
-        if d.image == nil && unread("image") { fail("image", "is required: 'busybox' or an absolute path to a root filesystem directory") }
+        if d.image == nil && unread("image") { fail("image", "is required: an image name such as busybox (or one imported with `backplane image import`)") }
         if (d.command ?? []).isEmpty && unread("command") { fail("command", "is required: a list such as [\"httpd\", \"-f\"] or one shell line") }
         var resources = Resources()
         var gpu: GPUDemand?
@@ -259,11 +261,7 @@ public struct WorkloadSpec: Hashable, Sendable, Codable {
         if let problem = Self.nameProblem(name) { fail("name", problem) }
         if let problem = Self.nameProblem(tenant) { fail("tenant", problem) }
         if !Self.priorityRange.contains(priority) { fail("priority", "is \(priority); must be 0 to 1000") }
-        if image.count > Self.maximumImageLength {
-            fail("image", "is \(image.utf8.count) bytes long; at most \(Self.maximumImageLength) characters")
-        } else if image != "busybox" && !image.hasPrefix("/") {
-            fail("image", "'\(Quantity.excerpt(image))' is neither 'busybox' nor an absolute directory path")
-        }
+        if let problem = Self.imageNameProblem(image) { fail("image", problem) }
         if command.isEmpty || command[0].isEmpty { fail("command", "is required: a list such as [\"httpd\", \"-f\"] or one shell line") }
         errors += liveness?.problems(prefix: "probes.liveness.") ?? []
         errors += readiness?.problems(prefix: "probes.readiness.") ?? []
@@ -294,8 +292,25 @@ public struct WorkloadSpec: Hashable, Sendable, Codable {
         return errors
     }
 
-    /// The longest `image` path accepted.
-    public static let maximumImageLength = 4096
+    /// The longest image name accepted.
+    public static let maximumImageLength = 128
+
+    /// Why `image` is not an image name (lowercase letters, digits, '.', '_' and '-', starting
+    /// with a letter or digit, at most 128 characters), or nil. A path is refused with the reason.
+    public static func imageNameProblem(_ image: String) -> String? {
+        if image.hasPrefix("/") || image.contains("/") {
+            return "'\(Quantity.excerpt(image))' is a path; images come from the cards' image store: 'busybox' or a name an admin imported with `backplane image import NAME DIR`"
+        }
+        guard !image.isEmpty, image.utf8.count <= maximumImageLength else {
+            return image.isEmpty ? "is empty: an image name such as busybox" : "is \(image.utf8.count) bytes long; at most \(maximumImageLength) characters"
+        }
+        let bytes = Array(image.utf8)
+        func isLowerAlnum(_ b: UInt8) -> Bool { (b >= 97 && b <= 122) || (b >= 48 && b <= 57) }
+        guard isLowerAlnum(bytes[0]), bytes.allSatisfy({ isLowerAlnum($0) || $0 == 46 || $0 == 95 || $0 == 45 }) else {
+            return "'\(Quantity.excerpt(image))' is not an image name (lowercase letters, digits, '.', '_' and '-', starting with a letter or digit)"
+        }
+        return nil
+    }
 
     /// Parses and validates a JSON document.
     public static func fromJSON(_ data: Data) throws(SpecErrors) -> WorkloadSpec {

@@ -50,6 +50,8 @@ public final class BusManagementController: Service, Sendable {
         case instanceExited(CardProtocol.InstanceExited, card: CardID)
         case started(CardProtocol.StartedInstance)
         case startFailed(id: String, incarnation: UInt64, message: String)
+        /// No answer (timeout, or the link closed first): the card may run it (see ``sendStart``).
+        case startUnanswered(id: String, incarnation: UInt64, card: CardID, message: String)
         case stopped(id: String, incarnation: UInt64)
     }
 
@@ -405,6 +407,9 @@ public final class BusManagementController: Service, Sendable {
                 r.exitedAt = Self.wallClock()
                 return true
             }
+        case .startUnanswered(let id, let incarnation, let card, let message):
+            inFlight.withLock { _ = $0.remove(Self.flight(id, incarnation)) }
+            record("instance.start-unanswered", "\(id) (incarnation \(incarnation)): \(card) did not answer the start (\(message.prefix(200))); it stays there until the card answers or its lease lapses")
         case .stopped(let id, let incarnation):
             inFlight.withLock { _ = $0.remove(Self.flight(id, incarnation)) }
             try await updateInstance(id) { r in
@@ -533,8 +538,19 @@ public final class BusManagementController: Service, Sendable {
             let body = ByteBuffer(bytes: try JSONEncoder().encode(command))
             let reply = try await node.command(to: card, name: CardProtocol.startInstance, body: body, timeout: .seconds(30))
             sink.yield(.started(try JSONDecoder().decode(CardProtocol.StartedInstance.self, from: Data(reply.readableBytesView))))
-        } catch {
+        } catch let error as DCLError where error.status == .handlerFailed || error.status == .noSuchEndpoint {
+            // The card answered: it did not start it.
             sink.yield(.startFailed(id: command.id, incarnation: command.incarnation, message: "\(error)"))
+        } catch let error as DecodingError {
+            sink.yield(.startFailed(id: command.id, incarnation: command.incarnation, message: "the card's answer does not decode: \(error)"))
+        } catch {
+            // No answer: the card may have started it (its link closed, or it is slow). Taking
+            // that as a failure and placing the instance elsewhere ran two copies (a fault test
+            // caught it once failed requests stopped waiting for their timeout). It stays
+            // `starting` on the card: the start is sent again while the card is linked (a card
+            // starts one incarnation once), its report adopts it, and if the card is lost its
+            // lease lapses, the shim fences it, and only then is it placed elsewhere.
+            sink.yield(.startUnanswered(id: command.id, incarnation: command.incarnation, card: card, message: "\(error)"))
         }
     }
 

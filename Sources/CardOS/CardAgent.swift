@@ -194,7 +194,7 @@ public final class CardAgent: Service, Sendable {
                 sequence += 1
             } catch let error as DCLError where error.status == .timeout {
                 logger.warning("heartbeat timed out", metadata: ["sequence": "\(sequence)"])
-            } catch let error as DCLError where [.noRoute, .shuttingDown].contains(error.status) {
+            } catch let error as DCLError where [.noRoute, .shuttingDown, .peerDead].contains(error.status) {
                 throw error
             } catch is CancellationError {
                 throw CancellationError()

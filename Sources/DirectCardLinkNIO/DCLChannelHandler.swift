@@ -156,10 +156,10 @@ final class DCLChannelHandler: ChannelInboundHandler, RemovableChannelHandler {
                 writeDirect(message, context: context)
             }
         case .deliver(let frame, let creditBytes):
-            if let connection { node.deliver(frame, from: connection, cache: &handlerCache) }
+            if let connection, permitted(frame, on: connection, forwarding: false) { node.deliver(frame, from: connection, cache: &handlerCache) }
             consumed(frame.header.qos, creditBytes)
         case .forward(let frame, let creditBytes):
-            if let connection { node.forward(frame, from: connection) }
+            if let connection, permitted(frame, on: connection, forwarding: true) { node.forward(frame, from: connection) }
             consumed(frame.header.qos, creditBytes)
         case .admit(let hello):
             let node = self.node
@@ -229,6 +229,19 @@ final class DCLChannelHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     /// Closes the link, telling the peer why.
+    /// At a controller, a peer's frame must carry the peer's own CardID as its source, and only
+    /// the controller commands cards (``LinkPolicy``); a refused frame closes the link.
+    private func permitted(_ frame: Frame, on connection: DCLConnection, forwarding: Bool) -> Bool {
+        guard node.configuration.role == .controller else { return true }
+        switch LinkPolicy.check(frame.header, onLinkOf: connection.peerID, forwarding: forwarding) {
+        case .accept:
+            return true
+        case .refuse(let status, let reason):
+            requestClose(status, reason: reason)
+            return false
+        }
+    }
+
     func requestClose(_ status: DCLStatus, reason: String) {
         if let action = stateMachine.closeRequested(status, reason: reason) {
             perform(action)

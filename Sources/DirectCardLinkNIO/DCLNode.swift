@@ -117,7 +117,7 @@ public final class DCLNode: Sendable {
             .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 4096, initial: 64 << 10, maximum: 1 << 20))
             .childChannelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try self.configure(channel, opener: false, tls: tls.map { try NIOSSLServerHandler(context: $0) }, handshake: nil)
+                    try self.configure(channel, opener: false, tls: tls.map { NIOSSLServerHandler(context: $0) }, handshake: nil)
                 }
             }
         let channel: any Channel
@@ -242,16 +242,29 @@ public final class DCLNode: Sendable {
     }
 
     func linkClosed(_ connection: DCLConnection?, channel: any Channel, reason: Close) {
-        let wasCurrent = state.withLockedValue { state -> Bool in
+        let (wasCurrent, orphaned) = state.withLockedValue { state -> (Bool, [Pending]) in
             state.channels.removeValue(forKey: ObjectIdentifier(channel))
             var current = false
+            var orphaned: [Pending] = []
             if let connection, state.connections[connection.peerID] === connection {
                 state.connections.removeValue(forKey: connection.peerID)
                 current = true
+                // Requests whose way out was this link can no longer be answered: they fail now,
+                // not at their timeout.
+                func reachable(_ destination: CardID) -> Bool {
+                    if state.connections[destination] != nil { return true }
+                    guard let hop = state.routes.nextHop(for: destination), hop != state.cardID else { return false }
+                    return state.connections[hop] != nil
+                }
+                let keys = state.pending.compactMap { reachable($0.value.destination) ? nil : $0.key }
+                orphaned = keys.compactMap { state.pending.removeValue(forKey: $0) }
             }
             state.recentCloses.append((connection?.peerID, reason))
             if state.recentCloses.count > 32 { state.recentCloses.removeFirst() }
-            return current
+            return (current, orphaned)
+        }
+        for p in orphaned {
+            p.continuation.resume(throwing: DCLError(.peerDead, "the link toward \(p.destination) closed before it answered (\(reason.status): \(reason.reason))"))
         }
         // Only the peer's current link closing is news: a refused duplicate or a replaced link
         // closing says nothing about the peer.

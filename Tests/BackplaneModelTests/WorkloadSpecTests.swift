@@ -25,7 +25,7 @@ struct WorkloadSpecTests {
         (#"{"name":"Web_1","image":"busybox","command":["x"],"resources":{"cpu":"1","memory":"1Mi"}}"#, "name"),
         (#"{"name":"w","tenant":"-x","image":"busybox","command":["x"],"resources":{"cpu":"1","memory":"1Mi"}}"#, "tenant"),
         (#"{"name":"w","priority":1001,"image":"busybox","command":["x"],"resources":{"cpu":"1","memory":"1Mi"}}"#, "priority"),
-        (#"{"name":"w","image":"ubuntu","command":["x"],"resources":{"cpu":"1","memory":"1Mi"}}"#, "image"),
+        (#"{"name":"w","image":"/srv/ubuntu","command":["x"],"resources":{"cpu":"1","memory":"1Mi"}}"#, "image"),
         (#"{"name":"w","image":"busybox","command":[],"resources":{"cpu":"1","memory":"1Mi"}}"#, "command"),
         (#"{"name":"w","image":"busybox","command":["x"],"env":{"1A":"b"},"resources":{"cpu":"1","memory":"1Mi"}}"#, "env.1A"),
         (#"{"name":"w","image":"busybox","command":["x"],"resources":{"cpu":"lots","memory":"1Mi"}}"#, "resources.cpu"),
@@ -64,7 +64,7 @@ struct WorkloadSpecTests {
     @Test("all problems are reported at once")
     func allAtOnce() {
         do {
-            _ = try WorkloadSpec.fromJSON(Data(#"{"name":"W","priority":-1,"image":"x","command":[]}"#.utf8))
+            _ = try WorkloadSpec.fromJSON(Data(#"{"name":"W","priority":-1,"image":"/x","command":[]}"#.utf8))
             Issue.record("accepted an invalid spec")
         } catch {
             #expect(Set(error.errors.map(\.field)) == ["name", "priority", "image", "command", "resources.cpu", "resources.memory"])

@@ -103,7 +103,7 @@ struct BusIntegrationTests {
     func lifecycle() async throws {
         print("bus integration test runtime: \(LocalBus.runtimeKind)" + (RuncRuntime.unavailableReason().map { " (runc unavailable: \($0))" } ?? ""))
         try await withThrowingTaskGroup(of: Void.self) { tasks in
-            var bus = try await LocalBus.start(cards: 3, tasks: &tasks)
+            let bus = try await LocalBus.start(cards: 3, tasks: &tasks)
             let all = try await bus.waitFor("3 ready cards") { $0.cards.filter { $0.state == .ready }.count == 3 }
             #expect(Set(all.cards.map(\.id)).count == 3)
 

@@ -145,6 +145,23 @@ struct HostileInputTests {
         }
     }
 
+    // The security issue's attack: `image: /tmp/<a directory a local user owns>` ran a container
+    // on that host directory. A workload names an image from the cards' store, never a path.
+    @Test("an image that is a host path (or not an image name) is refused naming image; nothing is stored")
+    func hostPathImage() async throws {
+        try await withAPI { client, bmc in
+            for (image, words) in [("/tmp/evil", "is a path"), ("../etc", "is a path"), ("busybox/../..", "is a path"), ("Busybox", "not an image name"), (String(repeating: "a", count: 129), "at most 128")] {
+                let json = #"{"name":"web","image":"\#(image)","command":["sh"],"resources":{"cpu":"1","memory":"64Mi"}}"#
+                try await client.execute(uri: "/v1/workloads", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: json)) { response in
+                    #expect(response.status == .badRequest, "\(image)")
+                    let e = try envelope(response)
+                    #expect(e.details["image"]?.contains(words) == true, "\(image): \(e)")
+                }
+            }
+            #expect(try await bmc.registry.read().snapshot.workloads.isEmpty)
+        }
+    }
+
     // Yams looks a key up by a plain scalar of its text, which YAML types (`On` is a boolean), so
     // a quoted key `'On'` was never found (schemathesis ST202: env key 'On' refused as "expected text").
     @Test("YAML: quoted keys that would be typed unquoted ('On', 'true', 'null', 'yes') are found, in env and at the top")

@@ -62,7 +62,11 @@ struct MonitorTests {
 
     @Test("metrics and forecast endpoints; unknown workloads, horizons and quantiles are named errors")
     func api() async throws {
-        let bmc = BusManagementController(configuration: .init(listen: .tcp(host: "127.0.0.1", port: 0), token: "t"), store: InMemoryClusterStore(), group: MultiThreadedEventLoopGroup.singleton)
+        // The API reads the wall clock; a day of freshness keeps the points "latest" however
+        // long a loaded machine takes to get from here to the request (a 60 s default once
+        // failed this under a parallel schemathesis run).
+        let bmc = BusManagementController(configuration: .init(listen: .tcp(host: "127.0.0.1", port: 0), token: "t"), store: InMemoryClusterStore(), group: MultiThreadedEventLoopGroup.singleton,
+                                          monitor: Monitor(freshness: 86_400))
         try await bmc.registry.putWorkload(WorkloadSpec(name: "web", image: "busybox", command: ["httpd"], resources: Resources(cpuMillis: 250, memoryBytes: 64 << 20)))
         let now = BusManagementController.wallSeconds()
         let card = CardID(0x1_000001)

@@ -214,14 +214,100 @@ struct RuncRuntimeTests {
         }
     }
 
-    @Test("a missing image directory is a clear error")
+    @Test("images come only from the image store: a host path and an unknown name are clear errors")
     func badImage() async throws {
         let runtime = try runtime()
         try await watching(runtime) {
-            await #expect(throws: RuntimeError.self) {
-                _ = try await runtime.start(ContainerSpec(id: "x-0", image: "/nonexistent/rootfs", command: ["true"], resources: Resources(cpuMillis: 100, memoryBytes: 16 << 20)), onExit: { _ in })
+            for (image, words) in [("/nonexistent/rootfs", "is a path"), ("/tmp", "is a path"), ("../etc", "is a path"), ("nosuch", "not in this card's image store")] {
+                do {
+                    _ = try await runtime.start(ContainerSpec(id: "x-0", image: image, command: ["true"], resources: Resources(cpuMillis: 100, memoryBytes: 16 << 20)), onExit: { _ in })
+                    Issue.record("\(image) was accepted")
+                } catch let error as RuntimeError {
+                    #expect(error.message.contains(words), "\(image): \(error)")
+                }
             }
+            #expect(try await runtime.runcList().isEmpty)
         }
+    }
+
+    // The attack of the security issue: a container planted a setuid-root binary in its /tmp (a
+    // host directory), and a local user ran it as root. Now the container's root is an
+    // unprivileged host uid (user namespace), /tmp is nosuid in a 0700 directory, no new
+    // privileges, trimmed capabilities and a seccomp filter.
+    @Test("a container's root is not host root: user namespace, private nosuid scratch, seccomp, trimmed capabilities")
+    func isolation() async throws {
+        let runtime = try runtime()
+        let mapping = try #require(runtime.idMapping)
+        try await watching(runtime) {
+            let plant = "cp /bin/busybox /tmp/rootshell && chmod 4755 /tmp/rootshell && touch /tmp/ready && sleep 1000"
+            let handle = try await runtime.start(ContainerSpec(id: "plant-0", incarnation: 1, image: "busybox", command: ["sh", "-c", plant], resources: Resources(cpuMillis: 100, memoryBytes: 32 << 20)), onExit: { _ in })
+            let scratch = "\(state)/bundles/plant-0.1/scratch"
+            var ready = false
+            for _ in 0..<200 where !ready {
+                ready = FileManager.default.fileExists(atPath: scratch + "/ready")
+                if !ready { try await Task.sleep(for: .milliseconds(20)) }  // the container works in its own time
+            }
+            #expect(ready)
+            // On the host: the planted file belongs to the unprivileged uid, so its setuid bit
+            // would give that uid, not root; and its directory is closed to other users.
+            var info = stat()
+            #expect(stat(scratch + "/rootshell", &info) == 0)
+            #expect(info.st_uid == mapping.hostID && info.st_uid != 0, "owner \(info.st_uid)")
+            #expect(stat(scratch, &info) == 0 && info.st_mode & 0o777 == 0o700 && info.st_uid == mapping.hostID)
+            #expect(stat("\(state)/bundles", &info) == 0 && info.st_mode & 0o077 == 0, "the bundles directory is root's only")
+            // The container's process, seen from the host.
+            let uidMap = try String(contentsOfFile: "/proc/\(handle.pid)/uid_map", encoding: .utf8).split(whereSeparator: \.isWhitespace)
+            #expect(uidMap == ["0", "\(mapping.hostID)", "\(mapping.size)"], "\(uidMap)")
+            let status = try String(contentsOfFile: "/proc/\(handle.pid)/status", encoding: .utf8)
+            let hostUID = status.split(separator: "\n").first { $0.hasPrefix("Uid:") }?.split(whereSeparator: \.isWhitespace).dropFirst().first
+            #expect(hostUID == "\(mapping.hostID)"[...], "root inside runs as uid \(mapping.hostID) on the host: \(String(describing: hostUID))")
+            #expect(status.contains("NoNewPrivs:\t1"))
+            #expect(status.contains("Seccomp:\t2"), "a seccomp filter is on")
+            let capEff = status.split(separator: "\n").first { $0.hasPrefix("CapEff:") }.map { String($0.dropFirst("CapEff:".count)).trimmingCharacters(in: .whitespaces) }
+            #expect(capEff == "00000000000004eb", "CHOWN, DAC_OVERRIDE, FOWNER, KILL, SETGID, SETUID, NET_BIND_SERVICE only: \(String(describing: capEff))")
+            let mounts = try String(contentsOfFile: "/proc/\(handle.pid)/mountinfo", encoding: .utf8)
+            let tmp = mounts.split(separator: "\n").first { $0.split(separator: " ").dropFirst(4).first == "/tmp" }
+            #expect(tmp?.contains("nosuid") == true && tmp?.contains("nodev") == true, "\(String(describing: tmp))")
+            // Inside: a denied system call fails (unshare of a new user namespace).
+            #expect(await runtime.exec(handle, command: ["sh", "-c", "unshare -U true"], timeout: .seconds(5)) == false)
+            #expect(await runtime.exec(handle, command: ["true"], timeout: .seconds(5)))
+            try await runtime.stop("plant-0", grace: .zero)
+        }
+    }
+}
+
+@Suite("image store")
+struct ImageStoreTests {
+    @Test("import copies a directory in, owned by root; list and lookup; bad names and unreachable stores are named")
+    func importAndList() async throws {
+        let store = ImageStore(cacheDirectory: temporaryDirectory("images"))
+        let source = temporaryDirectory("rootfs-src")
+        try FileManager.default.createDirectory(atPath: source + "/bin", withIntermediateDirectories: true)
+        try "hello\n".write(toFile: source + "/bin/hello", atomically: true, encoding: .utf8)
+        if getuid() == 0 { chown(source + "/bin/hello", 1234, 1234) }
+        let path = try await store.importImage("web", from: source)
+        #expect(path == store.directory + "/web/rootfs")
+        #expect(try String(contentsOfFile: path + "/bin/hello", encoding: .utf8) == "hello\n")
+        var info = stat()
+        #expect(stat(path + "/bin/hello", &info) == 0 && info.st_uid == getuid(), "owned by the importer, not the source's owner")
+        #expect(stat(path, &info) == 0 && info.st_mode & 0o755 == 0o755)
+        #expect(store.list() == ["web"])
+        #expect(try await store.rootfs(of: "web") == path)
+        // Importing again replaces it whole.
+        try "v2\n".write(toFile: source + "/bin/hello", atomically: true, encoding: .utf8)
+        try await store.importImage("web", from: source)
+        #expect(try String(contentsOfFile: path + "/bin/hello", encoding: .utf8) == "v2\n")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: store.directory + "/web") == ["rootfs"], "no staging copy left")
+        for (name, words) in [("busybox", "built-in"), ("/etc", "is a path"), ("Web", "not an image name"), ("", "is empty")] {
+            await #expect(throws: RuntimeError.self, "\(name)") { try await store.importImage(name, from: source) }
+            do { try await store.importImage(name, from: source) } catch let e as RuntimeError { #expect(e.message.contains(words), "\(e)") }
+        }
+        await #expect(throws: RuntimeError.self) { try await store.importImage("x", from: source + "/nope") }
+        // A store below a directory others cannot traverse is refused up front.
+        let closed = temporaryDirectory("closed")
+        chmod(closed, 0o700)
+        #expect(ImageStore(cacheDirectory: closed + "/store").reachabilityProblem(forUID: 100_000)?.contains("\(closed) is mode 700") == true)
+        #expect(store.reachabilityProblem(forUID: 100_000) == nil)
     }
 }
 

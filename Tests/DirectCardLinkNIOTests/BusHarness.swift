@@ -14,7 +14,9 @@ struct Bus {
     let c: DCLNode
     let address: DCLAddress
 
-    static func start(address: DCLAddress = .tcp(host: "127.0.0.1", port: 0), serverTLS: NIOSSLContext? = nil, clientTLS: NIOSSLContext? = nil) async throws -> Bus {
+    /// `aLinkEvents`: card `a`'s link events (its link to `bmc` coming and going).
+    static func start(address: DCLAddress = .tcp(host: "127.0.0.1", port: 0), serverTLS: NIOSSLContext? = nil, clientTLS: NIOSSLContext? = nil,
+                      aLinkEvents: (@Sendable (LinkEvent) -> Void)? = nil) async throws -> Bus {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
         var bmcConfig = DCLNode.Configuration(cardID: .bmc, role: .controller)
         bmcConfig.admission = .assigning(token: "join-me")
@@ -26,7 +28,9 @@ struct Bus {
         var cardConfig = DCLNode.Configuration(cardID: .unassigned, role: .card)
         cardConfig.token = "join-me"
         cardConfig.handshakeTimeout = .seconds(60)
-        let a = DCLNode(configuration: cardConfig, group: group)
+        var aConfig = cardConfig
+        aConfig.linkEvents = aLinkEvents
+        let a = DCLNode(configuration: aConfig, group: group)
         let c = DCLNode(configuration: cardConfig, group: group)
         for card in [a, c] {
             let peer = try await card.connect(to: bound, tls: clientTLS, serverHostname: clientTLS == nil ? nil : "localhost")

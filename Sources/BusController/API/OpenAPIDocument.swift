@@ -751,20 +751,14 @@ enum OpenAPIDocument {
       ]
      },
      "image": {
-      "anyOf": [
-       {
-        "enum": [
-         "busybox"
-        ],
-        "type": "string"
-       },
-       {
-        "maxLength": 4096,
-        "pattern": "^/",
-        "type": "string"
-       }
+      "description": "the name of an image in the cards' image store: busybox (built in) or one imported with `backplane image import NAME DIR`; never a host path",
+      "examples": [
+       "busybox"
       ],
-      "description": "busybox or an absolute rootfs directory (at most 4096 characters)"
+      "maxLength": 128,
+      "minLength": 1,
+      "pattern": "^[a-z0-9][a-z0-9._-]*$",
+      "type": "string"
      },
      "name": {
       "examples": [

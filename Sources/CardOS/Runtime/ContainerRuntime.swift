@@ -6,7 +6,7 @@ public struct ContainerSpec: Hashable, Sendable {
     public var id: String
     /// Which start of the instance this is (see ``ContainerID``).
     public var incarnation: UInt64
-    /// `busybox` or an absolute path to a root filesystem directory.
+    /// The name of an image in the card's ``ImageStore`` (`busybox`, or one an admin imported).
     public var image: String
     public var command: [String]
     public var env: [String: String]

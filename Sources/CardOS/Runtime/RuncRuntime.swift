@@ -30,6 +30,9 @@ public final class RuncRuntime: ContainerRuntime {
     public let cgroupParent: String
     public let leaseFile: LeaseFile
     public var lease: LeaseFile? { leaseFile }
+    /// The host id range containers' ids map to (a user namespace: root inside is an
+    /// unprivileged uid outside); nil runs containers without one.
+    public let idMapping: IDMapping?
     let logger = Logger(label: "backplane.card.runc")
 
     struct Tracked: Sendable {
@@ -41,7 +44,7 @@ public final class RuncRuntime: ContainerRuntime {
     /// One exit watcher per container (see ``run()``).
     private let watchers = Jobs()
 
-    public init(stateDirectory: String, cacheDirectory: String, cgroupParent: String, runcPath: String? = nil, shimPath: String? = nil, lease: LeaseFile? = nil) throws {
+    public init(stateDirectory: String, cacheDirectory: String, cgroupParent: String, runcPath: String? = nil, shimPath: String? = nil, lease: LeaseFile? = nil, idMapping: IDMapping? = .default) throws {
         guard let path = runcPath ?? Self.findRunc() else {
             throw RuntimeError("runc is not installed (Debian: apt-get install runc); use the process driver on machines without runc")
         }
@@ -54,8 +57,17 @@ public final class RuncRuntime: ContainerRuntime {
         self.cacheDirectory = cacheDirectory
         self.cgroupParent = cgroupParent
         self.leaseFile = lease ?? LeaseFile(path: (stateDirectory as NSString).appendingPathComponent("lease"))
+        self.idMapping = idMapping
+        if let idMapping, let problem = ImageStore(cacheDirectory: cacheDirectory).reachabilityProblem(forUID: idMapping.hostID) {
+            throw RuntimeError(problem)
+        }
+        // Logs, specs (env secrets) and runc's state: for root only.
+        try FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        chmod(stateDirectory, 0o700)
         for dir in ["runc", "bundles", "logs", "pids", "shims", "exits"] {
-            try FileManager.default.createDirectory(atPath: (stateDirectory as NSString).appendingPathComponent(dir), withIntermediateDirectories: true)
+            let path = (stateDirectory as NSString).appendingPathComponent(dir)
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            chmod(path, 0o700)
         }
     }
 
@@ -134,21 +146,16 @@ public final class RuncRuntime: ContainerRuntime {
             throw RuntimeError("this card holds no valid lease from the BMC, so it starts nothing (the lease lapsed or was never granted)")
         }
         let fm = FileManager.default
-        let rootfs: String
-        if spec.image == "busybox" {
-            rootfs = try await BusyboxImage.rootfs(cacheDirectory: cacheDirectory)
-        } else {
-            var isDirectory: ObjCBool = false
-            guard fm.fileExists(atPath: spec.image, isDirectory: &isDirectory), isDirectory.boolValue else {
-                throw RuntimeError("image '\(spec.image)' is not a directory on this card")
-            }
-            rootfs = spec.image
-        }
+        let rootfs = try await ImageStore(cacheDirectory: cacheDirectory).rootfs(of: spec.image)
         let bundle = bundle(cid)
         let scratch = (bundle as NSString).appendingPathComponent("scratch")
-        try fm.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+        try fm.createDirectory(atPath: scratch, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        chmod(bundle, 0o700)
+        if let idMapping, chown(scratch, idMapping.hostID, idMapping.hostID) != 0 {
+            throw RuntimeError("cannot give the scratch directory to the container's root (uid \(idMapping.hostID)): \(String(cString: strerror(errno)))")
+        }
         let cgroups = cgroupsPath(cid)
-        let config = OCIConfig.make(spec: spec, rootfs: rootfs, scratch: scratch, cgroupsPath: cgroups)
+        let config = OCIConfig.make(spec: spec, rootfs: rootfs, scratch: scratch, cgroupsPath: cgroups, mapping: idMapping)
         try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys])
             .write(to: URL(fileURLWithPath: (bundle as NSString).appendingPathComponent("config.json")))
         let stdoutPath = log(spec.id, "out")
