@@ -27,8 +27,8 @@ struct Deploy: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Create or update a workload from a YAML or JSON spec.",
         discussion: """
-        Fields: name, tenant (default "default"), priority (0-1000, default 500), image ("busybox" or an \
-        absolute rootfs directory), command (a list, or one line run under sh -c), env, \
+        Fields: name, tenant (default "default"), priority (0-1000, default 500), image ("busybox" or a \
+        name from the cards' image store, see `backplane image`), command (a list, or one line run under sh -c), env, \
         resources {cpu: 250m, memory: 128Mi, network: 100Mbps, storage_iops: N, gpu: 1 (whole GPUs) or 500m (a share \
         of one), gpu_models: [T4, V100M16]}, replicas (default 1), \
         restart (always | on-failure | never). See examples/.
@@ -74,11 +74,12 @@ struct Scale: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Set a workload's replica count.")
     @Argument(help: "The workload name.") var name: String
     @Option(help: "The new replica count (0-1000).") var replicas: Int
+    @Option(help: "The workload's tenant.") var tenant = "default"
     @OptionGroup var options: BMCOptions
 
     func run() async throws {
         try await runClient {
-            _ = try await options.client().request("POST", "v1/workloads/\(name)/scale", body: Data("{\"replicas\": \(replicas)}".utf8))
+            _ = try await options.client().request("POST", "v1/workloads/\(name)/scale", query: ["tenant": tenant], body: Data("{\"replicas\": \(replicas)}".utf8))
             print("workload \(name) scaled to \(replicas) replica(s)")
         }
     }
@@ -165,14 +166,15 @@ struct Instances: AsyncParsableCommand {
 
 struct Logs: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Show the output of a workload's instances (or of one instance).")
-    @Argument(help: "A workload name (all its instances) or an instance id such as web-0.") var name: String
+    @Argument(help: "A workload name (all its instances) or an instance id such as web-0 (team-a_web-0 in tenant team-a).") var name: String
+    @Option(help: "The workload's tenant (for a workload name).") var tenant = "default"
     @OptionGroup var options: BMCOptions
 
     func run() async throws {
         try await runClient {
             let client = try options.client()
             let instances = try await client.get("v1/instances", as: [Instance].self)
-            let chosen = instances.contains { $0.id == name } ? [name] : instances.filter { $0.workload == name }.map(\.id)
+            let chosen = instances.contains { $0.id == name } ? [name] : instances.filter { $0.workload == name && $0.tenant == tenant }.map(\.id)
             guard !chosen.isEmpty else { throw CLIError("no workload or instance named '\(name)'", exitCode: 1) }
             for id in chosen {
                 let data = try await client.request("GET", "v1/instances/\(id)/logs")

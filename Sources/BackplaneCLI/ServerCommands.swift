@@ -21,12 +21,14 @@ struct BMCCommand: AsyncParsableCommand {
     @Option(help: "API port.") var apiPort = 7070
     @Option(help: "DCL address cards connect to.") var dclHost = "127.0.0.1"
     @Option(help: "DCL port.") var dclPort = 7071
-    @Option(help: ArgumentHelp("The join token cards must present.", discussion: "Default: $BACKPLANE_TOKEN, else <state>/token (created on first start).")) var token: String?
+    @Option(help: ArgumentHelp("A file holding the join token cards must present.", discussion: "Default: $BACKPLANE_JOIN_TOKEN, else <state>/token (created on first start, mode 0600). Never on the command line, where every local user can read it.")) var joinTokenFile: String?
+    @Option(help: .hidden) var token: String?
     @Option(name: .customLong("heartbeat-ms"), help: ArgumentHelp("How often cards heartbeat, in milliseconds.", discussion: "The BMC tells every card in each lease grant. Feeds the phi-accrual failure detector (suspect at phi 8).")) var heartbeatMs = 200
     @Option(name: .customLong("lease-ms"), help: ArgumentHelp("How long one heartbeat lets a card keep its instances running without hearing from the BMC, in milliseconds.", discussion: "When it lapses the card's shims fence (kill) its instances; the BMC re-places them only after lease + fence margin. At least 3 heartbeats.")) var leaseMs = 2000
     @Option(name: .customLong("fence-margin-ms"), help: ArgumentHelp("Extra wait after a lease lapses before re-placing, in milliseconds.", discussion: "Covers the shims' 50 ms poll, the kill, and clock-rate drift between hosts.")) var fenceMarginMs = 300
 
     func validate() throws {
+        if token != nil { throw ValidationError(JoinToken.notOnArgv) }
         guard (20...60_000).contains(heartbeatMs) else { throw ValidationError("--heartbeat-ms must be 20 to 60000, got \(heartbeatMs)") }
         guard leaseMs >= 3 * heartbeatMs, leaseMs <= 3_600_000 else { throw ValidationError("--lease-ms must be at least 3 heartbeats (\(3 * heartbeatMs)) and at most 3600000, got \(leaseMs)") }
         guard (100...600_000).contains(fenceMarginMs) else { throw ValidationError("--fence-margin-ms must be 100 to 600000, got \(fenceMarginMs)") }
@@ -37,7 +39,7 @@ struct BMCCommand: AsyncParsableCommand {
         // The store holds every spec with its env secrets: root only (0600 in a 0700 directory).
         try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         chmod(state, 0o700)
-        let token = try self.token ?? ProcessInfo.processInfo.environment["BACKPLANE_TOKEN"] ?? Self.tokenFile(state)
+        let token = try joinTokenFile.map(JoinToken.read) ?? JoinToken.fromEnvironment() ?? Self.tokenFile(state)
         let store = try SQLiteClusterStore(path: state + "/bmc.sqlite")
         for file in ["bmc.sqlite", "bmc.sqlite-wal", "bmc.sqlite-shm"] where FileManager.default.fileExists(atPath: state + "/" + file) {
             chmod(state + "/" + file, 0o600)
@@ -92,7 +94,8 @@ struct CardCommand: AsyncParsableCommand {
     @Option(help: "runc, process or auto.") var runtime = "auto"
     @Option(help: ArgumentHelp("Where images come from (runc).", discussion: "Images are <DIR>/images/<name>/rootfs: busybox (built on first use) and those `backplane image import` adds. Every directory above it must be world-traversable: a container's root is an unprivileged host uid.")) var imageStore = ImageStore.defaultDirectory
     @Option(help: ArgumentHelp("GPU devices this card offers, as comma-separated models (e.g. T4,T4).", discussion: "Declared capacity: AWB places GPU requests on them, but CardOS does not yet pass GPU devices into containers.")) var gpus = ""
-    @Option(help: "The join token (default: $BACKPLANE_TOKEN).") var token: String?
+    @Option(help: ArgumentHelp("A file holding the join token.", discussion: "Default: $BACKPLANE_JOIN_TOKEN. Never on the command line, where every local user can read it (the BMC keeps it in <state>/token).")) var joinTokenFile: String?
+    @Option(help: .hidden) var token: String?
 
     static func parseGPUs(_ text: String) throws -> [String] {
         let models = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
@@ -113,8 +116,9 @@ struct CardCommand: AsyncParsableCommand {
         }
         let parts = bmc.split(separator: ":")
         guard parts.count == 2, let port = Int(parts[1]) else { throw ValidationError("--bmc must be host:port, got '\(bmc)'") }
-        guard let token = token ?? ProcessInfo.processInfo.environment["BACKPLANE_TOKEN"] else {
-            throw ValidationError("a join token is needed: --token or $BACKPLANE_TOKEN (the BMC keeps it in <state>/token)")
+        if token != nil { throw ValidationError(JoinToken.notOnArgv) }
+        guard let token = try joinTokenFile.map(JoinToken.read) ?? JoinToken.fromEnvironment() else {
+            throw ValidationError("a join token is needed: --join-token-file FILE or $BACKPLANE_JOIN_TOKEN (the BMC keeps it in <state>/token)")
         }
         // Its logs and the specs it runs (env secrets): root only.
         try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
@@ -165,4 +169,24 @@ struct APIService: Service {
     let host: String
     let port: Int
     func run() async throws { try await api.run(host: host, port: port) }
+}
+
+/// The join token a card presents: from a file or the environment, never from argv (any local
+/// user can read every process's command line in `ps`; a process's environment only its owner).
+enum JoinToken {
+    static let environmentVariable = "BACKPLANE_JOIN_TOKEN"
+    static let notOnArgv = "--token puts the join token on the command line, where every local user can read it (ps); use --join-token-file FILE or $BACKPLANE_JOIN_TOKEN"
+
+    static func read(_ path: String) throws -> String {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw ValidationError("--join-token-file: cannot read '\(path)'")
+        }
+        let token = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !token.isEmpty, token.count <= 256 else { throw ValidationError("--join-token-file: '\(path)' holds no token (1 to 256 characters)") }
+        return token
+    }
+
+    static func fromEnvironment() -> String? {
+        ProcessInfo.processInfo.environment[environmentVariable].map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.flatMap { $0.isEmpty ? nil : $0 }
+    }
 }

@@ -55,7 +55,8 @@ struct Up: AsyncParsableCommand {
 
         let bmc = SupervisedChild(
             name: "bmc", executable: exe,
-            arguments: ["bmc", "--state", state + "/bmc", "--api-port", "\(port)", "--dcl-port", "\(port + 1)", "--token", token],
+            arguments: ["bmc", "--state", state + "/bmc", "--api-port", "\(port)", "--dcl-port", "\(port + 1)"],
+            environment: [JoinToken.environmentVariable: token],
             log: state + "/bmc.log", stoppingMessage: "stopping the BMC...", logger: logger
         )
         let cardChildren = cardNames.map { name in
@@ -63,8 +64,9 @@ struct Up: AsyncParsableCommand {
                 name: name, executable: exe,
                 arguments: [
                     "card", "--bmc", "127.0.0.1:\(port + 1)", "--state", state + "/" + name, "--name", name,
-                    "--cpu", cardCPU, "--memory", cardMemory, "--runtime", runtime, "--token", token, "--gpus", cardGPUs, "--image-store", imageStore,
+                    "--cpu", cardCPU, "--memory", cardMemory, "--runtime", runtime, "--gpus", cardGPUs, "--image-store", imageStore,
                 ],
+                environment: [JoinToken.environmentVariable: token],
                 log: state + "/\(name).log", stoppingMessage: nil, logger: logger
             )
         }
@@ -187,6 +189,8 @@ struct SupervisedChild: Service {
     let name: String
     let executable: String
     let arguments: [String]
+    /// Added to the inherited environment (the join token: never on a command line).
+    var environment: [String: String] = [:]
     let log: String
     /// Printed when graceful shutdown reaches this child.
     let stoppingMessage: String?
@@ -255,8 +259,9 @@ struct SupervisedChild: Service {
         options.processGroupID = 0
         options.teardownSequence = [.send(signal: .terminate, allowedDurationToNextStep: stopGrace)]
         do {
+            let overrides = Dictionary(uniqueKeysWithValues: environment.compactMap { key, value in Subprocess.Environment.Key(rawValue: key).map { ($0, Optional(value)) } })
             let result = try await Subprocess.run(
-                .path(FilePath(executable)), arguments: Arguments(arguments), platformOptions: options, input: .none,
+                .path(FilePath(executable)), arguments: Arguments(arguments), environment: .inherit.updating(overrides), platformOptions: options, input: .none,
                 output: .fileDescriptor(fd, closeAfterSpawningProcess: false), error: .fileDescriptor(fd, closeAfterSpawningProcess: false)
             ) { execution in
                 let pid = execution.processIdentifier.value

@@ -53,9 +53,11 @@ public struct Reconciler: Sendable {
         }
 
         // 1. Instances whose workload is gone, or beyond the replica count, stop; stopped ones go.
+        //    So do records under an id their workload no longer gives that ordinal (ids made
+        //    before tenants were part of them): the right id is placed anew.
         for r in instances.values.sorted(by: { $0.instance.id < $1.instance.id }) {
             let spec = workloads[r.workloadKey]
-            let wanted = spec.map { r.ordinal < $0.replicas } ?? false
+            let wanted = spec.map { r.ordinal < $0.replicas && r.instance.id == InstanceRecord.id(tenant: $0.tenant, workload: $0.name, ordinal: r.ordinal) } ?? false
             if wanted { continue }
             switch r.instance.state {
             case .pending, .stopped:
@@ -80,7 +82,7 @@ public struct Reconciler: Sendable {
         // 2. Every workload gets instances for ordinals 0..<replicas.
         for spec in s.workloads.sorted(by: { $0.key < $1.key }) {
             for ordinal in 0..<spec.replicas {
-                let id = InstanceRecord.id(workload: spec.name, ordinal: ordinal)
+                let id = InstanceRecord.id(tenant: spec.tenant, workload: spec.name, ordinal: ordinal)
                 if instances[id] == nil {
                     update(InstanceRecord(spec: spec, ordinal: ordinal))
                 }

@@ -4,7 +4,7 @@ import Foundation
 /// An instance as the BMC stores it: the public ``Instance`` plus bookkeeping.
 public struct InstanceRecord: Hashable, Sendable, Codable {
     public var instance: Instance
-    /// Position among the workload's replicas (instance ids are `<workload>-<ordinal>`).
+    /// Position among the workload's replicas (see ``id(tenant:workload:ordinal:)``).
     public var ordinal: Int
     public var image: String
     public var command: [String]
@@ -20,10 +20,15 @@ public struct InstanceRecord: Hashable, Sendable, Codable {
 
     enum CodingKeys: String, CodingKey { case instance, ordinal, image, command, env, liveness, readiness, placedAt, exitedAt, restartAt }
 
-    public static func id(workload: String, ordinal: Int) -> String { "\(workload)-\(ordinal)" }
+    /// `<workload>-<ordinal>` in the default tenant, `<tenant>_<workload>-<ordinal>` in any other.
+    /// Tenant and workload names never contain '_', so two tenants' instances never share an id
+    /// (they did: tenants A and B each deploying `shared` got one instance between them).
+    public static func id(tenant: String, workload: String, ordinal: Int) -> String {
+        tenant == WorkloadSpec.defaultTenant ? "\(workload)-\(ordinal)" : "\(tenant)_\(workload)-\(ordinal)"
+    }
 
     public init(spec: WorkloadSpec, ordinal: Int) {
-        instance = Instance(id: Self.id(workload: spec.name, ordinal: ordinal), workload: spec.name, tenant: spec.tenant, priority: spec.priority, requested: spec.resources)
+        instance = Instance(id: Self.id(tenant: spec.tenant, workload: spec.name, ordinal: ordinal), workload: spec.name, tenant: spec.tenant, priority: spec.priority, requested: spec.resources)
         instance.gpu = spec.gpu
         self.ordinal = ordinal
         image = spec.image

@@ -40,6 +40,34 @@ struct ReconcilerTests {
         #expect(Set(instances.compactMap(\.instance.card)).count == 3, "spread over three cards")
     }
 
+    // The security issue: tenants A and B each deploying `shared` got one instance between them
+    // (ids were `<name>-<ordinal>`), logs mixed.
+    @Test("two tenants' workloads of one name run side by side, each with its own instances; an old id is replaced")
+    func tenantsSideBySide() async throws {
+        let registry = Registry(store: InMemoryClusterStore())
+        for n: UInt64 in 1...2 { try await registry.putCard(card(n)) }
+        var a = spec("shared", replicas: 2)
+        a.tenant = "team-a"
+        var b = spec("shared", replicas: 1)
+        b.tenant = "team-b"
+        for s in [spec("shared"), a, b] { try await registry.putWorkload(s) }
+        var state = try await settle(registry)
+        let ids = state.snapshot.instances.map(\.instance.id).sorted()
+        #expect(ids == ["shared-0", "team-a_shared-0", "team-a_shared-1", "team-b_shared-0"])
+        #expect(state.snapshot.instances.allSatisfy { $0.instance.state == .starting })
+        for r in state.snapshot.instances { #expect(r.instance.id.hasPrefix(r.instance.tenant == "default" ? "shared" : r.instance.tenant + "_")) }
+        // A record under the id an older BMC gave (`shared-1` for team-a's ordinal 1) is stopped,
+        // and the ordinal is placed under its own id.
+        var old = InstanceRecord(spec: a, ordinal: 1)
+        old.instance.id = "shared-1"
+        old.instance.state = .running
+        old.instance.card = card(1).id
+        #expect(try await registry.updateInstance(old))
+        state = try await settle(registry)
+        #expect(state.snapshot.instances.first { $0.instance.id == "shared-1" }?.instance.state == .stopping)
+        #expect(state.snapshot.instances.contains { $0.instance.id == "team-a_shared-1" })
+    }
+
     @Test("a workload that fits nowhere stays pending with the structured reason")
     func pendingReason() async throws {
         let registry = Registry(store: InMemoryClusterStore())

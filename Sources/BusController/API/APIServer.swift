@@ -85,9 +85,9 @@ public struct APIServer: Sendable {
 
     /// Instance ids are `<workload>-<ordinal>`.
     static func instanceIDProblem(_ id: String) -> String? {
-        let allowed = Set("abcdefghijklmnopqrstuvwxyz0123456789-")
-        guard !id.isEmpty, id.count <= WorkloadSpec.maximumNameLength + 21, id.allSatisfy(allowed.contains) else {
-            return "'\(Quantity.excerpt(id))' is not an instance id such as web-0"
+        let allowed = Set("abcdefghijklmnopqrstuvwxyz0123456789-_")
+        guard !id.isEmpty, id.count <= 2 * WorkloadSpec.maximumNameLength + 22, id.allSatisfy(allowed.contains) else {
+            return "'\(Quantity.excerpt(id))' is not an instance id such as web-0 (or team-a_web-0 in tenant team-a)"
         }
         return nil
     }

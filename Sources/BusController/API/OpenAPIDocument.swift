@@ -1654,12 +1654,14 @@ enum OpenAPIDocument {
       "name": "id",
       "required": true,
       "schema": {
+       "description": "<workload>-<ordinal> in the default tenant, <tenant>_<workload>-<ordinal> in another",
        "examples": [
-        "web-0"
+        "web-0",
+        "team-a_web-0"
        ],
-       "maxLength": 84,
+       "maxLength": 148,
        "minLength": 3,
-       "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?-[0-9]{1,19}$",
+       "pattern": "^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?_)?[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?-[0-9]{1,19}$",
        "type": "string"
       }
      }
