@@ -134,7 +134,11 @@ public struct Registry: Sendable {
 
     /// Deletes a workload; its instances are stopped by the next reconciliation.
     public func deleteWorkload(tenant: String, name: String) async throws -> Bool {
-        try await store.delete(Self.workloadKey(WorkloadSpec.key(tenant: tenant, name: name)))
+        guard try await store.delete(Self.workloadKey(WorkloadSpec.key(tenant: tenant, name: name))) else { return false }
+        // Its spec, env secrets included, must not linger in the store's history (nor, with
+        // SQLite, in its free pages or WAL): history up to the delete is compacted away.
+        try await store.compact(upTo: try await store.revision())
+        return true
     }
 
     /// The workload if it is stored and valid; nil if it is absent or quarantined (see

@@ -15,6 +15,9 @@ public final class SQLiteClusterStore: EmbeddedClusterStore {
         var configuration = Configuration()
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            // Deleted rows are overwritten with zeros, not left in free pages: a deleted
+            // workload's env secrets must not be readable in the file.
+            try db.execute(sql: "PRAGMA secure_delete = ON")
         }
         let database: DatabasePool
         do {
@@ -35,6 +38,14 @@ public final class SQLiteClusterStore: EmbeddedClusterStore {
     public func close() throws {
         core.close()
         try database.close()
+    }
+
+    /// After history is compacted, the WAL still holds page images with the forgotten values:
+    /// checkpoint them into the (zero-filling) database and truncate the WAL to nothing.
+    func afterCompaction() throws {
+        try database.writeWithoutTransaction { db in
+            _ = try db.checkpoint(.truncate)
+        }
     }
 
     /// The SQLite journal mode in use (`wal`).

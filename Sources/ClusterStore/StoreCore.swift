@@ -104,6 +104,8 @@ public struct SystemStoreClock: StoreClock {
 /// The operations both embedded backends share.
 protocol EmbeddedClusterStore: ClusterStore {
     var core: StoreCore { get }
+    /// Makes the forgotten history unrecoverable from the backend's files (SQLite: its WAL).
+    func afterCompaction() throws
 }
 
 extension EmbeddedClusterStore {
@@ -157,6 +159,7 @@ extension EmbeddedClusterStore {
 
     public func compact(upTo revision: Revision) async throws {
         try core.mutate { state, _ in ((), state.compact(upTo: revision)) }
+        try afterCompaction()
     }
 }
 
@@ -170,4 +173,6 @@ public final class InMemoryClusterStore: EmbeddedClusterStore {
 
     /// Ends every watch.
     public func close() { core.close() }
+
+    func afterCompaction() {}
 }

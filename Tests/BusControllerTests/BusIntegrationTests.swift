@@ -64,11 +64,13 @@ struct LocalBus {
         let store = self.store
         return try await withThrowingTaskGroup(of: Reconciler.Snapshot?.self) { group in
             group.addTask {
-                var changes = store.watch(prefix: "/", fromRevision: 0).makeAsyncIterator()
+                // From the revision read on: a workload's delete compacts the history before it.
+                var state = try await registry.read()
+                var changes = store.watch(prefix: "/", fromRevision: state.revision + 1).makeAsyncIterator()
                 while true {
-                    let snapshot = try await registry.read().snapshot
-                    if condition(snapshot) { return snapshot }
+                    if condition(state.snapshot) { return state.snapshot }
                     _ = try await changes.next()
+                    state = try await registry.read()
                 }
             }
             group.addTask {

@@ -1,5 +1,6 @@
 import BackplaneModel
 import ClusterStore
+import Foundation
 import Testing
 import WorkloadBalancer
 @testable import BusController
@@ -214,5 +215,39 @@ struct DrainTests {
         }
         let after = try await settle(registry)
         #expect(after.snapshot.instances.allSatisfy { $0.instance.state == .starting && $0.instance.card == CardID(0x1_000002) })
+    }
+}
+
+@Suite("secrets at rest")
+struct SecretsAtRestTests {
+    // The security issue: the secrets of deleted workloads remained readable in the WAL.
+    @Test("a deleted workload's env secret is in neither the store file nor its WAL")
+    func deletedSecretsAreGone() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bp-secrets-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = directory + "/bmc.sqlite"
+        let store = try SQLiteClusterStore(path: path)
+        let registry = Registry(store: store)
+        let secret = "S3CR3T-\(UUID().uuidString)"
+        var web = spec("web")
+        web.env = ["DB_PASSWORD": secret]
+        try await registry.putWorkload(web)
+        try await registry.putWorkload(spec("other"))
+        func onDisk() throws -> Bool {
+            let needle = Data(secret.utf8)
+            for suffix in ["", "-wal", "-shm"] where FileManager.default.fileExists(atPath: path + suffix) {
+                if try Data(contentsOf: URL(fileURLWithPath: path + suffix)).range(of: needle) != nil { return true }
+            }
+            return false
+        }
+        #expect(try onDisk(), "the check sees the secret while the workload exists")
+        #expect(try await registry.deleteWorkload(tenant: "default", name: "web"))
+        #expect(try !onDisk(), "gone from the database file and the WAL after the delete")
+        #expect(try await registry.read().snapshot.workloads.map(\.name) == ["other"], "the rest is intact")
+        try store.close()
+        let reopened = try SQLiteClusterStore(path: path)
+        #expect(try await Registry(store: reopened).read().snapshot.workloads.map(\.name) == ["other"])
+        try reopened.close()
     }
 }
