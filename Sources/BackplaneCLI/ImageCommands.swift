@@ -22,7 +22,7 @@ struct Image: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "import",
             abstract: "Copy a root filesystem directory into the image store as NAME.",
-            discussion: "Example: backplane image import web ./rootfs   (then `image: web` in a spec). Importing a NAME again replaces it; running containers keep the old files."
+            discussion: "Example: backplane image import web ./rootfs   (then `image: web` in a spec). Importing a NAME again replaces it; running containers keep the old files, which stay beside it as rootfs.old-* until an admin removes them."
         )
         @Argument(help: "Image name: lowercase letters, digits, '.', '_' and '-' (not busybox).") var name: String
         @Argument(help: "A root filesystem directory (e.g. an unpacked OCI image's rootfs).") var directory: String

@@ -73,6 +73,11 @@ public final class BusManagementController: Service, Sendable {
     /// `<id>.<incarnation>` of each command on its way (per incarnation: a new incarnation's
     /// start never waits for an old one's command to a dead card to time out).
     private let inFlight = Mutex<Set<String>>([])
+    /// Starts sent and not answered, by `<id>.<incarnation>` (see ``Event/startUnanswered``).
+    private let unanswered = Mutex<[String: Int]>([:])
+    /// After this many unanswered starts on a linked card, the instance is stopped there (a
+    /// confirmed stop, or the lease lapsing, frees it) and placed again with backoff.
+    static let maximumUnansweredStarts = 3
     private static func flight(_ id: String, _ incarnation: UInt64) -> String { "\(id).\(incarnation)" }
     /// Hello metadata between admission and the link's establishment.
     /// Recent things that happened on the bus, newest last (at most 1,000).
@@ -386,6 +391,7 @@ public final class BusManagementController: Service, Sendable {
         case .instanceExited(let exit, let card):
             try await apply(exit, from: card)
         case .started(let started):
+            unanswered.withLock { _ = $0.removeValue(forKey: Self.flight(started.id, started.incarnation)) }
             inFlight.withLock { _ = $0.remove(Self.flight(started.id, started.incarnation)) }
             try await updateInstance(started.id) { r in
                 guard r.instance.state == .starting, r.instance.incarnation == started.incarnation else { return false }
@@ -408,8 +414,27 @@ public final class BusManagementController: Service, Sendable {
                 return true
             }
         case .startUnanswered(let id, let incarnation, let card, let message):
-            inFlight.withLock { _ = $0.remove(Self.flight(id, incarnation)) }
-            record("instance.start-unanswered", "\(id) (incarnation \(incarnation)): \(card) did not answer the start (\(message.prefix(200))); it stays there until the card answers or its lease lapses")
+            let key = Self.flight(id, incarnation)
+            inFlight.withLock { _ = $0.remove(key) }
+            let attempts = unanswered.withLock { counts in
+                counts[key, default: 0] += 1
+                if counts.count > 10_000 { counts.removeAll() }  // bounded: a stale entry only shortens a later count
+                return counts[key]!
+            }
+            guard attempts >= Self.maximumUnansweredStarts else {
+                record("instance.start-unanswered", "\(id) (incarnation \(incarnation)): \(card) did not answer the start (\(message.prefix(200))); it stays there until the card answers or its lease lapses")
+                break
+            }
+            unanswered.withLock { _ = $0.removeValue(forKey: key) }
+            record("instance.start-unanswered", "\(id) (incarnation \(incarnation)): \(card) answered none of \(attempts) starts (\(message.prefix(200))); stopping it there, to place it again")
+            // Stopping, not exited: a stop the card confirms (or its lease lapsing) proves no
+            // copy runs there before the instance is placed anywhere else.
+            try await updateInstance(id) { r in
+                guard r.instance.state == .starting, r.instance.incarnation == incarnation, r.instance.card == card else { return false }
+                r.instance.state = .stopping
+                r.instance.exitReason = "its card answered none of \(attempts) starts"
+                return true
+            }
         case .stopped(let id, let incarnation):
             inFlight.withLock { _ = $0.remove(Self.flight(id, incarnation)) }
             try await updateInstance(id) { r in
@@ -510,14 +535,20 @@ public final class BusManagementController: Service, Sendable {
         }
         recordStateMetrics(state.snapshot)
         let linked = Set(node.connectedPeers)
+        let envs = Dictionary(state.snapshot.workloads.map { ($0.key, $0.env) }, uniquingKeysWith: { first, _ in first })
         for r in state.snapshot.instances {
             guard let card = r.instance.card, linked.contains(card) else { continue }
             switch r.instance.state {
             case .starting where claim(Self.flight(r.instance.id, r.instance.incarnation)):
+                guard let env = envs[r.workloadKey] else {
+                    // Its workload is gone (it will be stopped): nothing to start.
+                    inFlight.withLock { _ = $0.remove(Self.flight(r.instance.id, r.instance.incarnation)) }
+                    continue
+                }
                 if let gpu = r.instance.gpu {
                     record("instance.gpu", "\(r.instance.id): \(gpu) reserved on \(card) (devices \(r.instance.gpuDevices ?? [])) by accounting only: CardOS does not yet pass GPU devices into containers")
                 }
-                var command = CardProtocol.StartInstance(id: r.instance.id, incarnation: r.instance.incarnation, image: r.image, command: r.command, env: r.env, resources: r.instance.requested, workload: r.workloadKey)
+                var command = CardProtocol.StartInstance(id: r.instance.id, incarnation: r.instance.incarnation, image: r.image, command: r.command, env: env, resources: r.instance.requested, workload: r.workloadKey)
                 command.liveness = r.liveness
                 command.readiness = r.readiness
                 tasks.addTask { await self.sendStart(command, to: card) }

@@ -22,10 +22,13 @@ public struct Reconciler: Sendable {
         public var workloads: [WorkloadSpec]
         public var instances: [InstanceRecord]
         public var cards: [Card]
-        public init(workloads: [WorkloadSpec], instances: [InstanceRecord], cards: [Card]) {
+        /// Per-tenant quotas, by tenant.
+        public var quotas: [String: Quota]
+        public init(workloads: [WorkloadSpec], instances: [InstanceRecord], cards: [Card], quotas: [String: Quota] = [:]) {
             self.workloads = workloads
             self.instances = instances
             self.cards = cards
+            self.quotas = quotas
         }
     }
 
@@ -124,7 +127,7 @@ public struct Reconciler: Sendable {
         //    in dominant-resource-fair order across tenants.
         let pending = instances.values.filter { $0.instance.state == .pending }
         if !pending.isEmpty {
-            var engine = Self.engine(for: s.cards, holding: instances.values.filter { $0.instance.holdsResources }, policy: policy)
+            var engine = Self.engine(for: s.cards, holding: instances.values.filter { $0.instance.holdsResources }, policy: policy, quotas: s.quotas)
             let demands = engine.fairOrder(pending.map { Self.demand($0.instance) })
             let order = demands.enumerated().sorted { ($0.element.priority, -$0.offset) > ($1.element.priority, -$1.offset) }.map(\.element)
             for demand in order {
@@ -157,8 +160,9 @@ public struct Reconciler: Sendable {
     }
 
     /// The bus as AWB sees it: every card, and every instance that holds resources on one.
-    public static func engine(for cards: [Card], holding: [InstanceRecord], policy: Policy) -> PlacementEngine {
+    public static func engine(for cards: [Card], holding: [InstanceRecord], policy: Policy, quotas: [String: Quota] = [:]) -> PlacementEngine {
         var engine = PlacementEngine(cards: cards.map { CardSpec($0, gpuModels: $0.gpus ?? []) }, policy: policy, expectedWorkload: holding.map { demand($0.instance) })
+        engine.quotas = quotas.mapValues(\.balancerQuota)
         // Milli-GPU free per device, to replay recorded device assignments safely (a card may
         // have come back with fewer devices than it had).
         var free = Dictionary(uniqueKeysWithValues: cards.map { ($0.id, Array(repeating: 1000, count: $0.gpus?.count ?? 0)) })

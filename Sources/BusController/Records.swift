@@ -8,7 +8,6 @@ public struct InstanceRecord: Hashable, Sendable, Codable {
     public var ordinal: Int
     public var image: String
     public var command: [String]
-    public var env: [String: String]
     public var liveness: Probe?
     public var readiness: Probe?
     public var placedAt: Instant?
@@ -18,7 +17,10 @@ public struct InstanceRecord: Hashable, Sendable, Codable {
     /// Store revision this record was read at (not stored; set by the registry).
     public var modRevision: Int64 = 0
 
-    enum CodingKeys: String, CodingKey { case instance, ordinal, image, command, env, liveness, readiness, placedAt, exitedAt, restartAt }
+    /// No `env`: it comes from the workload's spec when the start is sent, so its secrets are
+    /// stored once, in the spec, and are gone when the spec is (records from older versions
+    /// that carry it are read without it).
+    enum CodingKeys: String, CodingKey { case instance, ordinal, image, command, liveness, readiness, placedAt, exitedAt, restartAt }
 
     /// `<workload>-<ordinal>` in the default tenant, `<tenant>_<workload>-<ordinal>` in any other.
     /// Tenant and workload names never contain '_', so two tenants' instances never share an id
@@ -33,7 +35,6 @@ public struct InstanceRecord: Hashable, Sendable, Codable {
         self.ordinal = ordinal
         image = spec.image
         command = spec.command
-        env = spec.env
         liveness = spec.liveness
         readiness = spec.readiness
     }

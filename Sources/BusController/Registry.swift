@@ -10,6 +10,7 @@ import Synchronization
 /// | `/cards/<CardID>` | ``Card`` (JSON) |
 /// | `/workloads/<tenant>/<name>` | ``WorkloadSpec`` (JSON) |
 /// | `/instances/<id>` | ``InstanceRecord`` (JSON) |
+/// | `/quotas/<tenant>` | ``Quota`` (JSON) |
 /// | `/bus/last-card-id` | the last CardID handed out (decimal) |
 ///
 /// Instants stored in records are wall-clock (nanoseconds since 1970), so they survive a BMC
@@ -32,6 +33,7 @@ public struct Registry: Sendable {
     public static func cardKey(_ id: CardID) -> String { "/cards/\(id)" }
     public static func workloadKey(_ key: String) -> String { "/workloads/\(key)" }
     public static func instanceKey(_ id: String) -> String { "/instances/\(id)" }
+    public static func quotaKey(_ tenant: String) -> String { "/quotas/\(tenant)" }
     static let lastCardIDKey = "/bus/last-card-id"
 
     static let encoder: JSONEncoder = {
@@ -60,12 +62,18 @@ public struct Registry: Sendable {
     }
 
     public func read() async throws -> State {
-        let result = try await store.transaction(compare: [], success: [.range(prefix: "/cards/"), .range(prefix: "/workloads/"), .range(prefix: "/instances/")], failure: [])
-        guard result.results.count == 3, case .kvs(let cardKVs) = result.results[0], case .kvs(let workloadKVs) = result.results[1], case .kvs(let instanceKVs) = result.results[2] else {
+        let result = try await store.transaction(compare: [], success: [.range(prefix: "/cards/"), .range(prefix: "/workloads/"), .range(prefix: "/instances/"), .range(prefix: "/quotas/")], failure: [])
+        guard result.results.count == 4, case .kvs(let cardKVs) = result.results[0], case .kvs(let workloadKVs) = result.results[1], case .kvs(let instanceKVs) = result.results[2],
+              case .kvs(let quotaKVs) = result.results[3] else {
             throw StoreError(.backend, "unexpected answer to the registry read")
         }
         var revisions: [String: Int64] = [:]
-        for kv in cardKVs + workloadKVs + instanceKVs { revisions[kv.key] = kv.modRevision }
+        for kv in cardKVs + workloadKVs + instanceKVs + quotaKVs { revisions[kv.key] = kv.modRevision }
+        // A quota record that does not decode or validate is left out (no limit), never fatal.
+        var quotas: [String: Quota] = [:]
+        for kv in quotaKVs {
+            if let quota = try? Self.decode(Quota.self, kv), quota.problem == nil, Self.quotaKey(quota.tenant) == kv.key { quotas[quota.tenant] = quota }
+        }
         let cards = try cardKVs.map { try Self.decode(Card.self, $0) }
         var workloads: [WorkloadSpec] = []
         var quarantined: [QuarantinedWorkload] = []
@@ -81,7 +89,7 @@ public struct Registry: Sendable {
             r.modRevision = kv.modRevision
             return r
         }
-        return State(snapshot: Reconciler.Snapshot(workloads: workloads, instances: instances, cards: cards), revisions: revisions, revision: result.revision, quarantined: quarantined)
+        return State(snapshot: Reconciler.Snapshot(workloads: workloads, instances: instances, cards: cards, quotas: quotas), revisions: revisions, revision: result.revision, quarantined: quarantined)
     }
 
     /// A stored workload record that decodes and satisfies every rule of today's specs, or why
@@ -133,6 +141,14 @@ public struct Registry: Sendable {
     }
 
     /// Deletes a workload; its instances are stopped by the next reconciliation.
+    public func putQuota(_ quota: Quota) async throws {
+        _ = try await store.put(Self.quotaKey(quota.tenant), Self.encode(quota))
+    }
+
+    public func deleteQuota(tenant: String) async throws -> Bool {
+        try await store.delete(Self.quotaKey(tenant))
+    }
+
     public func deleteWorkload(tenant: String, name: String) async throws -> Bool {
         guard try await store.delete(Self.workloadKey(WorkloadSpec.key(tenant: tenant, name: name))) else { return false }
         // Its spec, env secrets included, must not linger in the store's history (nor, with

@@ -270,9 +270,12 @@ public final class CardAgent: Service, Sendable {
         let (links, sink) = AsyncStream.makeStream(of: LinkEvent.self)
         config.linkEvents = { sink.yield($0) }
         let node = DCLNode(configuration: config, group: group)
+        // Every other card is reached through the BMC (replies to a card's request included).
+        node.setDefaultRoute(.bmc)
         let runtime = self.runtime
         let onExit = exitHandler()
         node.onRequest(CardProtocol.startInstance, async: { [weak self] d in
+            try Self.fromBMC(d)
             let start = try JSONDecoder().decode(CardProtocol.StartInstance.self, from: Data(d.body.readableBytesView))
             var spec = ContainerSpec(id: start.id, incarnation: start.incarnation, image: start.image, command: start.command, env: start.env, resources: start.resources)
             spec.workload = start.workload
@@ -286,6 +289,7 @@ public final class CardAgent: Service, Sendable {
         })
         let stateDirectory = configuration.stateDirectory
         node.onRequest(CardProtocol.instanceLogs, async: { d in
+            try Self.fromBMC(d)
             let id = String(buffer: d.body)
             guard ContainerID.isValidInstanceID(id) else { throw RuntimeError("'\(id.prefix(80))' is not an instance id") }
             var out = ByteBuffer()
@@ -300,12 +304,21 @@ public final class CardAgent: Service, Sendable {
             return out
         })
         node.onRequest(CardProtocol.stopInstance, async: { d in
+            try Self.fromBMC(d)
             let stop = try JSONDecoder().decode(CardProtocol.StopInstance.self, from: Data(d.body.readableBytesView))
             try await runtime.stop(stop.id, incarnation: stop.incarnation, grace: .milliseconds(max(0, min(stop.graceMilliseconds, 600_000))))
             return ByteBuffer()
         })
         self.node.withLock { $0 = node }
         return (node, links)
+    }
+
+    /// Only the BMC commands a card: a request from another card (forwarded by the BMC as data,
+    /// or routed) is refused. The BMC makes sure a frame's source is its sender's own CardID.
+    static func fromBMC(_ delivery: Delivery) throws {
+        guard delivery.source == .bmc else {
+            throw DCLError(.unauthorized, "only the BMC commands cards (this came from \(delivery.source))")
+        }
     }
 }
 

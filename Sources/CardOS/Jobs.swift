@@ -38,16 +38,21 @@ public final class Jobs: Sendable {
     @discardableResult
     public func add(_ key: String? = nil, _ body: @escaping Job) -> Bool {
         let stop = StopSignal()
+        // Queued under the lock, so a concurrent finish() cannot end the stream between the
+        // check and the yield (a job accepted but never run).
         let replaced: StopSignal?? = state.withLock { state in
             guard !state.finished else { return .none }
             state.all[ObjectIdentifier(stop)] = stop
-            guard let key else { return .some(nil) }
-            defer { state.running[key] = stop }
-            return .some(state.running[key])
+            var previous: StopSignal?
+            if let key {
+                previous = state.running[key]
+                state.running[key] = stop
+            }
+            continuation.yield(Entry(key: key, stop: stop, body: body))
+            return .some(previous)
         }
         guard case .some(let previous) = replaced else { return false }
         previous?.stop()
-        continuation.yield(Entry(key: key, stop: stop, body: body))
         return true
     }
 
@@ -66,8 +71,10 @@ public final class Jobs: Sendable {
 
     /// Takes no more jobs; ``run()`` returns when the ones it has have ended.
     public func finish() {
-        state.withLock { $0.finished = true }
-        continuation.finish()
+        state.withLock { state in
+            state.finished = true
+            continuation.finish()
+        }
     }
 
     /// Runs the jobs until ``finish()`` and the last job has ended. Not ended by its caller's

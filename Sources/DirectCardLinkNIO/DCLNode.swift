@@ -228,7 +228,9 @@ public final class DCLNode: Sendable {
                 }
                 replaced = old
             }
-            if opener && state.cardID == .unassigned { state.cardID = e.localID }
+            // A card is who the BMC says it is: also when the BMC did not give back the CardID
+            // the card asked for (its frames would otherwise carry a source the BMC refuses).
+            if opener && (state.cardID == .unassigned || configuration.role == .card) && e.localID != .unassigned { state.cardID = e.localID }
             state.connections[e.peerID] = connection
             return .success(())
         }

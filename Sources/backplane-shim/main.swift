@@ -143,8 +143,9 @@ func spawn(_ argv: [String], stdout: String, stderr: String, newGroup: Bool) -> 
 func runQuietly(_ argv: [String]) -> Bool {
     guard let pid = spawn(argv, stdout: "/dev/null", stderr: "/dev/null", newGroup: false) else { return false }
     var status: Int32 = 0
-    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-    return status == 0
+    var reaped: pid_t
+    repeat { reaped = waitpid(pid, &status, 0) } while reaped < 0 && errno == EINTR
+    return reaped == pid && status == 0
 }
 
 func oomKills(cgroup: String?) -> Int64 {

@@ -1,8 +1,10 @@
 import BackplaneModel
 import CardOS
 import ClusterStore
+import DirectCardLink
 import DirectCardLinkNIO
 import Foundation
+import NIOCore
 import NIOPosix
 import Testing
 @testable import BusController
@@ -55,7 +57,8 @@ struct LocalBus {
         cards.append(agent)
         let run = Task { try await agent.run() }
         cardRuns.append(run)
-        tasks.addTask { try? await run.value }
+        // Cancelling the test's task group (a test that throws) ends the card too.
+        tasks.addTask { await withTaskCancellationHandler { _ = try? await run.value } onCancel: { run.cancel() } }
     }
 
     /// Waits (on store changes, no polling) until `condition` holds for the bus's state.
@@ -148,6 +151,38 @@ struct BusIntegrationTests {
             tasks.cancelAll()
             try await bus.stop()
             _ = bus
+        }
+    }
+
+    // The security issue: a card had another card run a container the BMC never asked for.
+    // Forwarding a `command` is refused at the BMC; a request (data) naming a card's command
+    // endpoint is refused by the card itself.
+    @Test("a card with the join token cannot make another card start, stop or show anything")
+    func cardsObeyOnlyTheBMC() async throws {
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            let bus = try await LocalBus.start(cards: 1, tasks: &tasks)
+            let s = try await bus.waitFor("a ready card") { $0.cards.contains { $0.state == .ready } }
+            let victim = try #require(s.cards.first?.id)
+            var config = DCLNode.Configuration(cardID: .unassigned, role: .card)
+            config.token = "test-token"
+            config.metadata = [CardProtocol.nameKey: "rogue", CardProtocol.capacityKey: String(decoding: try JSONEncoder().encode(Resources(cpuMillis: 64000, memoryBytes: 256 << 30)), as: UTF8.self)]
+            let rogue = DCLNode(configuration: config, group: bus.group)
+            _ = try await rogue.connect(to: await bus.bmc.listening())
+            rogue.setDefaultRoute(.bmc)
+            let start = CardProtocol.StartInstance(id: "evil-0", incarnation: 1, image: "busybox", command: ["sleep", "1000"], env: [:], resources: Resources(cpuMillis: 100, memoryBytes: 16 << 20), workload: "default/evil")
+            for endpoint in [CardProtocol.startInstance, CardProtocol.stopInstance, CardProtocol.instanceLogs] {
+                do {
+                    _ = try await rogue.request(to: victim, endpoint: endpoint, body: ByteBuffer(bytes: try JSONEncoder().encode(start)), timeout: .seconds(10))
+                    Issue.record("\(endpoint) from another card was served")
+                } catch let error as DCLError {
+                    #expect(error.status == .unauthorized, "\(endpoint): \(error)")
+                }
+            }
+            #expect(bus.cards[0].runtime.running().isEmpty, "nothing started")
+            #expect(try await bus.cards[0].runtime.list().isEmpty)
+            await rogue.shutdown()
+            tasks.cancelAll()
+            try await bus.stop()
         }
     }
 

@@ -145,6 +145,43 @@ struct HostileInputTests {
         }
     }
 
+    @Test("tenant quotas: set (strings or numbers), list, delete; every bad field and tenant is named and nothing changes")
+    func quotas() async throws {
+        try await withAPI { client, bmc in
+            try await client.execute(uri: "/v1/quotas/team-a", method: .put, headers: [.contentType: "application/json"], body: ByteBuffer(string: #"{"cpu": "2", "memory": "4Gi", "gpu": "500m"}"#)) { response in
+                #expect(response.status == .ok, "\(String(buffer: response.body))")
+                let q = try JSONDecoder().decode(Quota.self, from: Data(response.body.readableBytesView))
+                #expect(q == Quota(tenant: "team-a", cpuMillis: 2000, memoryBytes: 4 << 30, gpuMilli: 500))
+            }
+            try await client.execute(uri: "/v1/quotas/team-b", method: .put, headers: [.contentType: "application/json"], body: ByteBuffer(string: #"{"cpu": 0.5, "memory": 1073741824}"#)) { response in
+                #expect(response.status == .ok, "\(String(buffer: response.body))")
+            }
+            try await client.execute(uri: "/v1/quotas", method: .get) { response in
+                let all = try JSONDecoder().decode([Quota].self, from: Data(response.body.readableBytesView))
+                #expect(all == [Quota(tenant: "team-a", cpuMillis: 2000, memoryBytes: 4 << 30, gpuMilli: 500), Quota(tenant: "team-b", cpuMillis: 500, memoryBytes: 1 << 30)])
+            }
+            let bad: [(String, String, [String])] = [
+                ("team-a", #"{"cpu": "lots", "memory": 12, "gpu": true, "disk": 1}"#, ["cpu", "memory", "gpu", "disk"]),
+                ("team-a", #"{"memory": "1Gi"}"#, ["cpu"]),
+                ("team-a", #"{"cpu": 1e300, "memory": "1e300Gi"}"#, ["cpu", "memory"]),
+                ("team-a", #"{"cpu": -1, "memory": "0"}"#, ["cpu", "memory"]),
+                ("team-a", #"[1, 2]"#, ["(body)"]),
+                ("Team_A", #"{"cpu": "1", "memory": "1Gi"}"#, ["tenant"]),
+            ]
+            for (tenant, body, fields) in bad {
+                try await client.execute(uri: "/v1/quotas/\(tenant)", method: .put, headers: [.contentType: "application/json"], body: ByteBuffer(string: body)) { response in
+                    #expect(response.status == .badRequest, "\(body)")
+                    let e = try envelope(response)
+                    #expect(Set(e.details.keys) == Set(fields), "\(body): \(e)")
+                }
+            }
+            #expect(try await bmc.registry.read().snapshot.quotas["team-a"]?.cpuMillis == 2000, "nothing changed")
+            try await client.execute(uri: "/v1/quotas/team-a", method: .delete) { #expect($0.status == .noContent) }
+            try await client.execute(uri: "/v1/quotas/team-a", method: .delete) { #expect($0.status == .notFound) }
+            #expect(try await bmc.registry.read().snapshot.quotas.keys.sorted() == ["team-b"])
+        }
+    }
+
     // The security issue's attack: `image: /tmp/<a directory a local user owns>` ran a container
     // on that host directory. A workload names an image from the cards' store, never a path.
     @Test("an image that is a host path (or not an image name) is refused naming image; nothing is stored")

@@ -69,6 +69,28 @@ struct ReconcilerTests {
         #expect(state.snapshot.instances.contains { $0.instance.id == "team-a_shared-1" })
     }
 
+    @Test("a tenant's quota holds: replicas past it stay pending with the quota in the reason; other tenants are not limited")
+    func quotaHolds() async throws {
+        let registry = Registry(store: InMemoryClusterStore())
+        for n: UInt64 in 1...2 { try await registry.putCard(card(n)) }
+        try await registry.putQuota(Quota(tenant: "team-a", cpuMillis: 600, memoryBytes: 1 << 30))
+        var a = spec("web", replicas: 4, cpu: 250)
+        a.tenant = "team-a"
+        try await registry.putWorkload(a)
+        try await registry.putWorkload(spec("web", replicas: 4, cpu: 250))
+        var state = try await settle(registry)
+        let teamA = state.snapshot.instances.filter { $0.instance.tenant == "team-a" }
+        #expect(teamA.filter { $0.instance.state == .starting }.count == 2, "600m admits two of 250m")
+        let pending = teamA.filter { $0.instance.state == .pending }
+        #expect(pending.count == 2)
+        #expect(pending.allSatisfy { ($0.instance.pendingReason?.description ?? "").contains("tenant team-a holds") }, "\(pending.map { $0.instance.pendingReason?.description ?? "" })")
+        #expect(state.snapshot.instances.filter { $0.instance.tenant == "default" && $0.instance.state == .starting }.count == 4)
+        // Raising the quota lets the rest in.
+        try await registry.putQuota(Quota(tenant: "team-a", cpuMillis: 1000, memoryBytes: 1 << 30))
+        state = try await settle(registry)
+        #expect(state.snapshot.instances.filter { $0.instance.tenant == "team-a" && $0.instance.state == .starting }.count == 4)
+    }
+
     @Test("a workload that fits nowhere stays pending with the structured reason")
     func pendingReason() async throws {
         let registry = Registry(store: InMemoryClusterStore())
@@ -232,8 +254,12 @@ struct SecretsAtRestTests {
         let secret = "S3CR3T-\(UUID().uuidString)"
         var web = spec("web")
         web.env = ["DB_PASSWORD": secret]
+        try await registry.putCard(card(1))
         try await registry.putWorkload(web)
         try await registry.putWorkload(spec("other"))
+        // Instances placed and updated: their records must not carry the secret either.
+        _ = try await settle(registry)
+        #expect(try await registry.read().snapshot.instances.count == 2)
         func onDisk() throws -> Bool {
             let needle = Data(secret.utf8)
             for suffix in ["", "-wal", "-shm"] where FileManager.default.fileExists(atPath: path + suffix) {

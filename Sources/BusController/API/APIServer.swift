@@ -32,6 +32,7 @@ public struct APIServer: Sendable {
         (.get, "/v1/workloads"), (.post, "/v1/workloads"), (.get, "/v1/workloads/:name"), (.delete, "/v1/workloads/:name"),
         (.get, "/v1/metrics"), (.get, "/v1/workloads/:name/metrics"), (.get, "/v1/workloads/:name/forecast"),
         (.get, "/v1/workloads/:name/explain"), (.post, "/v1/workloads/:name/scale"),
+        (.get, "/v1/quotas"), (.put, "/v1/quotas/:tenant"), (.delete, "/v1/quotas/:tenant"),
     ]
 
     public func router() -> Router<BasicRequestContext> {
@@ -47,6 +48,7 @@ public struct APIServer: Sendable {
         router.addRoutes(instanceRoutes(), atPath: "/v1")
         router.addRoutes(workloadRoutes(), atPath: "/v1")
         router.addRoutes(insightRoutes(), atPath: "/v1")
+        router.addRoutes(quotaRoutes(), atPath: "/v1")
         return router
     }
 

@@ -342,6 +342,97 @@ enum OpenAPIDocument {
     ],
     "type": "object"
    },
+   "Quota": {
+    "description": "a tenant's quota: the most its placed instances may request in all",
+    "properties": {
+     "cpuMillis": {
+      "minimum": 1,
+      "type": "integer"
+     },
+     "gpuMilli": {
+      "description": "milli-GPUs (1000 per GPU); absent or null: no limit",
+      "minimum": 0,
+      "type": [
+       "integer",
+       "null"
+      ]
+     },
+     "memoryBytes": {
+      "minimum": 1048576,
+      "type": "integer"
+     },
+     "tenant": {
+      "type": "string"
+     }
+    },
+    "required": [
+     "tenant",
+     "cpuMillis",
+     "memoryBytes"
+    ],
+    "type": "object"
+   },
+   "QuotaRequest": {
+    "additionalProperties": false,
+    "properties": {
+     "cpu": {
+      "description": "cores, or millicores with m: 1m to 1000000 cores",
+      "oneOf": [
+       {
+        "examples": [
+         "4"
+        ],
+        "pattern": "^([1-9][0-9]{0,8}m|[1-9][0-9]{0,5}(\\.[0-9]{1,3})?|0\\.[0-9]{0,2}[1-9])$",
+        "type": "string"
+       },
+       {
+        "maximum": 1000000,
+        "minimum": 0.001,
+        "type": "number"
+       }
+      ]
+     },
+     "gpu": {
+      "description": "GPUs (0 to 1000000), or milli-GPUs with m; absent or null: no limit",
+      "oneOf": [
+       {
+        "pattern": "^([1-9][0-9]{0,5}m|[0-9]{1,6})$",
+        "type": "string"
+       },
+       {
+        "maximum": 1000000,
+        "minimum": 0,
+        "type": "integer"
+       },
+       {
+        "type": "null"
+       }
+      ]
+     },
+     "memory": {
+      "description": "1Mi to 1Pi: a whole number of bytes, or Mi, Gi or Ti",
+      "oneOf": [
+       {
+        "examples": [
+         "8Gi"
+        ],
+        "pattern": "^([1-9][0-9]{0,5}(Mi|Gi|MiB|GiB)|[1-9][0-9]{0,2}(Ti|TiB))$",
+        "type": "string"
+       },
+       {
+        "maximum": 1125899906842624,
+        "minimum": 1048576,
+        "type": "integer"
+       }
+      ]
+     }
+    },
+    "required": [
+     "cpu",
+     "memory"
+    ],
+    "type": "object"
+   },
    "Resources": {
     "properties": {
      "cpuMillis": {
@@ -1299,7 +1390,7 @@ enum OpenAPIDocument {
          "description": "no '|', ',' or line break (LF, VT, FF, CR, NEL, U+2028, U+2029)",
          "maxLength": 63,
          "minLength": 1,
-         "pattern": "^[^|,\n\u000b\f\r\u0085\u2028\u2029]+$",
+         "pattern": "^[^|,\n\u000b\f\r  ]+$",
          "type": "string"
         },
         "maxItems": 32,
@@ -1758,6 +1849,132 @@ enum OpenAPIDocument {
      }
     },
     "summary": "This document"
+   }
+  },
+  "/v1/quotas": {
+   "get": {
+    "responses": {
+     "200": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "items": {
+          "$ref": "#/components/schemas/Quota"
+         },
+         "type": "array"
+        }
+       }
+      },
+      "description": "the quotas"
+     },
+     "400": {
+      "$ref": "#/components/responses/BadRequest"
+     },
+     "405": {
+      "$ref": "#/components/responses/MethodNotAllowed"
+     },
+     "413": {
+      "$ref": "#/components/responses/PayloadTooLarge"
+     },
+     "default": {
+      "$ref": "#/components/responses/Error"
+     }
+    },
+    "summary": "Every tenant's quota"
+   }
+  },
+  "/v1/quotas/{tenant}": {
+   "delete": {
+    "parameters": [
+     {
+      "in": "path",
+      "name": "tenant",
+      "required": true,
+      "schema": {
+       "examples": [
+        "team-a"
+       ],
+       "maxLength": 63,
+       "minLength": 1,
+       "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$",
+       "type": "string"
+      }
+     }
+    ],
+    "responses": {
+     "204": {
+      "description": "removed"
+     },
+     "400": {
+      "$ref": "#/components/responses/BadRequest"
+     },
+     "404": {
+      "$ref": "#/components/responses/NotFound"
+     },
+     "405": {
+      "$ref": "#/components/responses/MethodNotAllowed"
+     },
+     "413": {
+      "$ref": "#/components/responses/PayloadTooLarge"
+     },
+     "default": {
+      "$ref": "#/components/responses/Error"
+     }
+    },
+    "summary": "Remove a tenant's quota"
+   },
+   "put": {
+    "parameters": [
+     {
+      "in": "path",
+      "name": "tenant",
+      "required": true,
+      "schema": {
+       "examples": [
+        "team-a"
+       ],
+       "maxLength": 63,
+       "minLength": 1,
+       "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$",
+       "type": "string"
+      }
+     }
+    ],
+    "requestBody": {
+     "content": {
+      "application/json": {
+       "schema": {
+        "$ref": "#/components/schemas/QuotaRequest"
+       }
+      }
+     },
+     "required": true
+    },
+    "responses": {
+     "200": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Quota"
+        }
+       }
+      },
+      "description": "the quota as stored"
+     },
+     "400": {
+      "$ref": "#/components/responses/BadRequest"
+     },
+     "405": {
+      "$ref": "#/components/responses/MethodNotAllowed"
+     },
+     "413": {
+      "$ref": "#/components/responses/PayloadTooLarge"
+     },
+     "default": {
+      "$ref": "#/components/responses/Error"
+     }
+    },
+    "summary": "Set a tenant's quota (instances over it stay pending with the reason)"
    }
   },
   "/v1/workloads": {

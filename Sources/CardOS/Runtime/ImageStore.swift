@@ -93,7 +93,9 @@ public struct ImageStore: Sendable {
                 try fm.moveItem(atPath: target, toPath: old!)
             }
             try fm.moveItem(atPath: staging, toPath: target)
-            if let old { try? fm.removeItem(atPath: old) }
+            // The old tree stays: running containers' roots are its directory (runc binds it),
+            // and deleting it would empty them. `backplane image import` says where it is.
+            _ = old
             return target
         } catch {
             try? fm.removeItem(atPath: staging)

@@ -31,6 +31,9 @@ enum OCIConfig {
         "iopl", "ioperm", "syslog", "vhangup", "nfsservctl", "uselib",
     ]
 
+    /// CLONE_NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET.
+    static let namespaceFlags: [UInt64] = [0x0002_0000, 0x0200_0000, 0x0400_0000, 0x0800_0000, 0x1000_0000, 0x2000_0000, 0x4000_0000]
+
     static var seccompArchitectures: [String] {
         #if arch(x86_64)
         ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]
@@ -41,10 +44,13 @@ enum OCIConfig {
         #endif
     }
 
+    /// A hostname is at most 64 bytes (sethostname); a tenant's instance id can be longer.
+    static func hostname(_ id: String) -> String { String(id.prefix(63)) }  // ids are ASCII
+
     /// `mapping`: the host uid/gid range the container's ids map to (a user namespace; root
     /// inside is `mapping.hostID` outside). Nil runs without a user namespace.
     static func make(spec: ContainerSpec, rootfs: String, scratch: String, cgroupsPath: String, mapping: IDMapping? = nil) -> [String: Any] {
-        var env = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOSTNAME=\(spec.id)", "HOME=/root"]
+        var env = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOSTNAME=\(hostname(spec.id))", "HOME=/root"]
         env += spec.env.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
         let capabilities = Self.capabilities
         var resources: [String: Any] = [
@@ -64,7 +70,15 @@ enum OCIConfig {
             linux["seccomp"] = [
                 "defaultAction": "SCMP_ACT_ALLOW",
                 "architectures": seccompArchitectures,
-                "syscalls": [["names": deniedSyscalls, "action": "SCMP_ACT_ERRNO", "errnoRet": 1]],
+                "syscalls": [["names": deniedSyscalls, "action": "SCMP_ACT_ERRNO", "errnoRet": 1]]
+                    // clone with a new-namespace flag (one rule per flag: a rule's conditions all
+                    // hold together) fails as unshare does; clone3, whose flags seccomp cannot
+                    // read, reports ENOSYS so the C library falls back to clone.
+                    + namespaceFlags.map { flag in
+                        ["names": ["clone"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1,
+                         "args": [["index": 0, "value": flag, "valueTwo": flag, "op": "SCMP_CMP_MASKED_EQ"]]] as [String: Any]
+                    }
+                    + [["names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38]],
             ] as [String: Any]
         }
         // sysfs cannot be mounted in a user namespace without a network namespace of its own:
@@ -91,7 +105,7 @@ enum OCIConfig {
                 "rlimits": [["type": "RLIMIT_NOFILE", "hard": 4096, "soft": 4096]],
             ] as [String: Any],
             "root": ["path": rootfs, "readonly": true],
-            "hostname": spec.id,
+            "hostname": hostname(spec.id),
             "mounts": [
                 ["destination": "/proc", "type": "proc", "source": "proc"],
                 ["destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]],

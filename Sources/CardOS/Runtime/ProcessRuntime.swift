@@ -20,6 +20,8 @@ public final class ProcessRuntime: ContainerRuntime {
     private let live = Mutex<[String: Live]>([:])
     /// One job per process: it waits for the exit (see ``run()``).
     private let jobs = Jobs()
+    /// Instance ids whose start is under way.
+    private let starting = Mutex<Set<String>>([])
 
     public static let warning = "WARNING: process driver: workloads run as plain host processes without namespaces or cgroup limits (memory via ulimit only, no CPU limit, image ignored)"
 
@@ -34,6 +36,11 @@ public final class ProcessRuntime: ContainerRuntime {
 
     public func start(_ spec: ContainerSpec, onExit: @escaping @Sendable (ContainerExit) -> Void) async throws -> ContainerHandle {
         guard !jobs.isFinished else { throw RuntimeError("this runtime was shut down; it starts nothing") }
+        // One start per instance at a time; a second waits for the first (a start sent again).
+        while !starting.withLock({ $0.insert(spec.id).inserted }) {
+            try await Task.sleep(for: .milliseconds(20))  // the first start ends in its own time
+        }
+        defer { starting.withLock { _ = $0.remove(spec.id) } }
         if let existing = live.withLock({ $0[spec.id] }) {
             if existing.handle.incarnation == spec.incarnation { return existing.handle }
             try await stop(spec.id, incarnation: existing.handle.incarnation, grace: .zero)

@@ -43,6 +43,8 @@ public final class RuncRuntime: ContainerRuntime {
     private let tracked = Mutex<[String: Tracked]>([:])
     /// One exit watcher per container (see ``run()``).
     private let watchers = Jobs()
+    /// Container ids whose start is under way.
+    private let starting = Mutex<Set<String>>([])
 
     public init(stateDirectory: String, cacheDirectory: String, cgroupParent: String, runcPath: String? = nil, shimPath: String? = nil, lease: LeaseFile? = nil, idMapping: IDMapping? = .default) throws {
         guard let path = runcPath ?? Self.findRunc() else {
@@ -136,6 +138,14 @@ public final class RuncRuntime: ContainerRuntime {
         guard !watchers.isFinished else { throw RuntimeError("this runtime was shut down; it starts nothing") }
         let cid = ContainerID.make(instance: spec.id, incarnation: spec.incarnation)
         // Idempotent: the same incarnation already runs (a start sent again after a BMC restart).
+        if let existing = tracked.withLock({ $0[cid] }) { return existing.handle }
+        // Or it is being started right now (the BMC heard nothing and sent the start again): one
+        // start per container id at a time; a second waits and returns the first's container.
+        while !starting.withLock({ $0.insert(cid).inserted }) {
+            try await Task.sleep(for: .milliseconds(20))  // the first start ends in its own time
+            if let existing = tracked.withLock({ $0[cid] }) { return existing.handle }
+        }
+        defer { starting.withLock { _ = $0.remove(cid) } }
         if let existing = tracked.withLock({ $0[cid] }) { return existing.handle }
         // Any other incarnation of this instance is stale: it never runs beside the new one.
         for other in tracked.withLock({ $0.values.filter { $0.handle.id == spec.id } }) {
@@ -354,6 +364,13 @@ public final class RuncRuntime: ContainerRuntime {
             }
         } catch {
             logger.error("cannot list the containers left at shutdown", metadata: ["error": "\(error)"])
+        }
+        // A container that could not be stopped (a process stuck in the kernel, a hung runc)
+        // must not keep the card from ending: its watcher is let go (its shim still fences it).
+        let stuck = tracked.withLock { Array($0.keys) }
+        if !stuck.isEmpty {
+            logger.error("containers still running at shutdown; left to their shims", metadata: ["containers": "\(stuck.sorted())"])
+            watchers.cancelAll()
         }
         watchers.finish()
         // The card's cgroup parent, and its own parent when that is now empty too.

@@ -131,7 +131,7 @@ extension APIServer {
         let pending = mine.filter { $0.instance.state == .pending }.min { $0.ordinal < $1.ordinal }
         let instance = pending?.instance ?? InstanceRecord(spec: spec, ordinal: (mine.map(\.ordinal).max() ?? -1) + 1).instance
         let policy = bmc.reconciler.policy
-        var engine = Reconciler.engine(for: state.snapshot.cards, holding: state.snapshot.instances.filter { $0.instance.holdsResources }, policy: policy)
+        var engine = Reconciler.engine(for: state.snapshot.cards, holding: state.snapshot.instances.filter { $0.instance.holdsResources }, policy: policy, quotas: state.snapshot.quotas)
         let e = engine.explain(Reconciler.demand(instance), top: 5)
         let decision: String
         switch e.decision {
