@@ -145,6 +145,42 @@ struct HostileInputTests {
         }
     }
 
+    @Test("the audit log keeps every change asked of the API, refused ones included, and nothing else")
+    func auditLog() async throws {
+        try await withAPI { client, bmc in
+            let good = #"{"name":"web","image":"busybox","command":["sh"],"resources":{"cpu":"1","memory":"64Mi"}}"#
+            try await client.execute(uri: "/v1/workloads", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: good)) { #expect($0.status == .created) }
+            try await client.execute(uri: "/v1/workloads", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: #"{"name":"web","image":"/tmp/evil"}"#)) { #expect($0.status == .badRequest) }
+            try await client.execute(uri: "/v1/workloads/nope?tenant=team-a", method: .delete) { #expect($0.status == .notFound) }
+            try await client.execute(uri: "/v1/workloads", method: .get) { #expect($0.status == .ok) }  // a read: not audited
+            try await client.execute(uri: "/v1/no-such-route", method: .post) { #expect($0.status == .notFound) }  // no route: not audited
+            try await client.execute(uri: "/v1/audit", method: .get) { response in
+                let entries = try JSONDecoder().decode([AuditEntry].self, from: Data(response.body.readableBytesView))
+                #expect(entries.map(\.status) == [201, 400, 404], "\(entries)")
+                #expect(entries.map(\.method) == ["POST", "POST", "DELETE"])
+                #expect(entries.last?.target == "/v1/workloads/nope?tenant=team-a" && entries.last?.route.hasPrefix("/v1/workloads/") == true && entries.last?.route.contains("nope") == false, "the route, not the name: \(String(describing: entries.last))")
+                #expect(entries.allSatisfy { $0.who == "anonymous" })
+            }
+            try await client.execute(uri: "/v1/audit?limit=1", method: .get) { response in
+                let entries = try JSONDecoder().decode([AuditEntry].self, from: Data(response.body.readableBytesView))
+                #expect(entries.map(\.status) == [404], "the newest one")
+            }
+            try await client.execute(uri: "/v1/audit?since=10000000000", method: .get) { response in
+                let entries = try JSONDecoder().decode([AuditEntry].self, from: Data(response.body.readableBytesView))
+                #expect(entries.isEmpty)
+            }
+            // 99999999999 s as nanoseconds does not fit a UInt64: it trapped the BMC (schemathesis).
+            for bad in ["since=yesterday", "since=-1", "since=99999999999", "since=1e300", "since=nan", "limit=0", "limit=10001", "limit=1.5", "limit=99999999999999999999"] {
+                try await client.execute(uri: "/v1/audit?\(bad)", method: .get) { response in
+                    #expect(response.status == .badRequest, "\(bad)")
+                    let details = try envelope(response).details
+                    #expect(details.count == 1, "\(bad): \(details)")
+                }
+            }
+            _ = bmc
+        }
+    }
+
     @Test("tenant quotas: set (strings or numbers), list, delete; every bad field and tenant is named and nothing changes")
     func quotas() async throws {
         try await withAPI { client, bmc in

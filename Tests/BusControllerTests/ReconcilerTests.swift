@@ -277,3 +277,19 @@ struct SecretsAtRestTests {
         try reopened.close()
     }
 }
+
+@Suite("audit log")
+struct AuditLogTests {
+    @Test("the log is bounded: every 100 writes it drops all but the newest `limit`; order is by time")
+    func bounded() async throws {
+        var log = AuditLog(store: InMemoryClusterStore())
+        log.limit = 5
+        for i in 0..<250 {
+            try await log.append(AuditEntry(time: Instant(nanoseconds: 1_000 + UInt64(i)), who: "anonymous", method: "POST", route: "/v1/workloads", target: "/v1/workloads", status: 200 + i % 2))
+        }
+        let all = try await log.entries(count: 10_000)
+        #expect(all.count == 55, "5 kept at the 200th write, 50 since")
+        #expect(all.map(\.time.nanoseconds) == (195..<250).map { 1_000 + UInt64($0) })
+        #expect(try await log.entries(since: 1_000 + 240, count: 3).map(\.time.nanoseconds) == [1_247, 1_248, 1_249])
+    }
+}

@@ -118,3 +118,35 @@ struct APIMetricsMiddleware: RouterMiddleware {
         return path
     }
 }
+
+/// Writes every change asked of the API — POST, PUT, DELETE and PATCH to a known route, refused
+/// ones included — to the ``AuditLog`` with its status.
+struct APIAuditMiddleware: RouterMiddleware {
+    typealias Context = BasicRequestContext
+    let audit: AuditLog
+    static let changes: Set<HTTPRequest.Method> = [.post, .put, .delete, .patch]
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard Self.changes.contains(request.method) else { return try await next(request, context) }
+        do {
+            let response = try await next(request, context)
+            await record(request, context, status: response.status.code)
+            return response
+        } catch {
+            await record(request, context, status: (error as? any HTTPResponseError)?.status.code ?? 500)
+            throw error
+        }
+    }
+
+    private func record(_ request: Request, _ context: Context, status: Int) async {
+        let route = APIMetricsMiddleware.route(context)
+        guard route != "unmatched" else { return }
+        let entry = AuditEntry(time: BusManagementController.wallClock(), who: "anonymous", method: request.method.rawValue, route: route,
+                               target: String(request.uri.description.prefix(300)), status: status)
+        do {
+            try await audit.append(entry)
+        } catch {
+            context.logger.error("cannot write the audit log", metadata: ["error": "\(error)", "route": "\(route)"])
+        }
+    }
+}

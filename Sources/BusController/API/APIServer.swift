@@ -16,9 +16,12 @@ import Yams
 public struct APIServer: Sendable {
     public let bmc: BusManagementController
     public let metrics: BusMetrics
+    /// Every change asked of the API (see ``APIAuditMiddleware``).
+    public let audit: AuditLog
     public init(bmc: BusManagementController, metrics: BusMetrics = .process) {
         self.bmc = bmc
         self.metrics = metrics
+        self.audit = AuditLog(store: bmc.registry.store)
     }
 
     /// The largest request body accepted (413 above).
@@ -32,12 +35,13 @@ public struct APIServer: Sendable {
         (.get, "/v1/workloads"), (.post, "/v1/workloads"), (.get, "/v1/workloads/:name"), (.delete, "/v1/workloads/:name"),
         (.get, "/v1/metrics"), (.get, "/v1/workloads/:name/metrics"), (.get, "/v1/workloads/:name/forecast"),
         (.get, "/v1/workloads/:name/explain"), (.post, "/v1/workloads/:name/scale"),
-        (.get, "/v1/quotas"), (.put, "/v1/quotas/:tenant"), (.delete, "/v1/quotas/:tenant"),
+        (.get, "/v1/quotas"), (.put, "/v1/quotas/:tenant"), (.delete, "/v1/quotas/:tenant"), (.get, "/v1/audit"),
     ]
 
     public func router() -> Router<BasicRequestContext> {
         let router = Router()
         router.add(middleware: APIMetricsMiddleware(metrics: metrics))
+        router.add(middleware: APIAuditMiddleware(audit: audit))
         router.add(middleware: APIErrorMiddleware(routes: Self.routes, bodyLimit: Self.bodyLimit))
         router.get("metrics") { _, _ in
             Response(status: .ok, headers: [.contentType: BusMetrics.contentType], body: .init(byteBuffer: ByteBuffer(bytes: self.metrics.exposition())))
@@ -49,6 +53,7 @@ public struct APIServer: Sendable {
         router.addRoutes(workloadRoutes(), atPath: "/v1")
         router.addRoutes(insightRoutes(), atPath: "/v1")
         router.addRoutes(quotaRoutes(), atPath: "/v1")
+        router.addRoutes(auditRoutes(), atPath: "/v1")
         return router
     }
 

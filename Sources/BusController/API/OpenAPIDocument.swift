@@ -74,6 +74,46 @@ enum OpenAPIDocument {
    }
   },
   "schemas": {
+   "AuditEntry": {
+    "description": "one change asked of the API (POST, PUT, DELETE to a known route), refused ones included",
+    "properties": {
+     "method": {
+      "type": "string"
+     },
+     "route": {
+      "type": "string"
+     },
+     "status": {
+      "type": "integer"
+     },
+     "target": {
+      "type": "string"
+     },
+     "time": {
+      "description": "wall-clock time",
+      "properties": {
+       "nanoseconds": {
+        "description": "since 1970",
+        "type": "integer"
+       }
+      },
+      "type": "object"
+     },
+     "who": {
+      "description": "anonymous until the API has authentication",
+      "type": "string"
+     }
+    },
+    "required": [
+     "time",
+     "who",
+     "method",
+     "route",
+     "target",
+     "status"
+    ],
+    "type": "object"
+   },
    "BusEvent": {
     "properties": {
      "kind": {
@@ -1590,6 +1630,62 @@ enum OpenAPIDocument {
      }
     },
     "summary": "Prometheus metrics of this BMC (API requests by route, method and status; cards, instances, ...)"
+   }
+  },
+  "/v1/audit": {
+   "get": {
+    "parameters": [
+     {
+      "in": "query",
+      "name": "since",
+      "required": false,
+      "schema": {
+       "description": "seconds since 1970",
+       "maximum": 10000000000,
+       "minimum": 0,
+       "type": "number"
+      }
+     },
+     {
+      "in": "query",
+      "name": "limit",
+      "required": false,
+      "schema": {
+       "default": 1000,
+       "maximum": 10000,
+       "minimum": 1,
+       "type": "integer"
+      }
+     }
+    ],
+    "responses": {
+     "200": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "items": {
+          "$ref": "#/components/schemas/AuditEntry"
+         },
+         "type": "array"
+        }
+       }
+      },
+      "description": "the entries"
+     },
+     "400": {
+      "$ref": "#/components/responses/BadRequest"
+     },
+     "405": {
+      "$ref": "#/components/responses/MethodNotAllowed"
+     },
+     "413": {
+      "$ref": "#/components/responses/PayloadTooLarge"
+     },
+     "default": {
+      "$ref": "#/components/responses/Error"
+     }
+    },
+    "summary": "The changes asked of the API, oldest first (the newest limit of them)"
    }
   },
   "/v1/cards": {
