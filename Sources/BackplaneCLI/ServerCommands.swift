@@ -178,11 +178,15 @@ enum JoinToken {
     static let notOnArgv = "--token puts the join token on the command line, where every local user can read it (ps); use --join-token-file FILE or $BACKPLANE_JOIN_TOKEN"
 
     static func read(_ path: String) throws -> String {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+        // At most 4 KiB: the path may name /dev/zero or a pipe.
+        guard let handle = FileHandle(forReadingAtPath: path), let data = try? handle.read(upToCount: 4096) else {
             throw ValidationError("--join-token-file: cannot read '\(path)'")
         }
-        let token = text.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !token.isEmpty, token.count <= 256 else { throw ValidationError("--join-token-file: '\(path)' holds no token (1 to 256 characters)") }
+        try? handle.close()
+        let token = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !token.isEmpty, token.count <= 256, token.allSatisfy({ $0.isASCII && !$0.isWhitespace && $0 != "\0" }) else {
+            throw ValidationError("--join-token-file: '\(path)' holds no token (1 to 256 printable ASCII characters)")
+        }
         return token
     }
 

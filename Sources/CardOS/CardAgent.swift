@@ -283,6 +283,10 @@ public final class CardAgent: Service, Sendable {
             spec.readiness = start.readiness
             let handle = try await runtime.start(spec, onExit: onExit)
             self?.watchProbes(handle)
+            // It may have ended before its probes were watched (the exit forgot them first).
+            if !runtime.running().contains(where: { $0.containerID == handle.containerID }) {
+                self?.probes.forget(instance: handle.id, incarnation: handle.incarnation)
+            }
             self?.profiler.track(instance: start.id, workload: start.workload, cgroupPath: handle.cgroupPath, pid: handle.pid)
             let started = CardProtocol.StartedInstance(id: start.id, incarnation: start.incarnation, pid: handle.pid, runtime: runtime.kind, containerID: handle.containerID, cgroupPath: handle.cgroupPath)
             return ByteBuffer(bytes: try JSONEncoder().encode(started))
