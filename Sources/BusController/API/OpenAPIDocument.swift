@@ -1036,6 +1036,9 @@ enum OpenAPIDocument {
           "required": [
            "http"
           ]
+         },
+         {
+          "type": "null"
          }
         ],
         "properties": {
@@ -1252,6 +1255,9 @@ enum OpenAPIDocument {
           "required": [
            "http"
           ]
+         },
+         {
+          "type": "null"
          }
         ],
         "properties": {
