@@ -382,6 +382,225 @@ enum OpenAPIDocument {
     ],
     "type": "object"
    },
+   "ProbeDocument": {
+    "additionalProperties": false,
+    "description": "exactly one of exec, tcp, http (null means absent, as everywhere in the spec)",
+    "oneOf": [
+     {
+      "not": {
+       "anyOf": [
+        {
+         "properties": {
+          "tcp": {
+           "not": {
+            "type": "null"
+           }
+          }
+         },
+         "required": [
+          "tcp"
+         ]
+        },
+        {
+         "properties": {
+          "http": {
+           "not": {
+            "type": "null"
+           }
+          }
+         },
+         "required": [
+          "http"
+         ]
+        }
+       ]
+      },
+      "properties": {
+       "exec": {
+        "not": {
+         "type": "null"
+        }
+       }
+      },
+      "required": [
+       "exec"
+      ]
+     },
+     {
+      "not": {
+       "anyOf": [
+        {
+         "properties": {
+          "exec": {
+           "not": {
+            "type": "null"
+           }
+          }
+         },
+         "required": [
+          "exec"
+         ]
+        },
+        {
+         "properties": {
+          "http": {
+           "not": {
+            "type": "null"
+           }
+          }
+         },
+         "required": [
+          "http"
+         ]
+        }
+       ]
+      },
+      "properties": {
+       "tcp": {
+        "not": {
+         "type": "null"
+        }
+       }
+      },
+      "required": [
+       "tcp"
+      ]
+     },
+     {
+      "not": {
+       "anyOf": [
+        {
+         "properties": {
+          "exec": {
+           "not": {
+            "type": "null"
+           }
+          }
+         },
+         "required": [
+          "exec"
+         ]
+        },
+        {
+         "properties": {
+          "tcp": {
+           "not": {
+            "type": "null"
+           }
+          }
+         },
+         "required": [
+          "tcp"
+         ]
+        }
+       ]
+      },
+      "properties": {
+       "http": {
+        "not": {
+         "type": "null"
+        }
+       }
+      },
+      "required": [
+       "http"
+      ]
+     },
+     {
+      "type": "null"
+     }
+    ],
+    "properties": {
+     "exec": {
+      "items": {
+       "maxLength": 4096,
+       "type": "string"
+      },
+      "maxItems": 64,
+      "minItems": 1,
+      "prefixItems": [
+       {
+        "maxLength": 4096,
+        "minLength": 1,
+        "type": "string"
+       }
+      ],
+      "type": [
+       "array",
+       "null"
+      ]
+     },
+     "failure_threshold": {
+      "maximum": 100,
+      "minimum": 1,
+      "type": [
+       "integer",
+       "null"
+      ]
+     },
+     "http": {
+      "additionalProperties": false,
+      "properties": {
+       "path": {
+        "maxLength": 2048,
+        "pattern": "^/[^\\s]*$",
+        "type": [
+         "string",
+         "null"
+        ]
+       },
+       "port": {
+        "maximum": 65535,
+        "minimum": 1,
+        "type": "integer"
+       }
+      },
+      "required": [
+       "port"
+      ],
+      "type": [
+       "object",
+       "null"
+      ]
+     },
+     "initial_delay": {
+      "maximum": 3600,
+      "minimum": 0,
+      "type": [
+       "integer",
+       "null"
+      ]
+     },
+     "period": {
+      "maximum": 3600,
+      "minimum": 1,
+      "type": [
+       "integer",
+       "null"
+      ]
+     },
+     "tcp": {
+      "maximum": 65535,
+      "minimum": 1,
+      "type": [
+       "integer",
+       "null"
+      ]
+     },
+     "timeout": {
+      "maximum": 600,
+      "minimum": 1,
+      "type": [
+       "integer",
+       "null"
+      ]
+     }
+    },
+    "type": [
+     "object",
+     "null"
+    ]
+   },
    "Quota": {
     "description": "a tenant's quota: the most its placed instances may request in all",
     "properties": {
@@ -914,442 +1133,10 @@ enum OpenAPIDocument {
       "description": "health checks run by the instance's card: liveness restarts, readiness is reported",
       "properties": {
        "liveness": {
-        "additionalProperties": false,
-        "description": "exactly one of exec, tcp, http (null means absent, as everywhere in the spec)",
-        "oneOf": [
-         {
-          "not": {
-           "anyOf": [
-            {
-             "properties": {
-              "tcp": {
-               "not": {
-                "type": "null"
-               }
-              }
-             },
-             "required": [
-              "tcp"
-             ]
-            },
-            {
-             "properties": {
-              "http": {
-               "not": {
-                "type": "null"
-               }
-              }
-             },
-             "required": [
-              "http"
-             ]
-            }
-           ]
-          },
-          "properties": {
-           "exec": {
-            "not": {
-             "type": "null"
-            }
-           }
-          },
-          "required": [
-           "exec"
-          ]
-         },
-         {
-          "not": {
-           "anyOf": [
-            {
-             "properties": {
-              "exec": {
-               "not": {
-                "type": "null"
-               }
-              }
-             },
-             "required": [
-              "exec"
-             ]
-            },
-            {
-             "properties": {
-              "http": {
-               "not": {
-                "type": "null"
-               }
-              }
-             },
-             "required": [
-              "http"
-             ]
-            }
-           ]
-          },
-          "properties": {
-           "tcp": {
-            "not": {
-             "type": "null"
-            }
-           }
-          },
-          "required": [
-           "tcp"
-          ]
-         },
-         {
-          "not": {
-           "anyOf": [
-            {
-             "properties": {
-              "exec": {
-               "not": {
-                "type": "null"
-               }
-              }
-             },
-             "required": [
-              "exec"
-             ]
-            },
-            {
-             "properties": {
-              "tcp": {
-               "not": {
-                "type": "null"
-               }
-              }
-             },
-             "required": [
-              "tcp"
-             ]
-            }
-           ]
-          },
-          "properties": {
-           "http": {
-            "not": {
-             "type": "null"
-            }
-           }
-          },
-          "required": [
-           "http"
-          ]
-         },
-         {
-          "type": "null"
-         }
-        ],
-        "properties": {
-         "exec": {
-          "items": {
-           "maxLength": 4096,
-           "type": "string"
-          },
-          "maxItems": 64,
-          "minItems": 1,
-          "prefixItems": [
-           {
-            "maxLength": 4096,
-            "minLength": 1,
-            "type": "string"
-           }
-          ],
-          "type": [
-           "array",
-           "null"
-          ]
-         },
-         "failure_threshold": {
-          "maximum": 100,
-          "minimum": 1,
-          "type": [
-           "integer",
-           "null"
-          ]
-         },
-         "http": {
-          "additionalProperties": false,
-          "properties": {
-           "path": {
-            "maxLength": 2048,
-            "pattern": "^/[^\\s]*$",
-            "type": [
-             "string",
-             "null"
-            ]
-           },
-           "port": {
-            "maximum": 65535,
-            "minimum": 1,
-            "type": "integer"
-           }
-          },
-          "required": [
-           "port"
-          ],
-          "type": [
-           "object",
-           "null"
-          ]
-         },
-         "initial_delay": {
-          "maximum": 3600,
-          "minimum": 0,
-          "type": [
-           "integer",
-           "null"
-          ]
-         },
-         "period": {
-          "maximum": 3600,
-          "minimum": 1,
-          "type": [
-           "integer",
-           "null"
-          ]
-         },
-         "tcp": {
-          "maximum": 65535,
-          "minimum": 1,
-          "type": [
-           "integer",
-           "null"
-          ]
-         },
-         "timeout": {
-          "maximum": 600,
-          "minimum": 1,
-          "type": [
-           "integer",
-           "null"
-          ]
-         }
-        },
-        "type": [
-         "object",
-         "null"
-        ]
+        "$ref": "#/components/schemas/ProbeDocument"
        },
        "readiness": {
-        "additionalProperties": false,
-        "description": "exactly one of exec, tcp, http (null means absent, as everywhere in the spec)",
-        "oneOf": [
-         {
-          "not": {
-           "anyOf": [
-            {
-             "properties": {
-              "tcp": {
-               "not": {
-                "type": "null"
-               }
-              }
-             },
-             "required": [
-              "tcp"
-             ]
-            },
-            {
-             "properties": {
-              "http": {
-               "not": {
-                "type": "null"
-               }
-              }
-             },
-             "required": [
-              "http"
-             ]
-            }
-           ]
-          },
-          "properties": {
-           "exec": {
-            "not": {
-             "type": "null"
-            }
-           }
-          },
-          "required": [
-           "exec"
-          ]
-         },
-         {
-          "not": {
-           "anyOf": [
-            {
-             "properties": {
-              "exec": {
-               "not": {
-                "type": "null"
-               }
-              }
-             },
-             "required": [
-              "exec"
-             ]
-            },
-            {
-             "properties": {
-              "http": {
-               "not": {
-                "type": "null"
-               }
-              }
-             },
-             "required": [
-              "http"
-             ]
-            }
-           ]
-          },
-          "properties": {
-           "tcp": {
-            "not": {
-             "type": "null"
-            }
-           }
-          },
-          "required": [
-           "tcp"
-          ]
-         },
-         {
-          "not": {
-           "anyOf": [
-            {
-             "properties": {
-              "exec": {
-               "not": {
-                "type": "null"
-               }
-              }
-             },
-             "required": [
-              "exec"
-             ]
-            },
-            {
-             "properties": {
-              "tcp": {
-               "not": {
-                "type": "null"
-               }
-              }
-             },
-             "required": [
-              "tcp"
-             ]
-            }
-           ]
-          },
-          "properties": {
-           "http": {
-            "not": {
-             "type": "null"
-            }
-           }
-          },
-          "required": [
-           "http"
-          ]
-         },
-         {
-          "type": "null"
-         }
-        ],
-        "properties": {
-         "exec": {
-          "items": {
-           "maxLength": 4096,
-           "type": "string"
-          },
-          "maxItems": 64,
-          "minItems": 1,
-          "prefixItems": [
-           {
-            "maxLength": 4096,
-            "minLength": 1,
-            "type": "string"
-           }
-          ],
-          "type": [
-           "array",
-           "null"
-          ]
-         },
-         "failure_threshold": {
-          "maximum": 100,
-          "minimum": 1,
-          "type": [
-           "integer",
-           "null"
-          ]
-         },
-         "http": {
-          "additionalProperties": false,
-          "properties": {
-           "path": {
-            "maxLength": 2048,
-            "pattern": "^/[^\\s]*$",
-            "type": [
-             "string",
-             "null"
-            ]
-           },
-           "port": {
-            "maximum": 65535,
-            "minimum": 1,
-            "type": "integer"
-           }
-          },
-          "required": [
-           "port"
-          ],
-          "type": [
-           "object",
-           "null"
-          ]
-         },
-         "initial_delay": {
-          "maximum": 3600,
-          "minimum": 0,
-          "type": [
-           "integer",
-           "null"
-          ]
-         },
-         "period": {
-          "maximum": 3600,
-          "minimum": 1,
-          "type": [
-           "integer",
-           "null"
-          ]
-         },
-         "tcp": {
-          "maximum": 65535,
-          "minimum": 1,
-          "type": [
-           "integer",
-           "null"
-          ]
-         },
-         "timeout": {
-          "maximum": 600,
-          "minimum": 1,
-          "type": [
-           "integer",
-           "null"
-          ]
-         }
-        },
-        "type": [
-         "object",
-         "null"
-        ]
+        "$ref": "#/components/schemas/ProbeDocument"
        }
       },
       "type": [
