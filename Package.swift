@@ -34,6 +34,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
     ],
     targets: [
@@ -65,9 +66,17 @@ let package = Package(
         .target(name: "Forecasting", dependencies: ["BackplaneModel"], exclude: ["README.md"]),
         // AWB: placement decisions over an immutable view of the bus (pure).
         .target(name: "WorkloadBalancer", dependencies: ["BackplaneModel"], exclude: ["README.md"]),
+        // Bus CA, card certificates and TLS contexts (swift-certificates, swift-crypto, NIOSSL).
+        .target(name: "BusSecurity", dependencies: [
+            "BackplaneModel",
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "X509", package: "swift-certificates"),
+            .product(name: "SwiftASN1", package: "swift-asn1"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        ], exclude: ["README.md"]),
         // The card agent: inventory, container runtimes (runc, process), later profiler and shard host.
         .target(name: "CardOS", dependencies: [
-            "BackplaneModel", "DirectCardLink", "DirectCardLinkNIO", "CPidfd",
+            "BackplaneModel", "DirectCardLink", "DirectCardLinkNIO", "CPidfd", "BusSecurity",
             .product(name: "Subprocess", package: "swift-subprocess"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -79,7 +88,7 @@ let package = Package(
         .target(name: "ControlPlane", dependencies: ["BackplaneModel"]),
         // The BMC: registry, reconciler, plan applier, enumeration, API.
         .target(name: "BusController", dependencies: [
-            "BackplaneModel", "ControlPlane", "WorkloadBalancer", "Forecasting", "ClusterStore", "DirectCardLink", "DirectCardLinkNIO",
+            "BackplaneModel", "ControlPlane", "WorkloadBalancer", "Forecasting", "ClusterStore", "DirectCardLink", "DirectCardLinkNIO", "BusSecurity",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTLS", package: "hummingbird"),
             .product(name: "HummingbirdAuth", package: "hummingbird-auth"),
@@ -93,7 +102,7 @@ let package = Package(
         ], exclude: ["README.md"]),
         // The command line, as a library so it is testable; `backplane` is only @main.
         .target(name: "BackplaneCLI", dependencies: [
-            "BusController", "CardOS", "ClusterStore", "ControlPlane", "DirectCardLinkNIO", "BackplaneModel", "Forecasting", "WorkloadBalancer",
+            "BusController", "CardOS", "ClusterStore", "ControlPlane", "DirectCardLinkNIO", "BackplaneModel", "Forecasting", "WorkloadBalancer", "BusSecurity",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Subprocess", package: "swift-subprocess"),
@@ -102,6 +111,7 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "X509", package: "swift-certificates"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
         ], exclude: ["README.md"]),
         // The per-container supervisor: parent of `runc run`, records the exit, enforces the card's
         // lease (fences the container when it lapses) even while the card agent is dead or frozen.
@@ -149,14 +159,22 @@ let package = Package(
         .testTarget(
             name: "BusControllerTests",
             dependencies: [
-                "BusController", "ClusterStore", "WorkloadBalancer", "BackplaneModel", "CardOS", "DirectCardLinkNIO",
+                "BusController", "ClusterStore", "WorkloadBalancer", "BackplaneModel", "CardOS", "DirectCardLinkNIO", "BusSecurity",
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
         .testTarget(
             name: "BackplaneCLITests",
             dependencies: ["BackplaneCLI", "CardOS", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .testTarget(
+            name: "BusSecurityTests",
+            dependencies: ["BusSecurity", "BackplaneModel", "DirectCardLinkNIO", "DirectCardLink",
+                           .product(name: "X509", package: "swift-certificates"), .product(name: "Crypto", package: "swift-crypto"),
+                           .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl")]
         ),
         .testTarget(
             name: "ControlPlaneTests",

@@ -1,13 +1,15 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
+import NIOSSL
+import X509
 
 /// A small client for the BMC's HTTP API.
 struct BMCClient {
     let base: URL
+    /// The bus CA the API's certificate must chain to (https).
+    var ca: Certificate?
 
-    init(_ text: String) throws {
+    init(_ text: String, ca: Certificate? = nil) throws {
+        self.ca = ca
         guard let url = URL(string: text.hasSuffix("/") ? String(text.dropLast()) : text), url.scheme == "http" || url.scheme == "https" else {
             throw CLIError("--bmc must be an http(s) URL such as http://127.0.0.1:7070, got '\(text)'", exitCode: 2)
         }
@@ -26,20 +28,17 @@ struct BMCClient {
     func request(_ method: String, _ path: String, query: [String: String] = [:], body: Data? = nil, contentType: String = "application/json") async throws -> Data {
         var components = URLComponents(url: base.appendingPathComponent(path), resolvingAgainstBaseURL: false)!
         if !query.isEmpty { components.queryItems = query.sorted { $0.key < $1.key }.map { URLQueryItem(name: $0.key, value: $0.value) } }
-        var request = URLRequest(url: components.url!)
-        request.httpMethod = method
-        request.timeoutInterval = 30
-        if let body {
-            request.httpBody = body
-            request.setValue(contentType, forHTTPHeaderField: "Content-Type")
-        }
-        let (data, response): (Data, URLResponse)
+        var headers: [(String, String)] = []
+        if body != nil { headers.append(("Content-Type", contentType)) }
+        let answer: HTTPTransport.Answer
         do {
-            (data, response) = try await URLSession.shared.data(for: request)
+            answer = try await HTTPTransport.exchange(method, url: components.url!, headers: headers, body: body, trusting: ca)
+        } catch let error as NIOSSLError {
+            throw CLIError("cannot reach the BMC at \(base.absoluteString) over TLS: \(error)\nThe client config names the bus CA the API's certificate must chain to (`backplane up` writes it).", exitCode: 3)
         } catch {
-            throw CLIError("cannot reach the BMC at \(base.absoluteString): \(error.localizedDescription)\nIs it running? Start a local bus with `backplane up`, or point --bmc (or BACKPLANE_BMC) at one.", exitCode: 3)
+            throw CLIError("cannot reach the BMC at \(base.absoluteString): \(error)\nIs it running? Start a local bus with `backplane up`, or point --bmc (or BACKPLANE_BMC) at one.", exitCode: 3)
         }
-        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+        let (data, status) = (answer.body, answer.status)
         guard (200..<300).contains(status) else {
             if let failure = try? JSONDecoder().decode(APIFailure.self, from: data) {
                 var text = failure.error.message

@@ -12,6 +12,41 @@ public enum CardProtocol {
     /// leases and fencing"); the report lets the BMC adopt what matches and stop the rest.
     public static let heartbeat = "card.heartbeat"
 
+    /// Enrollment (mutual-TLS buses): on a link without a certificate, admitted with a join
+    /// token (hello role `client`, metadata ``purposeKey`` = ``enrollPurpose``), a card asks
+    /// for its certificate: body ``Enroll``, reply ``Enrolled``. The link allows nothing else.
+    public static let enroll = "card.enroll"
+    /// A certified card renews its certificate on its own link: body ``Renew``, reply ``Enrolled``.
+    public static let renew = "card.renew"
+    public static let purposeKey = "purpose"
+    public static let enrollPurpose = "enroll"
+
+    public struct Enroll: Codable, Hashable, Sendable {
+        /// The card's certificate signing request (PEM).
+        public var csr: String
+        public var name: String
+        public init(csr: String, name: String) {
+            self.csr = csr
+            self.name = name
+        }
+    }
+
+    public struct Renew: Codable, Hashable, Sendable {
+        public var csr: String
+        public init(csr: String) { self.csr = csr }
+    }
+
+    public struct Enrolled: Codable, Hashable, Sendable {
+        /// The card's certificate (PEM), its SAN carrying the CardID.
+        public var certificate: String
+        /// The bus CA (PEM).
+        public var ca: String
+        public init(certificate: String, ca: String) {
+            self.certificate = certificate
+            self.ca = ca
+        }
+    }
+
     /// Hello metadata keys a card sends when it joins.
     public static let nameKey = "name"
     public static let capacityKey = "capacity"

@@ -36,6 +36,8 @@ public final class BusManagementController: Service, Sendable {
         /// Store revisions kept for watchers; older history is compacted (etcd's
         /// `--auto-compaction-mode=revision`).
         public var keepRevisions: Int64 = 10_000
+        /// Mutual TLS on every DCL link (nil: plain TCP, only behind `--insecure`).
+        public var security: BusLinkSecurity?
         public init(listen: DCLAddress, token: String) {
             self.listen = listen
             self.token = token
@@ -82,6 +84,8 @@ public final class BusManagementController: Service, Sendable {
     /// Hello metadata between admission and the link's establishment.
     /// Recent things that happened on the bus, newest last (at most 1,000).
     let recentEvents = LockedBox<[BusEvent]>([])
+    /// Links admitted without a certificate, to enroll (they may do nothing else).
+    let enrolling = LockedBox<Set<CardID>>([])
     private let joining = LockedBox<[CardID: (name: String, capacity: Resources, inventory: Inventory?, gpus: [String])]>([:])
     /// Liveness and leases of every card (pure; the heartbeat handler and the health ticker
     /// feed it, the loop persists its transitions).
@@ -113,14 +117,37 @@ public final class BusManagementController: Service, Sendable {
         let registry = self.registry
         let token = configuration.token
         let joining = self.joining
-        config.admission = Admission { hello in
-            guard hello.token == token else { return .reject(.unauthorized, reason: "join token rejected") }
+        let security = configuration.security
+        let enrolling = self.enrolling
+        config.admission = Admission { hello, link in
+            var assigned: CardID?
+            if security != nil {
+                switch CardAdmission.decide(hello, certificate: link.peerCertificate) {
+                case .refuse(let reason):
+                    return .reject(.unauthorized, reason: reason)
+                case .enrollment:
+                    let joinAccepted = hello.token == token ? true : await security?.verifyJoin(hello.token) ?? false
+                    guard !hello.token.isEmpty, joinAccepted else { return .reject(.unauthorized, reason: "join token rejected") }
+                    let id = CardID(UInt64.random(in: 1 << 62...UInt64.max - 1))
+                    enrolling.withLock { _ = $0.insert(id) }
+                    return .accept(id)
+                case .card(let id):
+                    if (try? await registry.isRevoked(id)) != false { return .reject(.unauthorized, reason: "card \(id) was removed: its certificate is revoked") }
+                    assigned = id
+                }
+            } else {
+                guard hello.token == token else { return .reject(.unauthorized, reason: "join token rejected") }
+            }
             guard hello.role == .card else { return .accept(hello.cardID == .unassigned ? CardID(UInt64.random(in: 1 << 62...UInt64.max - 1)) : hello.cardID) }
             let capacity = hello.metadata[CardProtocol.capacityKey].flatMap { try? JSONDecoder().decode(Resources.self, from: Data($0.utf8)) }
             guard let capacity else { return .reject(.protocolError, reason: "hello is missing the card's capacity") }
             let id: CardID
             do {
-                id = hello.cardID == .unassigned || hello.cardID.isReserved ? try await registry.assignCardID() : hello.cardID
+                if let assigned {
+                    id = assigned
+                } else {
+                    id = hello.cardID == .unassigned || hello.cardID.isReserved ? try await registry.assignCardID() : hello.cardID
+                }
             } catch {
                 return .reject(.shuttingDown, reason: "cannot assign a CardID: \(error)")
             }
@@ -140,13 +167,18 @@ public final class BusManagementController: Service, Sendable {
                 lastReport.withLock { _ = $0.removeValue(forKey: peer) }
                 if let t = health.withLock({ $0.linked(peer, stored: nil, now: monotonic()) }) { sink.yield(.health([t])) }
             case .closed(let peer, _):
+                enrolling.withLock { _ = $0.remove(peer) }
                 if let t = health.withLock({ $0.linkClosed(peer, now: monotonic()) }) { sink.yield(.health([t])) }
             default:
                 break
             }
         }
         node = DCLNode(configuration: config, group: group)
+        // On a mutual-TLS bus, card messages come only from certified card links (not from a
+        // link that is enrolling).
+        let fromCard: @Sendable (CardID) -> Bool = { source in !enrolling.withLock { $0.contains(source) } }
         node.onMessage(CardProtocol.instanceExited) { d in
+            guard fromCard(d.source) else { return }
             do {
                 sink.yield(.instanceExited(try JSONDecoder().decode(CardProtocol.InstanceExited.self, from: Data(d.body.readableBytesView)), card: d.source))
             } catch {
@@ -156,6 +188,7 @@ public final class BusManagementController: Service, Sendable {
         // Heartbeats renew leases: answered at once (not through the loop); a changed report
         // goes to the loop.
         node.onRequest(CardProtocol.heartbeat) { d in
+            guard fromCard(d.source) else { throw DCLError(.unauthorized, "an enrolling link cannot heartbeat") }
             let beat = try JSONDecoder().decode(CardProtocol.Heartbeat.self, from: Data(d.body.readableBytesView))
             let rtt = beat.rttMicros.flatMap { (0...60_000_000).contains($0) ? Duration.microseconds($0) : nil }
             let (grant, transition) = health.withLock { $0.heartbeatReceived(d.source, rtt: rtt, now: monotonic()) }
@@ -173,6 +206,7 @@ public final class BusManagementController: Service, Sendable {
             return ByteBuffer(bytes: try JSONEncoder().encode(CardProtocol.LeaseGrant(leaseMilliseconds: grant.lease.milliseconds, heartbeatMilliseconds: grant.heartbeatInterval.milliseconds)))
         }
         node.onMessage(CardProtocol.telemetry) { d in
+            guard fromCard(d.source) else { return }
             do {
                 monitor.ingest(try JSONDecoder().decode(CardProtocol.TelemetryBatch.self, from: Data(d.body.readableBytesView)).points, from: d.source)
             } catch {
@@ -231,7 +265,8 @@ public final class BusManagementController: Service, Sendable {
             }
         }
         try await restoreMetrics()
-        let address = try await node.listen(on: configuration.listen)
+        let address = try await node.listen(on: configuration.listen, tls: try configuration.security?.dclContext())
+        if let security = configuration.security { serveEnrollment(security) }
         let waiters = bound.withLock { state in
             state.address = address
             defer { state.waiters = [] }

@@ -1,4 +1,5 @@
 import BackplaneModel
+import BusSecurity
 import DirectCardLinkNIO
 import Foundation
 import Logging
@@ -32,6 +33,8 @@ public final class CardAgent: Service, Sendable {
         public var deadAfter: Duration = .seconds(5)
         /// How long exits are repeated in heartbeats (the BMC applies each once).
         public var exitMemory: Duration = .seconds(30)
+        /// Mutual TLS with a certificate from the bus CA (nil: plain TCP, only behind `--insecure`).
+        public var security: CardLinkSecurity?
 
         public init(name: String, stateDirectory: String, bmc: DCLAddress, token: String, capacity: Resources) {
             self.name = name
@@ -135,16 +138,35 @@ public final class CardAgent: Service, Sendable {
             }
             var attempt = 0
             while !Task.isCancelled {
-                let (node, links) = makeNode()
+                var credentials: CardCredentials?
+                if let security = configuration.security {
+                    do {
+                        credentials = try await self.credentials(security)
+                    } catch let error as DCLError where error.status != .unauthorized && error.status != .versionMismatch {
+                        // The BMC is not up yet, or the link failed mid-enrollment: try again.
+                        logger.warning("cannot enroll with the BMC", metadata: ["error": "\(error)", "attempt": "\(attempt)"])
+                        attempt += 1
+                        try await Task.sleep(for: .milliseconds(min(2000, 50 << min(attempt, 6))))
+                        continue
+                    }
+                }
+                let (node, links) = makeNode(cardID: credentials?.cardID)
                 tasks.addTask { await node.run() }
                 do {
-                    try await node.connect(to: configuration.bmc)
+                    if let credentials {
+                        try await node.connect(to: configuration.bmc, tls: try BusTLS.cardClient(credentials), serverHostname: BusCA.bmcServerName)
+                    } else {
+                        try await node.connect(to: configuration.bmc)
+                    }
                     attempt = 0
                     try "\(node.cardID)\n".write(toFile: idFile, atomically: true, encoding: .utf8)
                     logger.info("linked to the BMC", metadata: ["card": "\(node.cardID)"])
                     // Heartbeat (and so hold the lease) until the link to the BMC closes.
                     try await withThrowingTaskGroup(of: Void.self) { link in
                         link.addTask { try await self.heartbeat(over: node) }
+                        if let security = self.configuration.security {
+                            link.addTask { try await self.renewWhenDue(over: node, security) }
+                        }
                         link.addTask {
                             for await event in links {
                                 if case .closed(let peer, _) = event, peer == .bmc { return }
@@ -257,8 +279,9 @@ public final class CardAgent: Service, Sendable {
     }
 
     /// A node for one link to the BMC, and its link events.
-    private func makeNode() -> (DCLNode, AsyncStream<LinkEvent>) {
-        var config = DCLNode.Configuration(cardID: persistedID ?? .unassigned, role: .card)
+    /// `cardID`: the one the card's certificate carries (on a mutual-TLS bus).
+    private func makeNode(cardID: CardID?) -> (DCLNode, AsyncStream<LinkEvent>) {
+        var config = DCLNode.Configuration(cardID: cardID ?? persistedID ?? .unassigned, role: .card)
         config.token = configuration.token
         config.heartbeatInterval = .seconds(1)
         config.deadAfter = configuration.deadAfter

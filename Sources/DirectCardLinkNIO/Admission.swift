@@ -9,11 +9,26 @@ public enum AdmissionDecision: Sendable, Hashable {
     case reject(DCLStatus, reason: String)
 }
 
+/// What the transport proved about a peer: on a TLS link, the certificate it presented (the
+/// TLS handshake verified it against the trust roots).
+public struct LinkCredentials: Sendable, Hashable {
+    /// The peer's certificate (DER), when it presented one.
+    public var peerCertificate: [UInt8]?
+    /// Whether the link is TLS at all.
+    public var tls: Bool
+    public init(peerCertificate: [UInt8]? = nil, tls: Bool = false) {
+        self.peerCertificate = peerCertificate
+        self.tls = tls
+    }
+}
+
 /// Decides admission of peers. The decision may take time (e.g. a store write to assign a
 /// CardID); the connection waits for it within its handshake timeout.
 public struct Admission: Sendable {
-    public let decide: @Sendable (Hello) async -> AdmissionDecision
-    public init(_ decide: @escaping @Sendable (Hello) async -> AdmissionDecision) { self.decide = decide }
+    public let decide: @Sendable (Hello, LinkCredentials) async -> AdmissionDecision
+    public init(_ decide: @escaping @Sendable (Hello, LinkCredentials) async -> AdmissionDecision) { self.decide = decide }
+    /// An admission that looks at the hello only.
+    public init(_ decide: @escaping @Sendable (Hello) async -> AdmissionDecision) { self.decide = { hello, _ in await decide(hello) } }
 
     /// Admits peers that present a CardID; refuses ones that ask to be given one.
     public static let claimedIdentity = Admission { hello in

@@ -1,6 +1,7 @@
 import BackplaneModel
 import DirectCardLink
 import NIOCore
+import NIOSSL
 
 /// The NIO shell around one ``ConnectionStateMachine``: decodes bytes into frames, feeds them
 /// to the state machine and carries out the actions it returns (STYLE rule 4: it interprets,
@@ -164,7 +165,10 @@ final class DCLChannelHandler: ChannelInboundHandler, RemovableChannelHandler {
         case .admit(let hello):
             let node = self.node
             let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
-            context.eventLoop.makeFutureWithTask { await node.admit(hello) }.whenSuccess { decision in
+            let certificate = (try? context.pipeline.syncOperations.nioSSL_peerCertificate()).flatMap { try? $0?.toDERBytes() }
+            let tls = (try? context.pipeline.syncOperations.handler(type: NIOSSLHandler.self)) != nil
+            let credentials = LinkCredentials(peerCertificate: certificate, tls: tls)
+            context.eventLoop.makeFutureWithTask { await node.admit(hello, credentials: credentials) }.whenSuccess { decision in
                 handler.value.admissionDecided(decision)
             }
         case .established(let e):

@@ -137,14 +137,24 @@ public final class DCLNode: Sendable {
     /// Opens a link and completes the handshake. Returns the peer's CardID.
     /// - Throws: ``DCLError`` with the peer's close reason when it refuses the link.
     @discardableResult
-    public func connect(to address: DCLAddress, tls: NIOSSLContext? = nil, serverHostname: String? = nil) async throws -> CardID {
+    ///
+    /// `verify`, when given, replaces the TLS context's certificate verification: it sees the
+    /// server's chain (leaf first) and accepts or refuses it (enrollment pins the CA this way).
+    public func connect(to address: DCLAddress, tls: NIOSSLContext? = nil, serverHostname: String? = nil,
+                        verify: (@Sendable ([NIOSSLCertificate]) -> Bool)? = nil) async throws -> CardID {
         let loop = group.next()
         let handshake = loop.makePromise(of: CardID.self)
         let bootstrap = ClientBootstrap(group: loop)
             .channelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 4096, initial: 64 << 10, maximum: 1 << 20))
             .channelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try self.configure(channel, opener: true, tls: tls.map { try NIOSSLClientHandler(context: $0, serverHostname: serverHostname) }, handshake: handshake)
+                    let handler = try tls.map { context -> NIOSSLClientHandler in
+                        guard let verify else { return try NIOSSLClientHandler(context: context, serverHostname: serverHostname) }
+                        return try NIOSSLClientHandler(context: context, serverHostname: serverHostname) { chain, promise in
+                            promise.succeed(verify(chain) ? .certificateVerified : .failed)
+                        }
+                    }
+                    try self.configure(channel, opener: true, tls: handler, handshake: handshake)
                 }
             }
         do {
@@ -210,8 +220,8 @@ public final class DCLNode: Sendable {
 
     // MARK: Links (called by channel handlers on their event loops)
 
-    func admit(_ hello: Hello) async -> AdmissionDecision {
-        let decision = await configuration.admission.decide(hello)
+    func admit(_ hello: Hello, credentials: LinkCredentials) async -> AdmissionDecision {
+        let decision = await configuration.admission.decide(hello, credentials)
         if case .accept(let id) = decision, !configuration.newestLinkWins, state.withLockedValue({ $0.connections[id] != nil }) {
             return .reject(.unauthorized, reason: "CardID \(id) already has a link to this node")
         }
@@ -346,4 +356,14 @@ public final class DCLNode: Sendable {
 public enum LinkEvent: Sendable, Hashable {
     case established(peer: CardID, role: PeerRole)
     case closed(peer: CardID, reason: Close)
+}
+
+extension DCLNode {
+    /// Closes the link to `peer` (if any), telling it why. A revoked card is cut off this way.
+    public func disconnect(_ peer: CardID, status: DCLStatus, reason: String) {
+        guard let connection = state.withLockedValue({ $0.connections[peer] }) else { return }
+        connection.eventLoop.execute {
+            connection.handler.value.requestClose(status, reason: reason)
+        }
+    }
 }

@@ -1,4 +1,5 @@
 import BackplaneModel
+import BusSecurity
 import CardOS
 import ClusterStore
 import DirectCardLink
@@ -24,7 +25,10 @@ struct LocalBus {
 
     static var runtimeKind: String { RuncRuntime.unavailableReason() == nil ? "runc" : "process" }
 
-    static func start(cards count: Int, usageStep: Double = 10, tasks: inout ThrowingTaskGroup<Void, any Error>) async throws -> LocalBus {
+    /// The bus CA (mutual TLS on every link, as `backplane up` runs it); nil for plain TCP.
+    var ca: BusCA?
+
+    static func start(cards count: Int, usageStep: Double = 10, secure: Bool = true, tasks: inout ThrowingTaskGroup<Void, any Error>, joinTokens: Set<String> = []) async throws -> LocalBus {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("bp-bus-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
@@ -32,13 +36,19 @@ struct LocalBus {
         var config = BusManagementController.Configuration(listen: .tcp(host: "127.0.0.1", port: 0), token: "test-token")
         config.reconcileInterval = .milliseconds(100)
         config.stopGrace = .milliseconds(300)
+        let ca = secure ? try BusCA.create(now: Date()) : nil
+        config.security = try ca.map { ca in
+            var security = try BusLinkSecurity(ca: ca)
+            security.verifyJoin = { joinTokens.contains($0) }
+            return security
+        }
         var series = WorkloadSeries.Configuration()
         series.step = usageStep
         series.horizons = [.init(seconds: 60)]
         let bmc = BusManagementController(configuration: config, store: store, group: group, reconciler: Reconciler(baseBackoff: .milliseconds(50)), monitor: Monitor(configuration: series))
         tasks.addTask { try await bmc.run() }
         let address = await bmc.listening()
-        var bus = LocalBus(group: group, store: store, bmc: bmc, root: root, usageStep: usageStep)
+        var bus = LocalBus(group: group, store: store, bmc: bmc, root: root, usageStep: usageStep, ca: ca)
         for i in 0..<count { try bus.addCard(i, address: address, tasks: &tasks) }
         return bus
     }
@@ -50,6 +60,7 @@ struct LocalBus {
             : try ProcessRuntime(stateDirectory: state + "/runtime")
         var config = CardAgent.Configuration(name: "card-\(i)", stateDirectory: state, bmc: address, token: "test-token", capacity: Resources(cpuMillis: 1000, memoryBytes: 512 << 20))
         config.deadAfter = .seconds(2)
+        config.security = ca.map { CardLinkSecurity(caFingerprint: $0.fingerprint, credentialsDirectory: state + "/tls") }
         var profiling = Profiler.Configuration()
         profiling.pointInterval = usageStep
         profiling.sampleInterval = .milliseconds(Int64(usageStep * 100))
@@ -166,8 +177,10 @@ struct BusIntegrationTests {
             var config = DCLNode.Configuration(cardID: .unassigned, role: .card)
             config.token = "test-token"
             config.metadata = [CardProtocol.nameKey: "rogue", CardProtocol.capacityKey: String(decoding: try JSONEncoder().encode(Resources(cpuMillis: 64000, memoryBytes: 256 << 30)), as: UTF8.self)]
+            // It enrolled with the join token: its certificate is valid, for its own CardID.
+            let credentials = try await LinkSecurityTests.enroll(bus)
             let rogue = DCLNode(configuration: config, group: bus.group)
-            _ = try await rogue.connect(to: await bus.bmc.listening())
+            _ = try await rogue.connect(to: await bus.bmc.listening(), tls: try BusTLS.cardClient(credentials), serverHostname: BusCA.bmcServerName)
             rogue.setDefaultRoute(.bmc)
             let start = CardProtocol.StartInstance(id: "evil-0", incarnation: 1, image: "busybox", command: ["sleep", "1000"], env: [:], resources: Resources(cpuMillis: 100, memoryBytes: 16 << 20), workload: "default/evil")
             for endpoint in [CardProtocol.startInstance, CardProtocol.stopInstance, CardProtocol.instanceLogs] {
