@@ -3,15 +3,24 @@ import Foundation
 import FoundationNetworking
 #endif
 
-/// A small client for the BMC's HTTP API.
+/// A small client for the BMC's HTTP API; sends the bearer token with every request.
 struct BMCClient {
     let base: URL
+    /// The API token, and where it came from (for messages: never the token itself).
+    let credential: Credential?
 
-    init(_ text: String) throws {
+    /// A token and its origin (`--token`, `$BACKPLANE_TOKEN`, `the client config <path>`).
+    struct Credential: Equatable {
+        var token: String
+        var source: String
+    }
+
+    init(_ text: String, credential: Credential? = nil) throws {
         guard let url = URL(string: text.hasSuffix("/") ? String(text.dropLast()) : text), url.scheme == "http" || url.scheme == "https" else {
             throw CLIError("--bmc must be an http(s) URL such as http://127.0.0.1:7070, got '\(text)'", exitCode: 2)
         }
         base = url
+        self.credential = credential
     }
 
     struct APIFailure: Decodable {
@@ -29,6 +38,7 @@ struct BMCClient {
         var request = URLRequest(url: components.url!)
         request.httpMethod = method
         request.timeoutInterval = 30
+        if let credential { request.setValue("Bearer \(credential.token)", forHTTPHeaderField: "Authorization") }
         if let body {
             request.httpBody = body
             request.setValue(contentType, forHTTPHeaderField: "Content-Type")
@@ -42,6 +52,7 @@ struct BMCClient {
         let status = (response as? HTTPURLResponse)?.statusCode ?? 0
         guard (200..<300).contains(status) else {
             if let failure = try? JSONDecoder().decode(APIFailure.self, from: data) {
+                if status == 401 || status == 403 { throw CLIError(refusal(status: status, message: failure.error.message), exitCode: 1) }
                 var text = failure.error.message
                 if !failure.error.details.isEmpty && failure.error.code == "invalid_spec" {
                     text = "invalid workload spec:\n" + failure.error.details.sorted { $0.key < $1.key }.map { "  \($0.key): \($0.value)" }.joined(separator: "\n")
@@ -51,6 +62,20 @@ struct BMCClient {
             throw CLIError("the BMC answered \(status): \(String(decoding: data, as: UTF8.self))", exitCode: 1)
         }
         return data
+    }
+
+    /// A 401 or 403 for people: which token was used (from where) and how to get a better one.
+    func refusal(status: Int, message: String) -> String {
+        let used = credential.map { "the token from \($0.source)" } ?? "no token"
+        let refused = credential.map { "the BMC refused the token from \($0.source): \(message)" } ?? "no API token given (the BMC answered: \(message))"
+        if status == 403 {
+            return "\(message)\nThe BMC knows \(used) but its role or tenant does not allow this; ask a bus-admin or your tenant-admin for a token that does (`backplane token create`)."
+        }
+        return """
+        \(refused)
+        Give a token with --token (visible to every local user in ps), $BACKPLANE_TOKEN, or "token" in the client config \(ClientConfig.path()). \
+        `backplane up` writes the bus-admin token there (the BMC keeps it in <state>/admin.token); an admin makes others with `backplane token create`.
+        """
     }
 
     func get<T: Decodable>(_ path: String, as type: T.Type) async throws -> T {

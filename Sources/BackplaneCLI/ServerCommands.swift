@@ -14,7 +14,7 @@ struct BMCCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bmc",
         abstract: "Run the Bus Management Controller: DCL for cards, the HTTP API for users.",
-        discussion: "State (the SQLite store and the join token) lives in --state. Stop with Ctrl-C or SIGTERM."
+        discussion: "State (the SQLite store, the join token, and admin.token: the bus-admin API token made at the first start) lives in --state. Stop with Ctrl-C or SIGTERM."
     )
     @Option(help: "State directory.") var state = ".backplane/bmc"
     @Option(help: "API address.") var apiHost = "127.0.0.1"
@@ -49,7 +49,11 @@ struct BMCCommand: AsyncParsableCommand {
         var configuration = BusManagementController.Configuration(listen: .tcp(host: dclHost, port: dclPort), token: token)
         configuration.health = CardHealth.Configuration(heartbeatInterval: .milliseconds(heartbeatMs), lease: .milliseconds(leaseMs), fenceMargin: .milliseconds(fenceMarginMs))
         let bmc = BusManagementController(configuration: configuration, store: store, group: group)
-        let api = APIServer(bmc: bmc)
+        let tokens = TokenStore(store: store)
+        if try await tokens.bootstrapBusAdmin(save: { try AdminToken.write($0, state: state) }) != nil {
+            print("bmc: no bus-admin token in the store: created one in \(AdminToken.path(state: state)) (mode 0600)")
+        }
+        let api = APIServer(bmc: bmc, tokens: tokens)
         print("bmc: store \(state)/bmc.sqlite; cards join at tcp://\(dclHost):\(dclPort); API at http://\(apiHost):\(apiPort)")
         fflush(nil)  // long-running: show it now, also when stdout is a pipe or file
         // SIGINT/SIGTERM: graceful shutdown in reverse order (the API first, then the BMC).

@@ -48,7 +48,10 @@ struct Up: AsyncParsableCommand {
         let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         let token = (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
         let api = "http://127.0.0.1:\(port)"
-        let client = try BMCClient(api)
+        // The BMC writes its bus-admin token at its first start: until then, no client.
+        let adminClient = { @Sendable () -> BMCClient? in
+            AdminToken.read(state: state + "/bmc").flatMap { try? BMCClient(api, credential: .init(token: $0, source: AdminToken.path(state: state + "/bmc"))) }
+        }
         let logger = Logger(label: "backplane.up")
         let cardNames = (0..<cards).map { "card-\($0)" }
         let (cards, timeout, cardCPU, cardMemory, runtime, cardGPUs, port) = (self.cards, self.timeout, self.cardCPU, self.cardMemory, self.runtime, self.cardGPUs, self.port)
@@ -71,13 +74,14 @@ struct Up: AsyncParsableCommand {
             )
         }
         let cardSet = CardSupervisors(cards: cardChildren) {
-            try await Self.waitFor("the BMC API at \(api)", seconds: timeout, log: state + "/bmc.log") { (try? await client.request("GET", "v1/cards")) != nil }
+            try await Self.waitFor("the BMC API at \(api)", seconds: timeout, log: state + "/bmc.log") { (try? await adminClient()?.request("GET", "v1/cards")) != nil }
         }
         let readiness = BusReadiness {
             try await Self.waitFor("\(cards) ready card(s)", seconds: timeout, log: state + "/card-0.log") {
-                let list = try? await client.get("v1/cards", as: [APIServer.CardStatus].self)
+                let list = try? await adminClient()?.get("v1/cards", as: [APIServer.CardStatus].self)
                 return (list?.filter { $0.state == .ready }.count ?? 0) >= cards
             }
+            let config = try Self.writeClientConfig(api: api, state: state)
             let kinds = Set(((try? String(contentsOfFile: state + "/card-0.log", encoding: .utf8)) ?? "").split(separator: "\n").compactMap { line -> String? in
                 line.contains("runtime runc") ? "runc" : line.contains("runtime process") ? "process (no isolation)" : nil
             })
@@ -85,6 +89,7 @@ struct Up: AsyncParsableCommand {
             Backplane is up: 1 BMC and \(cards) card(s) on loopback (runtime: \(kinds.sorted().joined(separator: ", "))).
               API:    \(api)   (OpenAPI at \(api)/v1/openapi.json)
               state:  \(state)   (logs: bmc.log, card-N.log)
+              client: \(config)   (the API URL and the bus-admin token, mode 0600)
 
             Next, in another terminal:
               backplane deploy examples/web.yaml
@@ -120,6 +125,18 @@ struct Up: AsyncParsableCommand {
         }
         if let failure { throw failure }
         say("bus stopped; no containers left")
+    }
+
+    /// Writes the client config (the API URL and the BMC's bus-admin token) where client
+    /// commands read it; returns its path.
+    static func writeClientConfig(api: String, state: String) throws -> String {
+        guard let token = AdminToken.read(state: state + "/bmc") else {
+            throw CLIError("the BMC wrote no bus-admin token to \(AdminToken.path(state: state + "/bmc"))", exitCode: 1)
+        }
+        let path = ClientConfig.path()
+        // ca: the bus CA's certificate, for when the API serves HTTPS.
+        try ClientConfig(bmc: api, token: token, ca: nil).write(to: path)
+        return path
     }
 
     static func waitFor(_ what: String, seconds: Int, log: String, _ check: () async -> Bool) async throws {
