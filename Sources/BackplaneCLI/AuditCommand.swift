@@ -6,7 +6,7 @@ import Foundation
 struct Audit: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show the audit log: every change asked of the API, refused ones included.",
-        discussion: "Example: backplane audit --since 1h. Who is `anonymous` until the API has authentication."
+        discussion: "Example: backplane audit --since 1h. WHO is the token's id (`backplane token list`), or anonymous for requests without a valid token (refused with 401). A tenant-admin sees its tenant's tokens' entries."
     )
     @Option(help: "Only entries newer than this: 30s, 15m, 2h or 1d.") var since: String?
     @Option(help: "At most this many of the newest entries (1-10000).") var limit = 1000
@@ -26,8 +26,8 @@ struct Audit: AsyncParsableCommand {
             guard !entries.isEmpty else { print("no changes in the audit log\(since.map { " in the last \($0)" } ?? "")"); return }
             let format = DateFormatter()
             format.dateFormat = "yyyy-MM-dd HH:mm:ss"
-            print(table(["TIME", "WHO", "METHOD", "TARGET", "STATUS"], entries.map { e in
-                [format.string(from: Date(timeIntervalSince1970: Double(e.time.nanoseconds) / 1e9)), e.who, e.method, e.target, "\(e.status)"]
+            print(table(["TIME", "WHO", "ROLE", "TENANT", "METHOD", "TARGET", "STATUS"], entries.map { e in
+                [format.string(from: Date(timeIntervalSince1970: Double(e.time.nanoseconds) / 1e9)), e.who, e.role ?? "-", e.tenant ?? "-", e.method, e.target, "\(e.status)"]
             }))
         }
     }

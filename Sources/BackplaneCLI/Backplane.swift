@@ -10,11 +10,13 @@ public struct Backplane: AsyncParsableCommand {
         discussion: """
         Start here: `backplane up` brings up a local bus (a BMC and 3 cards); then \
         `backplane deploy examples/web.yaml` and `backplane instances`. Client commands talk to the \
-        BMC's API (--bmc, or $BACKPLANE_BMC; default http://127.0.0.1:7070).
+        BMC's API (--bmc, or $BACKPLANE_BMC; default http://127.0.0.1:7070) with a bearer token \
+        (--token, $BACKPLANE_TOKEN, or the client config that `backplane up` writes: $BACKPLANE_CONFIG, \
+        else ~/.config/backplane/config.json).
 
         Exit codes: 0 ok, 1 the request failed (e.g. not found, invalid spec), 2 bad usage, 3 BMC unreachable.
         """,
-        subcommands: [Up.self, Leftovers.self, Image.self, BMCCommand.self, CardCommand.self, Deploy.self, Delete.self, Scale.self, Cards.self, Drain.self, Workloads.self, Instances.self, Logs.self, Events.self, Top.self, Explain.self, Forecast.self, QuotaCommand.self, Audit.self, Sim.self]
+        subcommands: [Up.self, Leftovers.self, Image.self, BMCCommand.self, CardCommand.self, Deploy.self, Delete.self, Scale.self, Cards.self, Drain.self, Workloads.self, Instances.self, Logs.self, Events.self, Top.self, Explain.self, Forecast.self, QuotaCommand.self, Audit.self, TokenCommand.self, Sim.self]
     )
     public init() {}
 }

@@ -2,18 +2,27 @@ import Foundation
 import NIOSSL
 import X509
 
-/// A small client for the BMC's HTTP API.
+/// A small client for the BMC's HTTP API; sends the bearer token with every request.
 struct BMCClient {
     let base: URL
+    /// The API token, and where it came from (for messages: never the token itself).
+    let credential: Credential?
     /// The bus CA the API's certificate must chain to (https).
     var ca: Certificate?
 
-    init(_ text: String, ca: Certificate? = nil) throws {
+    /// A token and its origin (`--token`, `$BACKPLANE_TOKEN`, `the client config <path>`).
+    struct Credential: Equatable {
+        var token: String
+        var source: String
+    }
+
+    init(_ text: String, credential: Credential? = nil, ca: Certificate? = nil) throws {
         self.ca = ca
         guard let url = URL(string: text.hasSuffix("/") ? String(text.dropLast()) : text), url.scheme == "http" || url.scheme == "https" else {
             throw CLIError("--bmc must be an http(s) URL such as http://127.0.0.1:7070, got '\(text)'", exitCode: 2)
         }
         base = url
+        self.credential = credential
     }
 
     struct APIFailure: Decodable {
@@ -30,6 +39,7 @@ struct BMCClient {
         if !query.isEmpty { components.queryItems = query.sorted { $0.key < $1.key }.map { URLQueryItem(name: $0.key, value: $0.value) } }
         var headers: [(String, String)] = []
         if body != nil { headers.append(("Content-Type", contentType)) }
+        if let credential { headers.append(("Authorization", "Bearer \(credential.token)")) }
         let answer: HTTPTransport.Answer
         do {
             answer = try await HTTPTransport.exchange(method, url: components.url!, headers: headers, body: body, trusting: ca)
@@ -41,6 +51,7 @@ struct BMCClient {
         let (data, status) = (answer.body, answer.status)
         guard (200..<300).contains(status) else {
             if let failure = try? JSONDecoder().decode(APIFailure.self, from: data) {
+                if status == 401 || status == 403 { throw CLIError(refusal(status: status, message: failure.error.message), exitCode: 1) }
                 var text = failure.error.message
                 if !failure.error.details.isEmpty && failure.error.code == "invalid_spec" {
                     text = "invalid workload spec:\n" + failure.error.details.sorted { $0.key < $1.key }.map { "  \($0.key): \($0.value)" }.joined(separator: "\n")
@@ -50,6 +61,20 @@ struct BMCClient {
             throw CLIError("the BMC answered \(status): \(String(decoding: data, as: UTF8.self))", exitCode: 1)
         }
         return data
+    }
+
+    /// A 401 or 403 for people: which token was used (from where) and how to get a better one.
+    func refusal(status: Int, message: String) -> String {
+        let used = credential.map { "the token from \($0.source)" } ?? "no token"
+        let refused = credential.map { "the BMC refused the token from \($0.source): \(message)" } ?? "no API token given (the BMC answered: \(message))"
+        if status == 403 {
+            return "\(message)\nThe BMC knows \(used) but its role or tenant does not allow this; ask a bus-admin or your tenant-admin for a token that does (`backplane token create`)."
+        }
+        return """
+        \(refused)
+        Give a token with --token (visible to every local user in ps), $BACKPLANE_TOKEN, or "token" in the client config \(ClientConfig.path()). \
+        `backplane up` writes the bus-admin token there (the BMC keeps it in <state>/admin.token); an admin makes others with `backplane token create`.
+        """
     }
 
     func get<T: Decodable>(_ path: String, as type: T.Type) async throws -> T {

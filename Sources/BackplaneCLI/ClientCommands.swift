@@ -2,15 +2,64 @@ import ArgumentParser
 import BackplaneModel
 import BusController
 import Foundation
+import X509
 
 struct BMCOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("The BMC's API URL.", discussion: "Default: $BACKPLANE_BMC, else http://127.0.0.1:7070 (what `backplane up` uses)."))
-    var bmc: String = ProcessInfo.processInfo.environment["BACKPLANE_BMC"] ?? "http://127.0.0.1:7070"
+    @Option(name: .long, help: ArgumentHelp("The BMC's API URL.", discussion: "Default: $BACKPLANE_BMC, else \"bmc\" in the client config, else https://127.0.0.1:7070 (what `backplane up` uses)."))
+    var bmc: String?
+
+    @Option(name: .long, help: ArgumentHelp("The API token.", discussion: "Visible to every local user in ps: prefer $BACKPLANE_TOKEN or \"token\" in the client config ($BACKPLANE_CONFIG, else ~/.config/backplane/config.json, mode 0600; `backplane up` writes it)."))
+    var token: String?
+
+    @Option(name: .long, help: ArgumentHelp("The bus CA's certificate (PEM file) the API's HTTPS certificate must chain to.", discussion: "Default: $BACKPLANE_CA, else \"ca\" in the client config (`backplane up` writes <state>/bmc/ca.pem there)."))
+    var ca: String?
 
     @Flag(name: .long, help: "Print JSON for scripts instead of a table.")
     var json = false
 
-    func client() throws -> BMCClient { try BMCClient(bmc) }
+    static let defaultBMC = "https://127.0.0.1:7070"
+
+    func client() throws -> BMCClient {
+        let environment = ProcessInfo.processInfo.environment
+        let (url, credential) = try Self.resolve(bmc: bmc, token: token, environment: environment, loadConfig: ClientConfig.load)
+        return try BMCClient(url, credential: credential, ca: try Self.resolveCA(ca: ca, environment: environment, loadConfig: ClientConfig.load))
+    }
+
+    /// The bus CA: `--ca`, `$BACKPLANE_CA`, the config's `ca` (each a PEM file's path); nil when
+    /// none is named (then only the system's CAs are trusted).
+    static func resolveCA(ca: String?, environment: [String: String], loadConfig: (String) throws -> ClientConfig?) throws -> Certificate? {
+        var named = ca.flatMap { $0.isEmpty ? nil : ($0, "--ca") } ?? environment["BACKPLANE_CA"].flatMap { $0.isEmpty ? nil : ($0, "$BACKPLANE_CA") }
+        if named == nil, let path = try loadConfig(ClientConfig.path(environment: environment))?.ca, !path.isEmpty {
+            named = (path, "the client config's \"ca\"")
+        }
+        guard let (path, source) = named else { return nil }
+        guard let handle = FileHandle(forReadingAtPath: path), let data = try? handle.read(upToCount: 65_536) else {
+            throw CLIError("\(source): cannot read the CA certificate '\(path)'", exitCode: 2)
+        }
+        try? handle.close()
+        do {
+            return try Certificate(pemEncoded: String(decoding: data, as: UTF8.self))
+        } catch {
+            throw CLIError("\(source): '\(path)' holds no PEM certificate (\(error))", exitCode: 2)
+        }
+    }
+
+    /// The URL and token: `--bmc`, `$BACKPLANE_BMC`, the config's `bmc`, the default; `--token`,
+    /// `$BACKPLANE_TOKEN`, the config's `token`. The config is read only when it is needed.
+    static func resolve(bmc: String?, token: String?, environment: [String: String], loadConfig: (String) throws -> ClientConfig?) throws -> (String, BMCClient.Credential?) {
+        func nonEmpty(_ s: String?) -> String? { s.flatMap { $0.isEmpty ? nil : $0 } }
+        var url = nonEmpty(bmc) ?? nonEmpty(environment["BACKPLANE_BMC"])
+        var credential = nonEmpty(token).map { BMCClient.Credential(token: $0, source: "--token") }
+            ?? nonEmpty(environment["BACKPLANE_TOKEN"]).map { BMCClient.Credential(token: $0, source: "$BACKPLANE_TOKEN") }
+        if url == nil || credential == nil {
+            let path = ClientConfig.path(environment: environment)
+            if let config = try loadConfig(path) {
+                url = url ?? nonEmpty(config.bmc)
+                credential = credential ?? nonEmpty(config.token).map { BMCClient.Credential(token: $0, source: "the client config \(path)") }
+            }
+        }
+        return (url ?? defaultBMC, credential)
+    }
 }
 
 /// Runs a client command, turning failures into a message and a meaningful exit code.
@@ -59,12 +108,12 @@ struct Deploy: AsyncParsableCommand {
 struct Delete: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Delete a workload; its instances are stopped.")
     @Argument(help: "The workload name.") var name: String
-    @Option(help: "The workload's tenant.") var tenant = "default"
+    @Option(help: "The workload's tenant (default: the token's; a bus-admin's is default).") var tenant: String?
     @OptionGroup var options: BMCOptions
 
     func run() async throws {
         try await runClient {
-            _ = try await options.client().request("DELETE", "v1/workloads/\(name)", query: ["tenant": tenant])
+            _ = try await options.client().request("DELETE", "v1/workloads/\(name)", query: tenant.map { ["tenant": $0] } ?? [:])
             print("workload \(name) deleted; its instances are stopping")
         }
     }
@@ -74,12 +123,12 @@ struct Scale: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Set a workload's replica count.")
     @Argument(help: "The workload name.") var name: String
     @Option(help: "The new replica count (0-1000).") var replicas: Int
-    @Option(help: "The workload's tenant.") var tenant = "default"
+    @Option(help: "The workload's tenant (default: the token's; a bus-admin's is default).") var tenant: String?
     @OptionGroup var options: BMCOptions
 
     func run() async throws {
         try await runClient {
-            _ = try await options.client().request("POST", "v1/workloads/\(name)/scale", query: ["tenant": tenant], body: Data("{\"replicas\": \(replicas)}".utf8))
+            _ = try await options.client().request("POST", "v1/workloads/\(name)/scale", query: tenant.map { ["tenant": $0] } ?? [:], body: Data("{\"replicas\": \(replicas)}".utf8))
             print("workload \(name) scaled to \(replicas) replica(s)")
         }
     }
@@ -167,14 +216,16 @@ struct Instances: AsyncParsableCommand {
 struct Logs: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Show the output of a workload's instances (or of one instance).")
     @Argument(help: "A workload name (all its instances) or an instance id such as web-0 (team-a_web-0 in tenant team-a).") var name: String
-    @Option(help: "The workload's tenant (for a workload name).") var tenant = "default"
+    @Option(help: "The workload's tenant (for a workload name; default: the only tenant with such a workload, else default).") var tenant: String?
     @OptionGroup var options: BMCOptions
 
     func run() async throws {
         try await runClient {
             let client = try options.client()
             let instances = try await client.get("v1/instances", as: [Instance].self)
-            let chosen = instances.contains { $0.id == name } ? [name] : instances.filter { $0.workload == name && $0.tenant == tenant }.map(\.id)
+            let named = instances.filter { $0.workload == name }
+            let wanted = tenant ?? (Set(named.map(\.tenant)).count == 1 ? named.first?.tenant : WorkloadSpec.defaultTenant)
+            let chosen = instances.contains { $0.id == name } ? [name] : named.filter { $0.tenant == wanted }.map(\.id)
             guard !chosen.isEmpty else { throw CLIError("no workload or instance named '\(name)'", exitCode: 1) }
             for id in chosen {
                 let data = try await client.request("GET", "v1/instances/\(id)/logs")

@@ -13,13 +13,13 @@ struct Explain: AsyncParsableCommand {
         """
     )
     @Argument(help: "The workload name.") var name: String
-    @Option(help: "The workload's tenant.") var tenant = "default"
+    @Option(help: "The workload's tenant (default: the token's; a bus-admin's is default).") var tenant: String?
     @OptionGroup var options: BMCOptions
 
     func run() async throws {
         try await runClient {
             let client = try options.client()
-            let data = try await client.request("GET", "v1/workloads/\(name)/explain", query: ["tenant": tenant])
+            let data = try await client.request("GET", "v1/workloads/\(name)/explain", query: tenant.map { ["tenant": $0] } ?? [:])
             if options.json { printJSON(data); return }
             let e: APIServer.WorkloadExplanation
             do { e = try JSONDecoder().decode(APIServer.WorkloadExplanation.self, from: data) } catch { throw CLIError("unexpected answer from the BMC: \(error)") }

@@ -80,7 +80,7 @@ extension Forecast {
             """
         )
         @Argument(help: "The workload name.") var name: String
-        @Option(help: "The workload's tenant.") var tenant = "default"
+        @Option(help: "The workload's tenant (default: the token's; a bus-admin's is default).") var tenant: String?
         @Option(help: "How far ahead: 1m, 5m or 1h.") var horizon = "5m"
         @Option(help: "Comma-separated quantiles, each between 0 and 1.") var quantiles = "0.5,0.9,0.99"
         @Option(help: "How many recent points to show.") var history = 12
@@ -89,7 +89,7 @@ extension Forecast {
         func run() async throws {
             try await runClient {
                 let client = try options.client()
-                let data = try await client.request("GET", "v1/workloads/\(name)/forecast", query: ["tenant": tenant, "horizon": horizon, "quantiles": quantiles])
+                let data = try await client.request("GET", "v1/workloads/\(name)/forecast", query: ["tenant": tenant, "horizon": horizon, "quantiles": quantiles].compactMapValues { $0 })
                 if options.json { printJSON(data); return }
                 let f: APIServer.WorkloadForecast
                 do { f = try JSONDecoder().decode(APIServer.WorkloadForecast.self, from: data) } catch { throw CLIError("unexpected answer from the BMC: \(error)") }

@@ -1,6 +1,8 @@
 import ArgumentParser
 import BackplaneModel
 import BusController
+import NIOSSL
+import BusSecurity
 import CardOS
 import ClusterStore
 import ControlPlane
@@ -14,7 +16,7 @@ struct BMCCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bmc",
         abstract: "Run the Bus Management Controller: DCL for cards, the HTTP API for users.",
-        discussion: "State (the SQLite store and the join token) lives in --state. Stop with Ctrl-C or SIGTERM."
+        discussion: "State (the SQLite store, the join token, and admin.token: the bus-admin API token made at the first start) lives in --state. Stop with Ctrl-C or SIGTERM."
     )
     @Option(help: "State directory.") var state = ".backplane/bmc"
     @Option(help: "API address.") var apiHost = "127.0.0.1"
@@ -26,6 +28,7 @@ struct BMCCommand: AsyncParsableCommand {
     @Option(name: .customLong("heartbeat-ms"), help: ArgumentHelp("How often cards heartbeat, in milliseconds.", discussion: "The BMC tells every card in each lease grant. Feeds the phi-accrual failure detector (suspect at phi 8).")) var heartbeatMs = 200
     @Option(name: .customLong("lease-ms"), help: ArgumentHelp("How long one heartbeat lets a card keep its instances running without hearing from the BMC, in milliseconds.", discussion: "When it lapses the card's shims fence (kill) its instances; the BMC re-places them only after lease + fence margin. At least 3 heartbeats.")) var leaseMs = 2000
     @Option(name: .customLong("fence-margin-ms"), help: ArgumentHelp("Extra wait after a lease lapses before re-placing, in milliseconds.", discussion: "Covers the shims' 50 ms poll, the kill, and clock-rate drift between hosts.")) var fenceMarginMs = 300
+    @Flag(help: ArgumentHelp("Plain TCP for DCL and plain HTTP for the API.", discussion: InsecureMode.help)) var insecure = false
 
     func validate() throws {
         if token != nil { throw ValidationError(JoinToken.notOnArgv) }
@@ -48,13 +51,30 @@ struct BMCCommand: AsyncParsableCommand {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
         var configuration = BusManagementController.Configuration(listen: .tcp(host: dclHost, port: dclPort), token: token)
         configuration.health = CardHealth.Configuration(heartbeatInterval: .milliseconds(heartbeatMs), lease: .milliseconds(leaseMs), fenceMargin: .milliseconds(fenceMarginMs))
+        let tokens = TokenStore(store: store)
+        var apiTLS: TLSConfiguration?
+        if insecure {
+            InsecureMode.warn("bmc")
+        } else {
+            // The bus CA (created on the first start), and this run's server certificate.
+            let (ca, created) = try BusCAFiles.loadOrCreate(directory: state, now: Date())
+            var security = try BusLinkSecurity(ca: ca, names: [apiHost, dclHost])
+            security.verifyJoin = { (try? await tokens.verifyJoin($0)) ?? false }
+            configuration.security = security
+            apiTLS = try security.apiConfiguration()
+            print("bmc: \(created ? "created the bus CA" : "bus CA") \(state)/ca.pem, fingerprint \(ca.fingerprint) (cards enroll with it)")
+        }
         let bmc = BusManagementController(configuration: configuration, store: store, group: group)
-        let api = APIServer(bmc: bmc)
-        print("bmc: store \(state)/bmc.sqlite; cards join at tcp://\(dclHost):\(dclPort); API at http://\(apiHost):\(apiPort)")
+        if try await tokens.bootstrapBusAdmin(save: { try AdminToken.write($0, state: state) }) != nil {
+            print("bmc: no bus-admin token in the store: created one in \(AdminToken.path(state: state)) (mode 0600)")
+        }
+        let api = APIServer(bmc: bmc, tokens: tokens)
+        let (dclScheme, apiScheme) = insecure ? ("tcp", "http") : ("tls", "https")
+        print("bmc: store \(state)/bmc.sqlite; cards join at \(dclScheme)://\(dclHost):\(dclPort); API at \(apiScheme)://\(apiHost):\(apiPort)")
         fflush(nil)  // long-running: show it now, also when stdout is a pipe or file
         // SIGINT/SIGTERM: graceful shutdown in reverse order (the API first, then the BMC).
         let services = ServiceGroup(configuration: .init(
-            services: [.init(service: bmc), .init(service: APIService(api: api, host: apiHost, port: apiPort))],
+            services: [.init(service: bmc), .init(service: APIService(api: api, host: apiHost, port: apiPort, tls: apiTLS))],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: Logger(label: "backplane.bmc.services")
         ))
@@ -94,8 +114,10 @@ struct CardCommand: AsyncParsableCommand {
     @Option(help: "runc, process or auto.") var runtime = "auto"
     @Option(help: ArgumentHelp("Where images come from (runc).", discussion: "Images are <DIR>/images/<name>/rootfs: busybox (built on first use) and those `backplane image import` adds. Every directory above it must be world-traversable: a container's root is an unprivileged host uid.")) var imageStore = ImageStore.defaultDirectory
     @Option(help: ArgumentHelp("GPU devices this card offers, as comma-separated models (e.g. T4,T4).", discussion: "Declared capacity: AWB places GPU requests on them, but CardOS does not yet pass GPU devices into containers.")) var gpus = ""
-    @Option(help: ArgumentHelp("A file holding the join token.", discussion: "Default: $BACKPLANE_JOIN_TOKEN. Never on the command line, where every local user can read it (the BMC keeps it in <state>/token).")) var joinTokenFile: String?
+    @Option(help: ArgumentHelp("A file holding the join token (needed only to enroll).", discussion: "Default: $BACKPLANE_JOIN_TOKEN. Never on the command line, where every local user can read it (the BMC keeps one in <state>/token; `backplane token create --join --ttl 1h` makes short-lived ones).")) var joinTokenFile: String?
     @Option(help: .hidden) var token: String?
+    @Option(help: ArgumentHelp("A file holding the bus CA's SHA-256 fingerprint (needed only to enroll).", discussion: "Default: $BACKPLANE_CA_FINGERPRINT. `backplane bmc` prints it. The card trusts the BMC only if its certificate chains to that CA; it then keeps the CA, its key and certificate in <state>/tls.")) var caFingerprintFile: String?
+    @Flag(help: ArgumentHelp("Plain TCP to the BMC (a BMC run with --insecure).", discussion: InsecureMode.help)) var insecure = false
 
     static func parseGPUs(_ text: String) throws -> [String] {
         let models = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
@@ -117,8 +139,21 @@ struct CardCommand: AsyncParsableCommand {
         let parts = bmc.split(separator: ":")
         guard parts.count == 2, let port = Int(parts[1]) else { throw ValidationError("--bmc must be host:port, got '\(bmc)'") }
         if token != nil { throw ValidationError(JoinToken.notOnArgv) }
-        guard let token = try joinTokenFile.map(JoinToken.read) ?? JoinToken.fromEnvironment() else {
-            throw ValidationError("a join token is needed: --join-token-file FILE or $BACKPLANE_JOIN_TOKEN (the BMC keeps it in <state>/token)")
+        let joinToken = try joinTokenFile.map(JoinToken.read) ?? JoinToken.fromEnvironment()
+        let credentials = state + "/tls"
+        let enrolled = (try? CardCredentials.load(directory: credentials)) != nil
+        if insecure {
+            InsecureMode.warn("card")
+        }
+        guard let token = joinToken ?? (enrolled && !insecure ? "" : nil) else {
+            throw ValidationError("a join token is needed to join: --join-token-file FILE or $BACKPLANE_JOIN_TOKEN (the BMC keeps one in <state>/token; `backplane token create --join` makes more)")
+        }
+        let fingerprint = try caFingerprintFile.map(Self.readFingerprint) ?? ProcessInfo.processInfo.environment["BACKPLANE_CA_FINGERPRINT"].map { text in
+            guard let fingerprint = Fingerprint.normalize(text) else { throw ValidationError("$BACKPLANE_CA_FINGERPRINT: '\(text.prefix(80))' is not a SHA-256 fingerprint (64 hex digits, optionally sha256: and colons)") }
+            return fingerprint
+        }
+        if !insecure && !enrolled && fingerprint == nil {
+            throw ValidationError("this card is not enrolled yet: it needs the bus CA's fingerprint (--ca-fingerprint-file FILE or $BACKPLANE_CA_FINGERPRINT; `backplane bmc` prints it) and a join token")
         }
         // Its logs and the specs it runs (env secrets): root only.
         try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
@@ -127,8 +162,9 @@ struct CardCommand: AsyncParsableCommand {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         var configuration = CardAgent.Configuration(name: name, stateDirectory: state, bmc: .tcp(host: String(parts[0]), port: port), token: token, capacity: capacity)
         configuration.gpus = try Self.parseGPUs(gpus)
+        if !insecure { configuration.security = CardLinkSecurity(caFingerprint: fingerprint, credentialsDirectory: credentials) }
         let agent = CardAgent(configuration: configuration, runtime: runtime, group: group)
-        print("card \(name): offering \(capacity)\(configuration.gpus.isEmpty ? "" : " and \(configuration.gpus.count) GPU(s) \(configuration.gpus.joined(separator: ","))"), runtime \(runtime.kind), joining tcp://\(bmc)")
+        print("card \(name): offering \(capacity)\(configuration.gpus.isEmpty ? "" : " and \(configuration.gpus.count) GPU(s) \(configuration.gpus.joined(separator: ","))"), runtime \(runtime.kind), joining \(insecure ? "tcp" : "tls")://\(bmc)")
         fflush(nil)  // long-running: show it now, also when stdout is a pipe or file
         // SIGINT/SIGTERM: the agent stops every instance (TERM, grace, KILL), then exits.
         let services = ServiceGroup(configuration: .init(
@@ -140,6 +176,17 @@ struct CardCommand: AsyncParsableCommand {
         try await group.shutdownGracefully()
         print("card \(name): stopped; no instances left")
         fflush(nil)  // long-running: show it now, also when stdout is a pipe or file
+    }
+
+    static func readFingerprint(_ path: String) throws -> String {
+        guard let handle = FileHandle(forReadingAtPath: path), let data = try? handle.read(upToCount: 1024) else {
+            throw ValidationError("--ca-fingerprint-file: cannot read '\(path)'")
+        }
+        try? handle.close()
+        guard let fingerprint = Fingerprint.normalize(String(decoding: data, as: UTF8.self)) else {
+            throw ValidationError("--ca-fingerprint-file: '\(path)' holds no SHA-256 fingerprint (64 hex digits, optionally sha256: and colons)")
+        }
+        return fingerprint
     }
 
     static func makeRuntime(_ choice: String, state: String, imageStore: String = ImageStore.defaultDirectory) throws -> any ContainerRuntime {
@@ -168,7 +215,21 @@ struct APIService: Service {
     let api: APIServer
     let host: String
     let port: Int
-    func run() async throws { try await api.run(host: host, port: port) }
+    var tls: TLSConfiguration?
+    func run() async throws { try await api.run(host: host, port: port, tls: tls) }
+}
+
+/// `--insecure`: plain TCP and HTTP, for debugging only, and loudly so.
+enum InsecureMode {
+    static let help = "No certificates: anyone who can reach the ports can read and forge links and API calls (tokens included). For debugging only; prints a warning."
+
+    static func warn(_ who: String) {
+        FileHandle.standardError.write(Data("""
+        WARNING: \(who) runs with --insecure: DCL links are plain TCP and the API plain HTTP. Anyone who can reach \
+        these ports can read and forge bus traffic and API tokens. Use it only for debugging.
+
+        """.utf8))
+    }
 }
 
 /// The join token a card presents: from a file or the environment, never from argv (any local

@@ -1,5 +1,6 @@
 import ArgumentParser
 import BusController
+import BusSecurity
 import Dispatch
 import CardOS
 import Foundation
@@ -34,6 +35,7 @@ struct Up: AsyncParsableCommand {
     @Option(name: .customLong("card-gpus"), help: "GPU devices each card declares, e.g. T4,T4 (accounting only: not passed into containers).") var cardGPUs = ""
     @Option(help: "Seconds to wait for the bus to come up.") var timeout = 60
     @Option(help: "The cards' image store (see `backplane image`).") var imageStore = ImageStore.defaultDirectory
+    @Flag(help: ArgumentHelp("Plain TCP links and a plain HTTP API.", discussion: InsecureMode.help)) var insecure = false
 
     func validate() throws {
         guard (1...64).contains(cards) else { throw ValidationError("--cards must be 1 to 64") }
@@ -47,15 +49,31 @@ struct Up: AsyncParsableCommand {
         chmod(state, 0o700)
         let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         let token = (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
-        let api = "http://127.0.0.1:\(port)"
-        let client = try BMCClient(api)
+        let api = "\(insecure ? "http" : "https")://127.0.0.1:\(port)"
+        // The bus CA, made here before the BMC starts (the BMC loads it) so that the cards can be
+        // given its fingerprint to enroll with.
+        var ca: BusCA?
+        if insecure {
+            InsecureMode.warn("up")
+        } else {
+            try SecureFiles.directory(state + "/bmc")
+            ca = try BusCAFiles.loadOrCreate(directory: state + "/bmc", now: Date()).ca
+        }
+        let caCertificate = ca?.certificate
+        // The BMC writes its bus-admin token at its first start: until then, no client.
+        let adminClient = { @Sendable () -> BMCClient? in
+            AdminToken.read(state: state + "/bmc").flatMap { try? BMCClient(api, credential: .init(token: $0, source: AdminToken.path(state: state + "/bmc")), ca: caCertificate) }
+        }
+        let insecureFlag = insecure ? ["--insecure"] : []
+        var cardEnvironment = [JoinToken.environmentVariable: token]
+        if let ca { cardEnvironment["BACKPLANE_CA_FINGERPRINT"] = ca.fingerprint }
         let logger = Logger(label: "backplane.up")
         let cardNames = (0..<cards).map { "card-\($0)" }
         let (cards, timeout, cardCPU, cardMemory, runtime, cardGPUs, port) = (self.cards, self.timeout, self.cardCPU, self.cardMemory, self.runtime, self.cardGPUs, self.port)
 
         let bmc = SupervisedChild(
             name: "bmc", executable: exe,
-            arguments: ["bmc", "--state", state + "/bmc", "--api-port", "\(port)", "--dcl-port", "\(port + 1)"],
+            arguments: ["bmc", "--state", state + "/bmc", "--api-port", "\(port)", "--dcl-port", "\(port + 1)"] + insecureFlag,
             environment: [JoinToken.environmentVariable: token],
             log: state + "/bmc.log", stoppingMessage: "stopping the BMC...", logger: logger
         )
@@ -65,19 +83,20 @@ struct Up: AsyncParsableCommand {
                 arguments: [
                     "card", "--bmc", "127.0.0.1:\(port + 1)", "--state", state + "/" + name, "--name", name,
                     "--cpu", cardCPU, "--memory", cardMemory, "--runtime", runtime, "--gpus", cardGPUs, "--image-store", imageStore,
-                ],
-                environment: [JoinToken.environmentVariable: token],
+                ] + insecureFlag,
+                environment: cardEnvironment,
                 log: state + "/\(name).log", stoppingMessage: nil, logger: logger
             )
         }
         let cardSet = CardSupervisors(cards: cardChildren) {
-            try await Self.waitFor("the BMC API at \(api)", seconds: timeout, log: state + "/bmc.log") { (try? await client.request("GET", "v1/cards")) != nil }
+            try await Self.waitFor("the BMC API at \(api)", seconds: timeout, log: state + "/bmc.log") { (try? await adminClient()?.request("GET", "v1/cards")) != nil }
         }
         let readiness = BusReadiness {
             try await Self.waitFor("\(cards) ready card(s)", seconds: timeout, log: state + "/card-0.log") {
-                let list = try? await client.get("v1/cards", as: [APIServer.CardStatus].self)
+                let list = try? await adminClient()?.get("v1/cards", as: [APIServer.CardStatus].self)
                 return (list?.filter { $0.state == .ready }.count ?? 0) >= cards
             }
+            let config = try Self.writeClientConfig(api: api, state: state, ca: caCertificate == nil ? nil : state + "/bmc/ca.pem")
             let kinds = Set(((try? String(contentsOfFile: state + "/card-0.log", encoding: .utf8)) ?? "").split(separator: "\n").compactMap { line -> String? in
                 line.contains("runtime runc") ? "runc" : line.contains("runtime process") ? "process (no isolation)" : nil
             })
@@ -85,6 +104,7 @@ struct Up: AsyncParsableCommand {
             Backplane is up: 1 BMC and \(cards) card(s) on loopback (runtime: \(kinds.sorted().joined(separator: ", "))).
               API:    \(api)   (OpenAPI at \(api)/v1/openapi.json)
               state:  \(state)   (logs: bmc.log, card-N.log)
+              client: \(config)   (the API URL and the bus-admin token, mode 0600)
 
             Next, in another terminal:
               backplane deploy examples/web.yaml
@@ -120,6 +140,17 @@ struct Up: AsyncParsableCommand {
         }
         if let failure { throw failure }
         say("bus stopped; no containers left")
+    }
+
+    /// Writes the client config (the API URL and the BMC's bus-admin token) where client
+    /// commands read it; returns its path.
+    static func writeClientConfig(api: String, state: String, ca: String?) throws -> String {
+        guard let token = AdminToken.read(state: state + "/bmc") else {
+            throw CLIError("the BMC wrote no bus-admin token to \(AdminToken.path(state: state + "/bmc"))", exitCode: 1)
+        }
+        let path = ClientConfig.path()
+        try ClientConfig(bmc: api, token: token, ca: ca).write(to: path)
+        return path
     }
 
     static func waitFor(_ what: String, seconds: Int, log: String, _ check: () async -> Bool) async throws {

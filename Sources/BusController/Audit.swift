@@ -7,8 +7,12 @@ import Foundation
 public struct AuditEntry: Codable, Sendable, Hashable {
     /// Wall-clock nanoseconds since 1970.
     public var time: Instant
-    /// Who asked. The API has no authentication yet: `anonymous`.
+    /// Who asked: the token's id, or `anonymous` (no valid token: refused with 401).
     public var who: String
+    /// The token's role; nil for `anonymous`.
+    public var role: String?
+    /// The token's tenant; nil for bus-admin and `anonymous`.
+    public var tenant: String?
     public var method: String
     /// The route (`/v1/workloads/:name`).
     public var route: String
@@ -16,6 +20,19 @@ public struct AuditEntry: Codable, Sendable, Hashable {
     public var target: String
     /// The HTTP status of the answer.
     public var status: Int
+
+    public static let anonymous = "anonymous"
+
+    public init(time: Instant, who: String, role: String? = nil, tenant: String? = nil, method: String, route: String, target: String, status: Int) {
+        self.time = time
+        self.who = who
+        self.role = role
+        self.tenant = tenant
+        self.method = method
+        self.route = route
+        self.target = target
+        self.status = status
+    }
 }
 
 /// The audit log in the store: bounded to the newest ``limit`` entries.
@@ -41,10 +58,12 @@ public struct AuditLog: Sendable {
         if n % 100 == 0 { try await trim() }
     }
 
-    /// Entries after `since` (wall-clock nanoseconds), oldest first, at most the newest `count`.
-    public func entries(since: UInt64 = 0, count: Int) async throws -> [AuditEntry] {
+    /// Entries after `since` (wall-clock nanoseconds), oldest first, at most the newest `count`;
+    /// with `tenant`, only those of that tenant's tokens.
+    public func entries(since: UInt64 = 0, count: Int, tenant: String? = nil) async throws -> [AuditEntry] {
         let kvs = try await store.range(prefix: Self.prefix).kvs.sorted { $0.key < $1.key }
-        let entries = kvs.compactMap { try? JSONDecoder().decode(AuditEntry.self, from: Data($0.value)) }.filter { $0.time.nanoseconds > since }
+        let entries = kvs.compactMap { try? JSONDecoder().decode(AuditEntry.self, from: Data($0.value)) }
+            .filter { $0.time.nanoseconds > since && (tenant == nil || $0.tenant == tenant) }
         return Array(entries.suffix(count))
     }
 

@@ -253,7 +253,7 @@ public final class BusManagementController: Service, Sendable {
 
     func serve() async throws {
         registry.quarantine.observe { [weak self] q in
-            self?.record("workload.quarantined", "\(q.tenant)/\(q.name) is quarantined (kept aside, not run): \(q.reason)")
+            self?.record("workload.quarantined", "\(q.tenant)/\(q.name) is quarantined (kept aside, not run): \(q.reason)", tenant: q.tenant)
         }
         // A card that may hold a lease from an earlier BMC is suspect until it links again, and
         // lost only once that lease has surely lapsed.
@@ -371,9 +371,11 @@ public final class BusManagementController: Service, Sendable {
         return Instant(nanoseconds: UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec))
     }
 
-    func record(_ kind: String, _ message: String) {
+    /// Keeps an event for `GET /v1/events`; `tenant` names whose it is (nil: the bus's, such as a
+    /// card joining), which decides who may read it.
+    func record(_ kind: String, _ message: String, tenant: String? = nil) {
         recentEvents.withLock { events in
-            events.append(BusEvent(time: Self.wallClock(), kind: kind, message: message))
+            events.append(BusEvent(time: Self.wallClock(), kind: kind, message: message, tenant: tenant))
             if events.count > 1000 { events.removeFirst(events.count - 1000) }
         }
     }
@@ -436,10 +438,10 @@ public final class BusManagementController: Service, Sendable {
                 r.instance.containerID = started.containerID
                 return true
             }
-            record("instance.started", "\(started.id) running as pid \(started.pid) (\(started.runtime), container \(started.containerID))")
+            record("instance.started", "\(started.id) running as pid \(started.pid) (\(started.runtime), container \(started.containerID))", tenant: InstanceRecord.tenant(ofInstance: started.id))
         case .startFailed(let id, let incarnation, let message):
             inFlight.withLock { _ = $0.remove(Self.flight(id, incarnation)) }
-            record("instance.failed", "\(id) could not start: \(message)")
+            record("instance.failed", "\(id) could not start: \(message)", tenant: InstanceRecord.tenant(ofInstance: id))
             try await updateInstance(id) { r in
                 guard r.instance.state == .starting, r.instance.incarnation == incarnation else { return false }
                 r.instance.state = .exited
@@ -457,11 +459,11 @@ public final class BusManagementController: Service, Sendable {
                 return counts[key]!
             }
             guard attempts >= Self.maximumUnansweredStarts else {
-                record("instance.start-unanswered", "\(id) (incarnation \(incarnation)): \(card) did not answer the start (\(message.prefix(200))); it stays there until the card answers or its lease lapses")
+                record("instance.start-unanswered", "\(id) (incarnation \(incarnation)): \(card) did not answer the start (\(message.prefix(200))); it stays there until the card answers or its lease lapses", tenant: InstanceRecord.tenant(ofInstance: id))
                 break
             }
             unanswered.withLock { _ = $0.removeValue(forKey: key) }
-            record("instance.start-unanswered", "\(id) (incarnation \(incarnation)): \(card) answered none of \(attempts) starts (\(message.prefix(200))); stopping it there, to place it again")
+            record("instance.start-unanswered", "\(id) (incarnation \(incarnation)): \(card) answered none of \(attempts) starts (\(message.prefix(200))); stopping it there, to place it again", tenant: InstanceRecord.tenant(ofInstance: id))
             // Stopping, not exited: a stop the card confirms (or its lease lapsing) proves no
             // copy runs there before the instance is placed anywhere else.
             try await updateInstance(id) { r in
@@ -495,7 +497,7 @@ public final class BusManagementController: Service, Sendable {
             return true
         }
         if applied {
-            record("instance.exited", "\(exit.id) (incarnation \(exit.incarnation)) on \(card): \(exit.reason)")
+            record("instance.exited", "\(exit.id) (incarnation \(exit.incarnation)) on \(card): \(exit.reason)", tenant: InstanceRecord.tenant(ofInstance: exit.id))
         }
     }
 
@@ -512,7 +514,7 @@ public final class BusManagementController: Service, Sendable {
                 r.instance.containerID = running.containerID
                 return true
             }
-            record("instance.adopted", "\(running.id) (incarnation \(running.incarnation)) adopted on \(card): still running as pid \(running.pid)")
+            record("instance.adopted", "\(running.id) (incarnation \(running.incarnation)) adopted on \(card): still running as pid \(running.pid)", tenant: InstanceRecord.tenant(ofInstance: running.id))
         }
         // Readiness verdicts of the copies the records expect there.
         let byID = Dictionary(instances.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
@@ -524,7 +526,7 @@ public final class BusManagementController: Service, Sendable {
                 r.instance.ready = running.ready
                 return true
             }
-            if let ready = running.ready { record("instance.\(ready ? "ready" : "unready")", "\(running.id) on \(card) is \(ready ? "ready" : "not ready") (readiness probe)") }
+            if let ready = running.ready { record("instance.\(ready ? "ready" : "unready")", "\(running.id) on \(card) is \(ready ? "ready" : "not ready") (readiness probe)", tenant: InstanceRecord.tenant(ofInstance: running.id)) }
         }
         for id in decision.missing {
             try await updateInstance(id) { r in
@@ -535,7 +537,7 @@ public final class BusManagementController: Service, Sendable {
                 r.exitedAt = Self.wallClock()
                 return true
             }
-            record("instance.exited", "\(id) was not running on \(card) when it linked again")
+            record("instance.exited", "\(id) was not running on \(card) when it linked again", tenant: InstanceRecord.tenant(ofInstance: id))
         }
         for id in decision.stopped {
             try await updateInstance(id) { r in
@@ -649,4 +651,7 @@ public struct BusEvent: Codable, Hashable, Sendable {
     public var time: Instant
     public var kind: String
     public var message: String
+    /// The tenant whose workload or instance it concerns; nil for the bus's own (cards): those
+    /// only a bus-admin reads.
+    public var tenant: String?
 }

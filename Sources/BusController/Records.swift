@@ -29,6 +29,11 @@ public struct InstanceRecord: Hashable, Sendable, Codable {
         tenant == WorkloadSpec.defaultTenant ? "\(workload)-\(ordinal)" : "\(tenant)_\(workload)-\(ordinal)"
     }
 
+    /// The tenant an instance id (``id(tenant:workload:ordinal:)``) belongs to.
+    public static func tenant(ofInstance id: String) -> String {
+        id.firstIndex(of: "_").map { String(id[..<$0]) } ?? WorkloadSpec.defaultTenant
+    }
+
     public init(spec: WorkloadSpec, ordinal: Int) {
         instance = Instance(id: Self.id(tenant: spec.tenant, workload: spec.name, ordinal: ordinal), workload: spec.name, tenant: spec.tenant, priority: spec.priority, requested: spec.resources)
         instance.gpu = spec.gpu

@@ -12,8 +12,7 @@ import Testing
 struct APITests {
     func withAPI(_ body: @Sendable (any TestClientProtocol, BusManagementController) async throws -> Void) async throws {
         let bmc = BusManagementController(configuration: .init(listen: .tcp(host: "127.0.0.1", port: 0), token: "t"), store: InMemoryClusterStore(), group: MultiThreadedEventLoopGroup.singleton)
-        let app = Application(router: APIServer(bmc: bmc).router())
-        try await app.test(.router) { client in try await body(client, bmc) }
+        try await APIServer(bmc: bmc).testAsBusAdmin { client in try await body(client, bmc) }
     }
 
     func error(_ response: TestResponse) throws -> (code: String, message: String, details: [String: String]) {

@@ -16,8 +16,7 @@ import WorkloadBalancer
 struct HostileInputTests {
     func withAPI(metrics: BusMetrics = BusMetrics(), store: InMemoryClusterStore = InMemoryClusterStore(), _ body: @Sendable (any TestClientProtocol, BusManagementController) async throws -> Void) async throws {
         let bmc = BusManagementController(configuration: .init(listen: .tcp(host: "127.0.0.1", port: 0), token: "t"), store: store, group: MultiThreadedEventLoopGroup.singleton)
-        let app = Application(router: APIServer(bmc: bmc, metrics: metrics).router())
-        try await app.test(.router) { client in try await body(client, bmc) }
+        try await APIServer(bmc: bmc, metrics: metrics).testAsBusAdmin { client in try await body(client, bmc) }
     }
 
     struct Envelope: Decodable {
@@ -159,7 +158,7 @@ struct HostileInputTests {
                 #expect(entries.map(\.status) == [201, 400, 404], "\(entries)")
                 #expect(entries.map(\.method) == ["POST", "POST", "DELETE"])
                 #expect(entries.last?.target == "/v1/workloads/nope?tenant=team-a" && entries.last?.route.hasPrefix("/v1/workloads/") == true && entries.last?.route.contains("nope") == false, "the route, not the name: \(String(describing: entries.last))")
-                #expect(entries.allSatisfy { $0.who == "anonymous" })
+                #expect(entries.allSatisfy { $0.who.count == 16 && $0.role == "bus-admin" && $0.tenant == nil }, "the bus-admin token's id: \(entries.map(\.who))")
             }
             try await client.execute(uri: "/v1/audit?limit=1", method: .get) { response in
                 let entries = try JSONDecoder().decode([AuditEntry].self, from: Data(response.body.readableBytesView))

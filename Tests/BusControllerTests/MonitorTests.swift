@@ -71,8 +71,7 @@ struct MonitorTests {
         let now = BusManagementController.wallSeconds()
         let card = CardID(0x1_000001)
         for i in 0..<40 { bmc.monitor.ingest([usage("web-0", at: now - 400 + Double(i) * 10, cpu: 200, memory: 5e6)], from: card) }
-        let app = Application(router: APIServer(bmc: bmc).router())
-        try await app.test(.router) { client in
+        try await APIServer(bmc: bmc).testAsBusAdmin { client in
             try await client.execute(uri: "/v1/metrics", method: .get) { response in
                 let latest = try JSONDecoder().decode([Monitor.InstanceUsage].self, from: Data(response.body.readableBytesView))
                 #expect(latest.map(\.point.instance) == ["web-0"] && latest[0].card == card)

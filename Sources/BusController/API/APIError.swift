@@ -3,6 +3,10 @@ public struct APIError: Error, Hashable, Sendable, CustomStringConvertible {
     public enum Code: String, Hashable, Sendable {
         case badRequest = "bad_request"
         case invalidSpec = "invalid_spec"
+        /// No token, or one that is malformed, unknown, revoked, expired or not an API token.
+        case unauthorized
+        /// A valid token whose role or tenant does not allow the request.
+        case forbidden
         case notFound = "not_found"
         case methodNotAllowed = "method_not_allowed"
         case conflict
@@ -13,6 +17,8 @@ public struct APIError: Error, Hashable, Sendable, CustomStringConvertible {
         var status: Int {
             switch self {
             case .badRequest, .invalidSpec: return 400
+            case .unauthorized: return 401
+            case .forbidden: return 403
             case .notFound: return 404
             case .methodNotAllowed: return 405
             case .conflict: return 409

@@ -18,7 +18,7 @@ import NIOHTTP1
 /// Responses that close the connection carry `Connection: close`; ``APIConnectionHandler``
 /// closes after writing them.
 struct APIErrorMiddleware: RouterMiddleware {
-    typealias Context = BasicRequestContext
+    typealias Context = APIRequestContext
     let routes: [(method: HTTPRequest.Method, path: String)]
     let bodyLimit: Int
 
@@ -87,6 +87,7 @@ struct APIErrorMiddleware: RouterMiddleware {
         let text = (try? APIServer.encoder.encode(Body(error: .init(code: error.code.rawValue, message: error.message, details: error.details)))).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
         var response = APIServer.json(text, status: status ?? HTTPResponse.Status(code: error.code.status))
         for field in headers { response.headers[field.name] = field.value }
+        if error.code == .unauthorized { response.headers[.wwwAuthenticate] = #"Bearer realm="backplane""# }
         return response
     }
 }
@@ -94,7 +95,7 @@ struct APIErrorMiddleware: RouterMiddleware {
 /// Counts every request in ``BusMetrics``: by the route that matched (`unmatched` when none, so
 /// hostile paths never become labels), the method (`other` for unusual ones) and the status.
 struct APIMetricsMiddleware: RouterMiddleware {
-    typealias Context = BasicRequestContext
+    typealias Context = APIRequestContext
     let metrics: BusMetrics
 
     static let methods: Set<HTTPRequest.Method> = [.get, .post, .put, .delete, .patch, .head, .options, .connect, .trace]
@@ -120,9 +121,9 @@ struct APIMetricsMiddleware: RouterMiddleware {
 }
 
 /// Writes every change asked of the API — POST, PUT, DELETE and PATCH to a known route, refused
-/// ones included — to the ``AuditLog`` with its status.
+/// ones included (401 and 403 too) — to the ``AuditLog`` with the caller and the status.
 struct APIAuditMiddleware: RouterMiddleware {
-    typealias Context = BasicRequestContext
+    typealias Context = APIRequestContext
     let audit: AuditLog
     static let changes: Set<HTTPRequest.Method> = [.post, .put, .delete, .patch]
 
@@ -141,8 +142,9 @@ struct APIAuditMiddleware: RouterMiddleware {
     private func record(_ request: Request, _ context: Context, status: Int) async {
         let route = APIMetricsMiddleware.route(context)
         guard route != "unmatched" else { return }
-        let entry = AuditEntry(time: BusManagementController.wallClock(), who: "anonymous", method: request.method.rawValue, route: route,
-                               target: String(request.uri.description.prefix(300)), status: status)
+        let caller = context.identity
+        let entry = AuditEntry(time: BusManagementController.wallClock(), who: caller?.tokenID ?? AuditEntry.anonymous, role: caller?.role.rawValue, tenant: caller?.tenant,
+                               method: request.method.rawValue, route: route, target: String(request.uri.description.prefix(300)), status: status)
         do {
             try await audit.append(entry)
         } catch {

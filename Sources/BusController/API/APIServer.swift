@@ -2,6 +2,9 @@ import BackplaneModel
 import DirectCardLinkNIO
 import Foundation
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
+import NIOSSL
 import NIOCore
 import WorkloadBalancer
 import Yams
@@ -13,15 +16,23 @@ import Yams
 /// another method 405 with `Allow`, an unknown path 404, bad names and values 400 naming the
 /// field — all with the error envelope (see ``APIErrorMiddleware``). `GET /metrics` serves
 /// ``BusMetrics`` in Prometheus text format; every request is counted there by route.
+///
+/// Every route but `GET /v1/openapi.json` needs `Authorization: Bearer <token>` (401 without a
+/// valid API token, 403 when its role or tenant does not allow the request; see ``Caller``).
+/// Reads are scoped to the caller's tenant: another tenant's named object is 404, another
+/// tenant's list or a change there 403.
 public struct APIServer: Sendable {
     public let bmc: BusManagementController
     public let metrics: BusMetrics
     /// Every change asked of the API (see ``APIAuditMiddleware``).
     public let audit: AuditLog
-    public init(bmc: BusManagementController, metrics: BusMetrics = .process) {
+    /// The bearer tokens callers present.
+    public let tokens: TokenStore
+    public init(bmc: BusManagementController, metrics: BusMetrics = .process, tokens: TokenStore? = nil) {
         self.bmc = bmc
         self.metrics = metrics
         self.audit = AuditLog(store: bmc.registry.store)
+        self.tokens = tokens ?? TokenStore(store: bmc.registry.store)
     }
 
     /// The largest request body accepted (413 above).
@@ -36,13 +47,18 @@ public struct APIServer: Sendable {
         (.get, "/v1/metrics"), (.get, "/v1/workloads/:name/metrics"), (.get, "/v1/workloads/:name/forecast"),
         (.get, "/v1/workloads/:name/explain"), (.post, "/v1/workloads/:name/scale"),
         (.get, "/v1/quotas"), (.put, "/v1/quotas/:tenant"), (.delete, "/v1/quotas/:tenant"), (.get, "/v1/audit"),
+        (.get, "/v1/tokens"), (.post, "/v1/tokens"), (.delete, "/v1/tokens/:id"),
     ]
 
-    public func router() -> Router<BasicRequestContext> {
-        let router = Router()
+    public func router() -> Router<APIRequestContext> {
+        let router = Router(context: APIRequestContext.self)
         router.add(middleware: APIMetricsMiddleware(metrics: metrics))
+        // Before the audit (which records the caller); refusing is RequireCallerMiddleware's job.
+        router.add(middleware: BearerTokenAuthenticator(tokens: tokens))
         router.add(middleware: APIAuditMiddleware(audit: audit))
         router.add(middleware: APIErrorMiddleware(routes: Self.routes, bodyLimit: Self.bodyLimit))
+        router.add(middleware: RequireCallerMiddleware())
+        // Bus-wide counters without tenant names: any API token may scrape them.
         router.get("metrics") { _, _ in
             Response(status: .ok, headers: [.contentType: BusMetrics.contentType], body: .init(byteBuffer: ByteBuffer(bytes: self.metrics.exposition())))
         }
@@ -54,40 +70,71 @@ public struct APIServer: Sendable {
         router.addRoutes(insightRoutes(), atPath: "/v1")
         router.addRoutes(quotaRoutes(), atPath: "/v1")
         router.addRoutes(auditRoutes(), atPath: "/v1")
+        router.addRoutes(tokenRoutes(), atPath: "/v1")
         return router
     }
 
     /// Runs the API on `host:port` until cancelled.
-    public func run(host: String, port: Int) async throws {
-        try await application(host: host, port: port).runService(gracefulShutdownSignals: [])
+    public func run(host: String, port: Int, tls: TLSConfiguration? = nil) async throws {
+        try await application(host: host, port: port, tls: tls).runService(gracefulShutdownSignals: [])
     }
 
-    /// The HTTP/1.1 server: the router, plus ``APIConnectionHandler`` so that requests NIO's
-    /// parser rejects get an enveloped 400 and a closed connection.
-    public func application(host: String, port: Int) -> some ApplicationProtocol {
-        Application(
+    /// The HTTP/1.1 server (HTTPS with `tls`): the router, plus ``APIConnectionHandler`` so that
+    /// requests NIO's parser rejects get an enveloped 400 and a closed connection.
+    public func application(host: String, port: Int, tls: TLSConfiguration? = nil) throws -> some ApplicationProtocol {
+        let http1 = HTTPServerBuilder.http1(configuration: .init(additionalChannelHandlers: [APIConnectionHandler()], idleTimeout: .seconds(60)))
+        return Application(
             router: router(),
-            server: .http1(configuration: .init(additionalChannelHandlers: [APIConnectionHandler()], idleTimeout: .seconds(60))),
+            server: try tls.map { try .tls(http1, tlsConfiguration: $0) } ?? http1,
             configuration: .init(address: .hostname(host, port: port), serverName: "backplane-bmc"))
     }
 
-    func existingWorkload(_ request: Request, _ context: BasicRequestContext) async throws -> (tenant: String, name: String) {
-        let (tenant, name) = try Self.workloadName(request, context)
+    /// A workload the caller may read: 404 when it does not exist, is another tenant's, or is
+    /// quarantined (409).
+    func existingWorkload(_ request: Request, _ context: APIRequestContext) async throws -> (tenant: String, name: String) {
+        let (tenant, name) = try readableWorkloadName(request, context)
         switch try await bmc.registry.workloadRecord(tenant: tenant, name: name) {
-        case nil: throw APIError(.notFound, "no workload '\(name)' in tenant '\(tenant)'")
+        case nil: throw Self.noWorkload(tenant: tenant, name: name)
         case .quarantined(let q)?: throw Self.quarantinedError(q)
         case .valid?: return (tenant, name)
         }
     }
 
-    /// The `{name}` path parameter and the `tenant` query parameter, each a valid name (else 400:
-    /// a name can never be longer than ``WorkloadSpec/maximumNameLength``).
-    static func workloadName(_ request: Request, _ context: BasicRequestContext) throws -> (tenant: String, name: String) {
-        let name = try context.parameters.require("name")
-        let tenant = request.uri.queryParameters["tenant"].map(String.init) ?? WorkloadSpec.defaultTenant
-        if let problem = WorkloadSpec.nameProblem(name) { throw APIError(.badRequest, "name: \(problem)", details: ["name": problem]) }
-        if let problem = WorkloadSpec.nameProblem(tenant) { throw APIError(.badRequest, "tenant: \(problem)", details: ["tenant": problem]) }
+    /// ``workloadName(_:_:)`` of a workload the caller may read; another tenant's is 404 (its
+    /// existence is not revealed).
+    func readableWorkloadName(_ request: Request, _ context: APIRequestContext) throws -> (tenant: String, name: String) {
+        let caller = try context.caller()
+        let (tenant, name) = try Self.workloadName(request, context)
+        guard caller.may(.read, in: tenant) else { throw Self.noWorkload(tenant: tenant, name: name) }
         return (tenant, name)
+    }
+
+    static func noWorkload(tenant: String, name: String) -> APIError {
+        APIError(.notFound, "no workload '\(name)' in tenant '\(tenant)'")
+    }
+
+    /// The `{name}` path parameter and the `tenant` query parameter (default: the caller's
+    /// tenant; bus-admin's is `default`), each a valid name (else 400: a name can never be longer
+    /// than ``WorkloadSpec/maximumNameLength``).
+    static func workloadName(_ request: Request, _ context: APIRequestContext) throws -> (tenant: String, name: String) {
+        let name = try context.parameters.require("name")
+        if let problem = WorkloadSpec.nameProblem(name) { throw APIError(.badRequest, "name: \(problem)", details: ["name": problem]) }
+        return (try tenantQuery(request) ?? context.caller().defaultTenant, name)
+    }
+
+    /// The `tenant` query parameter, when given (400 for a bad name).
+    static func tenantQuery(_ request: Request) throws -> String? {
+        guard let tenant = request.uri.queryParameters["tenant"].map(String.init) else { return nil }
+        if let problem = WorkloadSpec.nameProblem(tenant) { throw APIError(.badRequest, "tenant: \(problem)", details: ["tenant": problem]) }
+        return tenant
+    }
+
+    /// Which tenant a list shows: `?tenant=` or the caller's own; nil (every tenant) for a
+    /// bus-admin that names none. 403 for a tenant the caller may not do `permission` in.
+    static func listScope(_ request: Request, _ context: APIRequestContext, _ permission: Caller.Permission, _ what: String) throws -> String? {
+        let tenant = try tenantQuery(request) ?? context.caller().tenant
+        _ = try context.require(permission, in: tenant, what)
+        return tenant
     }
 
     /// Instance ids are `<workload>-<ordinal>`.
@@ -133,10 +180,11 @@ public struct APIServer: Sendable {
 
     // MARK: Helpers
 
-    static func parseSpec(_ body: ByteBuffer, contentType: String?) throws -> WorkloadSpec {
+    /// A spec from a request body; one without `tenant` goes to `defaultTenant`.
+    static func parseSpec(_ body: ByteBuffer, contentType: String?, defaultTenant: String = WorkloadSpec.defaultTenant) throws -> WorkloadSpec {
         let text = String(buffer: body)
         let isJSON = contentType.map { $0.lowercased().contains("json") } ?? text.trimmingCharacters(in: .whitespacesAndNewlines).hasPrefix("{")
-        let document: WorkloadSpec.Document
+        var document: WorkloadSpec.Document
         do {
             if isJSON {
                 document = try JSONDecoder().decode(WorkloadSpec.Document.self, from: Data(text.utf8))
@@ -158,6 +206,7 @@ public struct APIServer: Sendable {
         } catch {
             throw specError(SpecErrors(decoding: error))
         }
+        if document.tenant == nil && !document.problems.contains(where: { $0.field == "tenant" }) { document.tenant = defaultTenant }
         do {
             return try WorkloadSpec(validating: document)
         } catch {

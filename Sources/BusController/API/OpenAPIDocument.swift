@@ -34,6 +34,16 @@ enum OpenAPIDocument {
     },
     "description": "an error: {\"error\": {\"code\", \"message\", \"details\"}}"
    },
+   "Forbidden": {
+    "content": {
+     "application/json": {
+      "schema": {
+       "$ref": "#/components/schemas/Error"
+      }
+     }
+    },
+    "description": "the token's role or tenant does not allow this"
+   },
    "MethodNotAllowed": {
     "content": {
      "application/json": {
@@ -71,6 +81,24 @@ enum OpenAPIDocument {
      }
     },
     "description": "the body is over 1 MiB (1048576 bytes)"
+   },
+   "Unauthorized": {
+    "content": {
+     "application/json": {
+      "schema": {
+       "$ref": "#/components/schemas/Error"
+      }
+     }
+    },
+    "description": "no valid API token (missing, malformed, unknown, revoked, expired, or a join token)",
+    "headers": {
+     "WWW-Authenticate": {
+      "description": "Bearer realm=\"backplane\"",
+      "schema": {
+       "type": "string"
+      }
+     }
+    }
    }
   },
   "schemas": {
@@ -80,6 +108,10 @@ enum OpenAPIDocument {
      "method": {
       "type": "string"
      },
+     "role": {
+      "description": "the token's role; absent for anonymous",
+      "type": "string"
+     },
      "route": {
       "type": "string"
      },
@@ -87,6 +119,10 @@ enum OpenAPIDocument {
       "type": "integer"
      },
      "target": {
+      "type": "string"
+     },
+     "tenant": {
+      "description": "the token's tenant; absent for bus-admin and anonymous",
       "type": "string"
      },
      "time": {
@@ -100,7 +136,7 @@ enum OpenAPIDocument {
       "type": "object"
      },
      "who": {
-      "description": "anonymous until the API has authentication",
+      "description": "the token's id, or anonymous (no valid token: refused with 401)",
       "type": "string"
      }
     },
@@ -120,6 +156,10 @@ enum OpenAPIDocument {
       "type": "string"
      },
      "message": {
+      "type": "string"
+     },
+     "tenant": {
+      "description": "the tenant it concerns; absent for the bus's own events (cards), which only a bus-admin reads",
       "type": "string"
      },
      "time": {
@@ -225,7 +265,9 @@ enum OpenAPIDocument {
          "unavailable",
          "internal",
          "method_not_allowed",
-         "payload_too_large"
+         "payload_too_large",
+         "unauthorized",
+         "forbidden"
         ],
         "type": "string"
        },
@@ -379,6 +421,72 @@ enum OpenAPIDocument {
     "required": [
      "card",
      "point"
+    ],
+    "type": "object"
+   },
+   "IssuedToken": {
+    "description": "a new token: `token` is shown this once",
+    "properties": {
+     "created": {
+      "description": "wall-clock time",
+      "properties": {
+       "nanoseconds": {
+        "description": "since 1970",
+        "type": "integer"
+       }
+      },
+      "required": [
+       "nanoseconds"
+      ],
+      "type": "object"
+     },
+     "description": {
+      "type": "string"
+     },
+     "expires": {
+      "description": "absent: never expires",
+      "properties": {
+       "nanoseconds": {
+        "description": "since 1970",
+        "type": "integer"
+       }
+      },
+      "required": [
+       "nanoseconds"
+      ],
+      "type": "object"
+     },
+     "id": {
+      "description": "16 hex digits",
+      "pattern": "^[0-9a-f]{16}$",
+      "type": "string"
+     },
+     "role": {
+      "enum": [
+       "bus-admin",
+       "tenant-admin",
+       "operator",
+       "viewer",
+       "join"
+      ],
+      "type": "string"
+     },
+     "tenant": {
+      "description": "absent for bus-admin and join tokens",
+      "type": "string"
+     },
+     "token": {
+      "description": "bpt_<id>.<secret>: send as Authorization: Bearer <token>",
+      "pattern": "^bpt_[0-9a-f]{16}\\.[0-9a-f]{64}$",
+      "type": "string"
+     }
+    },
+    "required": [
+     "token",
+     "id",
+     "role",
+     "description",
+     "created"
     ],
     "type": "object"
    },
@@ -708,6 +816,157 @@ enum OpenAPIDocument {
      }
     },
     "type": "object"
+   },
+   "TokenInfo": {
+    "description": "a token without its secret or hash",
+    "properties": {
+     "created": {
+      "description": "wall-clock time",
+      "properties": {
+       "nanoseconds": {
+        "description": "since 1970",
+        "type": "integer"
+       }
+      },
+      "required": [
+       "nanoseconds"
+      ],
+      "type": "object"
+     },
+     "description": {
+      "type": "string"
+     },
+     "expires": {
+      "description": "absent: never expires",
+      "properties": {
+       "nanoseconds": {
+        "description": "since 1970",
+        "type": "integer"
+       }
+      },
+      "required": [
+       "nanoseconds"
+      ],
+      "type": "object"
+     },
+     "id": {
+      "description": "16 hex digits",
+      "pattern": "^[0-9a-f]{16}$",
+      "type": "string"
+     },
+     "role": {
+      "enum": [
+       "bus-admin",
+       "tenant-admin",
+       "operator",
+       "viewer",
+       "join"
+      ],
+      "type": "string"
+     },
+     "tenant": {
+      "description": "absent for bus-admin and join tokens",
+      "type": "string"
+     }
+    },
+    "required": [
+     "id",
+     "role",
+     "description",
+     "created"
+    ],
+    "type": "object"
+   },
+   "TokenRequest": {
+    "description": "a bus-admin or join token has no tenant; a tenant-admin, operator or viewer token has one",
+    "examples": [
+     {
+      "description": "CI deploys",
+      "role": "operator",
+      "tenant": "team-a",
+      "ttl": "7d"
+     }
+    ],
+    "oneOf": [
+     {
+      "additionalProperties": false,
+      "properties": {
+       "description": {
+        "description": "what the token is for (at most 200 characters, no control characters)",
+        "examples": [
+         "CI deploys"
+        ],
+        "maxLength": 200,
+        "pattern": "^[^\\u0000-\\u001f\\u007f]*$",
+        "type": "string"
+       },
+       "role": {
+        "enum": [
+         "bus-admin",
+         "join"
+        ],
+        "type": "string"
+       },
+       "ttl": {
+        "description": "how long the token is valid: 1 to 9999 seconds (s), minutes (m), hours (h) or days (d); absent: never expires (a join token: 1h)",
+        "examples": [
+         "7d"
+        ],
+        "pattern": "^[1-9][0-9]{0,3}[smhd]$",
+        "type": "string"
+       }
+      },
+      "required": [
+       "role"
+      ],
+      "type": "object"
+     },
+     {
+      "additionalProperties": false,
+      "properties": {
+       "description": {
+        "description": "what the token is for (at most 200 characters, no control characters)",
+        "examples": [
+         "CI deploys"
+        ],
+        "maxLength": 200,
+        "pattern": "^[^\\u0000-\\u001f\\u007f]*$",
+        "type": "string"
+       },
+       "role": {
+        "enum": [
+         "tenant-admin",
+         "operator",
+         "viewer"
+        ],
+        "type": "string"
+       },
+       "tenant": {
+        "description": "the token's tenant (a tenant-admin may omit it: its own)",
+        "examples": [
+         "team-a"
+        ],
+        "maxLength": 63,
+        "minLength": 1,
+        "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$",
+        "type": "string"
+       },
+       "ttl": {
+        "description": "how long the token is valid: 1 to 9999 seconds (s), minutes (m), hours (h) or days (d); absent: never expires (a join token: 1h)",
+        "examples": [
+         "7d"
+        ],
+        "pattern": "^[1-9][0-9]{0,3}[smhd]$",
+        "type": "string"
+       }
+      },
+      "required": [
+       "role",
+       "tenant"
+      ],
+      "type": "object"
+     }
+    ]
    },
    "UsagePoint": {
     "description": "One instance's usage over one interval, measured by its card's profiler from the instance's cgroup.",
@@ -1387,10 +1646,17 @@ enum OpenAPIDocument {
     ],
     "type": "object"
    }
+  },
+  "securitySchemes": {
+   "bearer": {
+    "description": "An API token bpt_<id>.<secret> (`backplane up` writes the bus-admin token to the client config; `backplane token create` makes others). Roles: bus-admin (everything), tenant-admin, operator, viewer (one tenant each). Join tokens are refused here.",
+    "scheme": "bearer",
+    "type": "http"
+   }
   }
  },
  "info": {
-  "description": "The Bus Management Controller's API. Errors are {\"error\": {\"code\", \"message\", \"details\"}} with details mapping each bad field to its message. Bodies are at most 1 MiB (413 above); a known path with another method is 405 with Allow; names (workload, tenant) are 1 to 63 lowercase letters, digits and '-'. Prometheus metrics are at /metrics (text format 0.0.4).",
+  "description": "The Bus Management Controller's API. Errors are {\"error\": {\"code\", \"message\", \"details\"}} with details mapping each bad field to its message. Bodies are at most 1 MiB (413 above); a known path with another method is 405 with Allow; names (workload, tenant) are 1 to 63 lowercase letters, digits and '-'. Prometheus metrics are at /metrics (text format 0.0.4). Every operation but GET /v1/openapi.json needs Authorization: Bearer <token>: 401 (with WWW-Authenticate) without a valid API token, 403 when the token's role or tenant does not allow the request. Reads are scoped to the token's tenant (a bus-admin sees all): another tenant's named object is 404, another tenant's list or a change there 403; a request that names no tenant acts in the token's (a bus-admin's: default).",
   "title": "Backplane BMC API",
   "version": "1"
  },
@@ -1408,6 +1674,12 @@ enum OpenAPIDocument {
        }
       },
       "description": "text format 0.0.4"
+     },
+     "401": {
+      "$ref": "#/components/responses/Unauthorized"
+     },
+     "403": {
+      "$ref": "#/components/responses/Forbidden"
      },
      "404": {
       "$ref": "#/components/responses/NotFound"
@@ -1449,6 +1721,21 @@ enum OpenAPIDocument {
        "minimum": 1,
        "type": "integer"
       }
+     },
+     {
+      "in": "query",
+      "name": "tenant",
+      "required": false,
+      "schema": {
+       "description": "only this tenant's (default: the token's tenant; a bus-admin: every tenant). Another tenant's: 403",
+       "examples": [
+        "team-a"
+       ],
+       "maxLength": 63,
+       "minLength": 1,
+       "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$",
+       "type": "string"
+      }
      }
     ],
     "responses": {
@@ -1467,6 +1754,12 @@ enum OpenAPIDocument {
      },
      "400": {
       "$ref": "#/components/responses/BadRequest"
+     },
+     "401": {
+      "$ref": "#/components/responses/Unauthorized"
+     },
+     "403": {
+      "$ref": "#/components/responses/Forbidden"
      },
      "405": {
       "$ref": "#/components/responses/MethodNotAllowed"
@@ -1496,6 +1789,12 @@ enum OpenAPIDocument {
        }
       },
       "description": "cards"
+     },
+     "401": {
+      "$ref": "#/components/responses/Unauthorized"
+     },
+     "403": {
+      "$ref": "#/components/responses/Forbidden"
      },
      "404": {
       "$ref": "#/components/responses/NotFound"
@@ -1543,6 +1842,12 @@ enum OpenAPIDocument {
      "400": {
       "$ref": "#/components/responses/BadRequest"
      },
+     "401": {
+      "$ref": "#/components/responses/Unauthorized"
+     },
+     "403": {
+      "$ref": "#/components/responses/Forbidden"
+     },
      "404": {
       "$ref": "#/components/responses/NotFound"
      },
@@ -1564,6 +1869,23 @@ enum OpenAPIDocument {
   },
   "/v1/events": {
    "get": {
+    "parameters": [
+     {
+      "in": "query",
+      "name": "tenant",
+      "required": false,
+      "schema": {
+       "description": "only this tenant's (default: the token's tenant; a bus-admin: every tenant). Another tenant's: 403",
+       "examples": [
+        "team-a"
+       ],
+       "maxLength": 63,
+       "minLength": 1,
+       "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$",
+       "type": "string"
+      }
+     }
+    ],
     "responses": {
      "200": {
       "content": {
@@ -1577,6 +1899,15 @@ enum OpenAPIDocument {
        }
       },
       "description": "events"
+     },
+     "400": {
+      "$ref": "#/components/responses/BadRequest"
+     },
+     "401": {
+      "$ref": "#/components/responses/Unauthorized"
+     },
+     "403": {
+      "$ref": "#/components/responses/Forbidden"
      },
      "404": {
       "$ref": "#/components/responses/NotFound"
@@ -1596,6 +1927,23 @@ enum OpenAPIDocument {
   },
   "/v1/instances": {
    "get": {
+    "parameters": [
+     {
+      "in": "query",
+      "name": "tenant",
+      "required": false,
+      "schema": {
+       "description": "only this tenant's (default: the token's tenant; a bus-admin: every tenant). Another tenant's: 403",
+       "examples": [
+        "team-a"
+       ],
+       "maxLength": 63,
+       "minLength": 1,
+       "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$",
+       "type": "string"
+      }
+     }
+    ],
     "responses": {
      "200": {
       "content": {
@@ -1609,6 +1957,15 @@ enum OpenAPIDocument {
        }
       },
       "description": "instances"
+     },
+     "400": {
+      "$ref": "#/components/responses/BadRequest"
+     },
+     "401": {
+      "$ref": "#/components/responses/Unauthorized"
+     },
+     "403": {
+      "$ref": "#/components/responses/Forbidden"
      },
      "404": {
       "$ref": "#/components/responses/NotFound"
@@ -1660,6 +2017,12 @@ enum OpenAPIDocument {
      "400": {
       "$ref": "#/components/responses/BadRequest"
      },
+     "401": {
+      "$ref": "#/components/responses/Unauthorized"
+     },
+     "403": {
+      "$ref": "#/components/responses/Forbidden"
+     },
      "404": {
       "$ref": "#/components/responses/NotFound"
      },
@@ -1681,6 +2044,23 @@ enum OpenAPIDocument {
   },
   "/v1/metrics": {
    "get": {
+    "parameters": [
+     {
+      "in": "query",
+      "name": "tenant",
+      "required": false,
+      "schema": {
+       "description": "only this tenant's (default: the token's tenant; a bus-admin: every tenant). Another tenant's: 403",
+       "examples": [
+        "team-a"
+       ],
+       "maxLength": 63,
+       "minLength": 1,
+       "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$",
+       "type": "string"
+      }
+     }
+    ],
     "responses": {
      "200": {
       "content": {
@@ -1694,6 +2074,15 @@ enum OpenAPIDocument {
        }
       },
       "description": "latest usage per instance"
+     },
+     "400": {
+      "$ref": "#/components/responses/BadRequest"
+     },
+     "401": {
+      "$ref": "#/components/responses/Unauthorized"
+     },
+     "403": {
+      "$ref": "#/components/responses/Forbidden"
      },
      "404": {
       "$ref": "#/components/responses/NotFound"
@@ -1737,11 +2126,29 @@ enum OpenAPIDocument {
       "$ref": "#/components/responses/Error"
      }
     },
+    "security": [],
     "summary": "This document"
    }
   },
   "/v1/quotas": {
    "get": {
+    "parameters": [
+     {
+      "in": "query",
+      "name": "tenant",
+      "required": false,
+      "schema": {
+       "description": "only this tenant's (default: the token's tenant; a bus-admin: every tenant). Another tenant's: 403",
+       "examples": [
+        "team-a"
+       ],
+       "maxLength": 63,
+       "minLength": 1,
+       "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$",
+       "type": "string"
+      }
+     }
+    ],
     "responses": {
      "200": {
       "content": {
@@ -1758,6 +2165,12 @@ enum OpenAPIDocument {
      },
      "400": {
       "$ref": "#/components/responses/BadRequest"
+     },
+     "401": {
+      "$ref": "#/components/responses/Unauthorized"
+     },
+     "403": {
+      "$ref": "#/components/responses/Forbidden"
      },
      "405": {
       "$ref": "#/components/responses/MethodNotAllowed"
@@ -1796,6 +2209,12 @@ enum OpenAPIDocument {
      },
      "400": {
       "$ref": "#/components/responses/BadRequest"
+     },
+     "401": {
+      "$ref": "#/components/responses/Unauthorized"
+     },
+     "403": {
+      "$ref": "#/components/responses/Forbidden"
      },
      "404": {
       "$ref": "#/components/responses/NotFound"
@@ -1853,6 +2272,12 @@ enum OpenAPIDocument {
      "400": {
       "$ref": "#/components/responses/BadRequest"
      },
+     "401": {
+      "$ref": "#/components/responses/Unauthorized"
+     },
+     "403": {
+      "$ref": "#/components/responses/Forbidden"
+     },
      "405": {
       "$ref": "#/components/responses/MethodNotAllowed"
      },
@@ -1866,8 +2291,169 @@ enum OpenAPIDocument {
     "summary": "Set a tenant's quota (instances over it stay pending with the reason)"
    }
   },
+  "/v1/tokens": {
+   "get": {
+    "parameters": [
+     {
+      "in": "query",
+      "name": "tenant",
+      "required": false,
+      "schema": {
+       "description": "only this tenant's (default: the token's tenant; a bus-admin: every tenant). Another tenant's: 403",
+       "examples": [
+        "team-a"
+       ],
+       "maxLength": 63,
+       "minLength": 1,
+       "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$",
+       "type": "string"
+      }
+     }
+    ],
+    "responses": {
+     "200": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "items": {
+          "$ref": "#/components/schemas/TokenInfo"
+         },
+         "type": "array"
+        }
+       }
+      },
+      "description": "tokens, oldest first"
+     },
+     "400": {
+      "$ref": "#/components/responses/BadRequest"
+     },
+     "401": {
+      "$ref": "#/components/responses/Unauthorized"
+     },
+     "403": {
+      "$ref": "#/components/responses/Forbidden"
+     },
+     "405": {
+      "$ref": "#/components/responses/MethodNotAllowed"
+     },
+     "413": {
+      "$ref": "#/components/responses/PayloadTooLarge"
+     },
+     "default": {
+      "$ref": "#/components/responses/Error"
+     }
+    },
+    "summary": "List tokens, never their secrets (bus-admin: all, or ?tenant=; tenant-admin: its tenant's)"
+   },
+   "post": {
+    "requestBody": {
+     "content": {
+      "application/json": {
+       "schema": {
+        "$ref": "#/components/schemas/TokenRequest"
+       }
+      }
+     },
+     "required": true
+    },
+    "responses": {
+     "201": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/IssuedToken"
+        }
+       }
+      },
+      "description": "the token (shown once)"
+     },
+     "400": {
+      "$ref": "#/components/responses/BadRequest"
+     },
+     "401": {
+      "$ref": "#/components/responses/Unauthorized"
+     },
+     "403": {
+      "$ref": "#/components/responses/Forbidden"
+     },
+     "405": {
+      "$ref": "#/components/responses/MethodNotAllowed"
+     },
+     "413": {
+      "$ref": "#/components/responses/PayloadTooLarge"
+     },
+     "default": {
+      "$ref": "#/components/responses/Error"
+     }
+    },
+    "summary": "Create a token; the answer holds it once (a tenant-admin: tenant-admin, operator and viewer tokens of its tenant; join tokens: bus-admin)"
+   }
+  },
+  "/v1/tokens/{id}": {
+   "delete": {
+    "parameters": [
+     {
+      "in": "path",
+      "name": "id",
+      "required": true,
+      "schema": {
+       "description": "16 hex digits",
+       "examples": [
+        "0123456789abcdef"
+       ],
+       "pattern": "^[0-9a-f]{16}$",
+       "type": "string"
+      }
+     }
+    ],
+    "responses": {
+     "204": {
+      "description": "revoked"
+     },
+     "400": {
+      "$ref": "#/components/responses/BadRequest"
+     },
+     "401": {
+      "$ref": "#/components/responses/Unauthorized"
+     },
+     "403": {
+      "$ref": "#/components/responses/Forbidden"
+     },
+     "404": {
+      "$ref": "#/components/responses/NotFound"
+     },
+     "405": {
+      "$ref": "#/components/responses/MethodNotAllowed"
+     },
+     "413": {
+      "$ref": "#/components/responses/PayloadTooLarge"
+     },
+     "default": {
+      "$ref": "#/components/responses/Error"
+     }
+    },
+    "summary": "Revoke a token: refused from now on (another tenant's token: 404)"
+   }
+  },
   "/v1/workloads": {
    "get": {
+    "parameters": [
+     {
+      "in": "query",
+      "name": "tenant",
+      "required": false,
+      "schema": {
+       "description": "only this tenant's (default: the token's tenant; a bus-admin: every tenant). Another tenant's: 403",
+       "examples": [
+        "team-a"
+       ],
+       "maxLength": 63,
+       "minLength": 1,
+       "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$",
+       "type": "string"
+      }
+     }
+    ],
     "responses": {
      "200": {
       "content": {
@@ -1881,6 +2467,15 @@ enum OpenAPIDocument {
        }
       },
       "description": "workloads"
+     },
+     "400": {
+      "$ref": "#/components/responses/BadRequest"
+     },
+     "401": {
+      "$ref": "#/components/responses/Unauthorized"
+     },
+     "403": {
+      "$ref": "#/components/responses/Forbidden"
      },
      "404": {
       "$ref": "#/components/responses/NotFound"
@@ -1927,6 +2522,12 @@ enum OpenAPIDocument {
      "400": {
       "$ref": "#/components/responses/BadRequest"
      },
+     "401": {
+      "$ref": "#/components/responses/Unauthorized"
+     },
+     "403": {
+      "$ref": "#/components/responses/Forbidden"
+     },
      "404": {
       "$ref": "#/components/responses/NotFound"
      },
@@ -1965,7 +2566,7 @@ enum OpenAPIDocument {
       "name": "tenant",
       "required": false,
       "schema": {
-       "default": "default",
+       "description": "default: the token's tenant (a bus-admin's: default). Another tenant's object is 404 to a read, 403 to a change",
        "examples": [
         "default"
        ],
@@ -1982,6 +2583,12 @@ enum OpenAPIDocument {
      },
      "400": {
       "$ref": "#/components/responses/BadRequest"
+     },
+     "401": {
+      "$ref": "#/components/responses/Unauthorized"
+     },
+     "403": {
+      "$ref": "#/components/responses/Forbidden"
      },
      "404": {
       "$ref": "#/components/responses/NotFound"
@@ -2019,7 +2626,7 @@ enum OpenAPIDocument {
       "name": "tenant",
       "required": false,
       "schema": {
-       "default": "default",
+       "description": "default: the token's tenant (a bus-admin's: default). Another tenant's object is 404 to a read, 403 to a change",
        "examples": [
         "default"
        ],
@@ -2043,6 +2650,12 @@ enum OpenAPIDocument {
      },
      "400": {
       "$ref": "#/components/responses/BadRequest"
+     },
+     "401": {
+      "$ref": "#/components/responses/Unauthorized"
+     },
+     "403": {
+      "$ref": "#/components/responses/Forbidden"
      },
      "404": {
       "$ref": "#/components/responses/NotFound"
@@ -2085,7 +2698,7 @@ enum OpenAPIDocument {
       "name": "tenant",
       "required": false,
       "schema": {
-       "default": "default",
+       "description": "default: the token's tenant (a bus-admin's: default). Another tenant's object is 404 to a read, 403 to a change",
        "examples": [
         "default"
        ],
@@ -2109,6 +2722,12 @@ enum OpenAPIDocument {
      },
      "400": {
       "$ref": "#/components/responses/BadRequest"
+     },
+     "401": {
+      "$ref": "#/components/responses/Unauthorized"
+     },
+     "403": {
+      "$ref": "#/components/responses/Forbidden"
      },
      "404": {
       "$ref": "#/components/responses/NotFound"
@@ -2151,7 +2770,7 @@ enum OpenAPIDocument {
       "name": "tenant",
       "required": false,
       "schema": {
-       "default": "default",
+       "description": "default: the token's tenant (a bus-admin's: default). Another tenant's object is 404 to a read, 403 to a change",
        "examples": [
         "default"
        ],
@@ -2202,6 +2821,12 @@ enum OpenAPIDocument {
      "400": {
       "$ref": "#/components/responses/BadRequest"
      },
+     "401": {
+      "$ref": "#/components/responses/Unauthorized"
+     },
+     "403": {
+      "$ref": "#/components/responses/Forbidden"
+     },
      "404": {
       "$ref": "#/components/responses/NotFound"
      },
@@ -2243,7 +2868,7 @@ enum OpenAPIDocument {
       "name": "tenant",
       "required": false,
       "schema": {
-       "default": "default",
+       "description": "default: the token's tenant (a bus-admin's: default). Another tenant's object is 404 to a read, 403 to a change",
        "examples": [
         "default"
        ],
@@ -2276,6 +2901,12 @@ enum OpenAPIDocument {
      },
      "400": {
       "$ref": "#/components/responses/BadRequest"
+     },
+     "401": {
+      "$ref": "#/components/responses/Unauthorized"
+     },
+     "403": {
+      "$ref": "#/components/responses/Forbidden"
      },
      "404": {
       "$ref": "#/components/responses/NotFound"
@@ -2318,7 +2949,7 @@ enum OpenAPIDocument {
       "name": "tenant",
       "required": false,
       "schema": {
-       "default": "default",
+       "description": "default: the token's tenant (a bus-admin's: default). Another tenant's object is 404 to a read, 403 to a change",
        "examples": [
         "default"
        ],
@@ -2363,6 +2994,12 @@ enum OpenAPIDocument {
      "400": {
       "$ref": "#/components/responses/BadRequest"
      },
+     "401": {
+      "$ref": "#/components/responses/Unauthorized"
+     },
+     "403": {
+      "$ref": "#/components/responses/Forbidden"
+     },
      "404": {
       "$ref": "#/components/responses/NotFound"
      },
@@ -2382,7 +3019,12 @@ enum OpenAPIDocument {
     "summary": "Set the replica count"
    }
   }
- }
+ },
+ "security": [
+  {
+   "bearer": []
+  }
+ ]
 }
 """#
 }

@@ -3,10 +3,12 @@ import Foundation
 import Hummingbird
 
 extension APIServer {
-    /// `GET /v1/audit?since=SECONDS&limit=N`: the changes asked of the API, oldest first.
-    func auditRoutes() -> RouteCollection<BasicRequestContext> {
-        let routes = RouteCollection(context: BasicRequestContext.self)
-        routes.get("audit") { request, _ in
+    /// `GET /v1/audit?since=SECONDS&limit=N&tenant=T`: the changes asked of the API, oldest
+    /// first. A tenant-admin reads those of its tenant's tokens; a bus-admin every one.
+    func auditRoutes() -> RouteCollection<APIRequestContext> {
+        let routes = RouteCollection(context: APIRequestContext.self)
+        routes.get("audit") { request, context in
+            let tenant = try Self.listScope(request, context, .readAudit, "read the audit log")
             var since: UInt64 = 0
             if let text = request.uri.queryParameters["since"] {
                 // Bounded so that nanoseconds fit a UInt64 (1e11 s trapped the BMC: schemathesis).
@@ -22,7 +24,7 @@ extension APIServer {
                 }
                 limit = n
             }
-            return try Self.encode(try await self.audit.entries(since: since, count: limit))
+            return try Self.encode(try await self.audit.entries(since: since, count: limit, tenant: tenant))
         }
         return routes
     }

@@ -6,11 +6,13 @@ import NIOCore
 import WorkloadBalancer
 
 extension APIServer {
-    /// Cards: `GET /v1/cards` (state, capacity, allocation, health), `POST /v1/cards/:id/drain`.
-    func cardRoutes() -> RouteCollection<BasicRequestContext> {
-        let routes = RouteCollection(context: BasicRequestContext.self)
+    /// Cards: `GET /v1/cards` (state, capacity, allocation, health: every role),
+    /// `POST /v1/cards/:id/drain` (bus-admin).
+    func cardRoutes() -> RouteCollection<APIRequestContext> {
+        let routes = RouteCollection(context: APIRequestContext.self)
         routes.get("cards") { _, _ in try Self.encode(try await self.cards()) }
         routes.post("cards/:id/drain") { _, context in
+            _ = try context.require(.drainCard, in: nil, "drain cards")
             let text = try context.parameters.require("id")
             guard let id = CardID(text) else {
                 throw APIError(.badRequest, "id: '\(Quantity.excerpt(text))' is not a CardID such as c-0001-000000", details: ["id": "is not a CardID such as c-0001-000000"])

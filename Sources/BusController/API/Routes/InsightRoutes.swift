@@ -8,9 +8,14 @@ import WorkloadBalancer
 extension APIServer {
     /// What the BMC knows about usage and placement: `GET /v1/metrics` (every instance's latest
     /// usage), and per workload its metrics, forecast and placement explanation.
-    func insightRoutes() -> RouteCollection<BasicRequestContext> {
-        let routes = RouteCollection(context: BasicRequestContext.self)
-        routes.get("metrics") { _, _ in try Self.encode(self.bmc.monitor.latest(now: BusManagementController.wallSeconds())) }
+    /// Scoped like every read: another tenant's workload is 404, another tenant's list 403.
+    func insightRoutes() -> RouteCollection<APIRequestContext> {
+        let routes = RouteCollection(context: APIRequestContext.self)
+        routes.get("metrics") { request, context in
+            let scope = try Self.listScope(request, context, .read, "read metrics")
+            let latest = self.bmc.monitor.latest(now: BusManagementController.wallSeconds())
+            return try Self.encode(latest.filter { usage in scope.map { usage.point.workload.hasPrefix($0 + "/") } ?? true })
+        }
         routes.get("workloads/:name/metrics") { request, context in
             let (tenant, name) = try await self.existingWorkload(request, context)
             let series = self.bmc.monitor.series(WorkloadSpec.key(tenant: tenant, name: name))

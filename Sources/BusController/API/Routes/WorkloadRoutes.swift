@@ -6,36 +6,45 @@ import NIOCore
 import WorkloadBalancer
 
 extension APIServer {
-    /// Workloads: list, apply (JSON or YAML), read, delete, scale.
-    func workloadRoutes() -> RouteCollection<BasicRequestContext> {
-        let routes = RouteCollection(context: BasicRequestContext.self)
-        routes.get("workloads") { _, _ in try Self.encode(try await self.workloads()) }
+    /// Workloads: list, apply (JSON or YAML), read, delete, scale. Reads are scoped to the
+    /// caller's tenant; a viewer sees env values redacted.
+    func workloadRoutes() -> RouteCollection<APIRequestContext> {
+        let routes = RouteCollection(context: APIRequestContext.self)
+        routes.get("workloads") { request, context in
+            let scope = try Self.listScope(request, context, .read, "list workloads")
+            let caller = try context.caller()
+            return try Self.encode(try await self.workloads().filter { scope == nil || $0.tenant == scope }.map { Self.redacted($0, for: caller) })
+        }
         routes.post("workloads") { request, context in
+            let caller = try context.requireRole(.change, "deploy workloads")
             let body = try await request.body.collect(upTo: Self.bodyLimit)
-            let spec = try Self.parseSpec(body, contentType: request.headers[.contentType])
+            let spec = try Self.parseSpec(body, contentType: request.headers[.contentType], defaultTenant: caller.defaultTenant)
+            _ = try context.require(.change, in: spec.tenant, "deploy workloads")
             try await self.bmc.registry.putWorkload(spec)
-            self.bmc.record("workload.applied", "\(spec.key): \(spec.replicas) replica(s) of \(spec.resources)")
+            self.bmc.record("workload.applied", "\(spec.key): \(spec.replicas) replica(s) of \(spec.resources)", tenant: spec.tenant)
             self.bmc.poke()
             return try Self.encode(spec, status: .created)
         }
         routes.get("workloads/:name") { request, context in
-            let (tenant, name) = try Self.workloadName(request, context)
+            let (tenant, name) = try self.readableWorkloadName(request, context)
             guard let status = try await self.workloads().first(where: { $0.name == name && $0.tenant == tenant }) else {
-                throw APIError(.notFound, "no workload '\(name)' in tenant '\(tenant)'")
+                throw Self.noWorkload(tenant: tenant, name: name)
             }
-            return try Self.encode(status)
+            return try Self.encode(Self.redacted(status, for: try context.caller()))
         }
         routes.delete("workloads/:name") { request, context in
             let (tenant, name) = try Self.workloadName(request, context)
+            _ = try context.require(.change, in: tenant, "delete workloads")
             guard try await self.bmc.registry.deleteWorkload(tenant: tenant, name: name) else {
-                throw APIError(.notFound, "no workload '\(name)' in tenant '\(tenant)'")
+                throw Self.noWorkload(tenant: tenant, name: name)
             }
-            self.bmc.record("workload.deleted", "\(tenant)/\(name)")
+            self.bmc.record("workload.deleted", "\(tenant)/\(name)", tenant: tenant)
             self.bmc.poke()
             return Response(status: .noContent)
         }
         routes.post("workloads/:name/scale") { request, context in
             let (tenant, name) = try Self.workloadName(request, context)
+            _ = try context.require(.change, in: tenant, "scale workloads")
             let body = try await request.body.collect(upTo: Self.bodyLimit)
             struct Scale: Decodable { var replicas: Int }
             guard let scale = try? JSONDecoder().decode(Scale.self, from: Data(body.readableBytesView)) else {
@@ -46,7 +55,7 @@ extension APIServer {
             }
             var spec: WorkloadSpec
             switch try await self.bmc.registry.workloadRecord(tenant: tenant, name: name) {
-            case nil: throw APIError(.notFound, "no workload '\(name)' in tenant '\(tenant)'")
+            case nil: throw Self.noWorkload(tenant: tenant, name: name)
             case .quarantined(let q)?: throw Self.quarantinedError(q)
             case .valid(let valid)?: spec = valid
             }
@@ -54,11 +63,23 @@ extension APIServer {
             let problems = spec.problems
             guard problems.isEmpty else { throw Self.specError(SpecErrors(errors: problems)) }
             try await self.bmc.registry.putWorkload(spec)
-            self.bmc.record("workload.scaled", "\(spec.key) to \(scale.replicas) replica(s)")
+            self.bmc.record("workload.scaled", "\(spec.key) to \(scale.replicas) replica(s)", tenant: spec.tenant)
             self.bmc.poke()
             return try Self.encode(spec)
         }
         return routes
+    }
+
+    /// The value a caller without ``Caller/Permission/readSecrets`` sees for every env value.
+    public static let redactedValue = "<redacted>"
+
+    /// `status` as `caller` may see it: env values redacted unless it may read secrets there.
+    static func redacted(_ status: WorkloadStatus, for caller: Caller) -> WorkloadStatus {
+        guard !caller.may(.readSecrets, in: status.tenant), var spec = status.spec else { return status }
+        spec.env = spec.env.mapValues { _ in redactedValue }
+        var status = status
+        status.spec = spec
+        return status
     }
 
     public struct WorkloadStatus: Codable, Sendable {
