@@ -129,8 +129,10 @@ let package = Package(
         .executableTarget(
             name: "backplane-bench",
             dependencies: [
-                "DirectCardLink", "DirectCardLinkNIO", "BackplaneModel", "Forecasting", "WorkloadBalancer",
+                "DirectCardLink", "DirectCardLinkNIO", "BackplaneModel", "Forecasting", "WorkloadBalancer", "BusSecurity",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -95,9 +95,36 @@ struct BMCCommand: AsyncParsableCommand {
     }
 }
 
+/// `backplane card` runs a card (`card run`, the default); `card remove ID` removes one.
 struct CardCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "card",
+        abstract: "Run CardOS (the default: card run), or remove a card from the bus (card remove).",
+        subcommands: [CardRun.self, CardRemove.self],
+        defaultSubcommand: CardRun.self
+    )
+}
+
+struct CardRemove: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "remove",
+        abstract: "Remove a card: revoke its certificate and cut its link; it cannot link again.",
+        discussion: "Its instances are placed on other cards once its lease has lapsed (its shims have fenced them by then), so nothing runs twice. To bring the machine back, enroll it again as a new card (delete its <state>/tls, give it a join token). Bus-admin only."
+    )
+    @Argument(help: "The CardID, e.g. c-0001-000000 (see backplane cards).") var card: String
+    @OptionGroup var options: BMCOptions
+
+    func run() async throws {
+        try await runClient {
+            _ = try await options.client().request("DELETE", "v1/cards/\(card)")
+            print("card \(card) removed: its certificate is revoked and its link cut; its instances move once its lease lapses (watch: backplane instances)")
+        }
+    }
+}
+
+struct CardRun: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
         abstract: "Run CardOS: join a bus and run its instances as containers.",
         discussion: """
         Several cards can share one host: each offers the slice given by --cpu and --memory. \

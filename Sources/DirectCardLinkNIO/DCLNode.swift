@@ -184,7 +184,14 @@ public final class DCLNode: Sendable {
     }
 
     /// Closes every link (telling peers why) and listener, and fails outstanding requests.
+    /// Idempotent: a second call returns at once (closing again would schedule work on event
+    /// loops that may be gone by then, and never complete).
     public func shutdown() async {
+        let first = state.withLockedValue { state in
+            defer { state.shutDown = true }
+            return !state.shutDown
+        }
+        guard first else { return }
         let (channels, listeners, pending) = state.withLockedValue { state in
             state.shutDown = true
             state.sweeper?.cancel()

@@ -1,5 +1,8 @@
 import ArgumentParser
 import BackplaneModel
+import BusSecurity
+import Crypto
+import NIOSSL
 import DirectCardLinkNIO
 import Foundation
 import NIOCore
@@ -27,10 +30,27 @@ struct DCLBench: AsyncParsableCommand {
     @Option(help: "One flow-control window in bytes for every class (default: the node's per-class windows).") var window: Int?
     @Option(help: "Window for the bulk class only, in bytes.") var bulkWindow: Int?
     @Flag(help: "Skip the raw SwiftNIO baseline (for profiling DCL alone).") var noBaseline = false
+    @Option(help: ArgumentHelp("Rounds of plain TCP and mutual TLS, alternating (which goes first alternates too); figures are the medians.", discussion: "The tls_* figures are the same measurements over mutual TLS with bus-CA certificates (P-256), as every link runs outside --insecure.")) var rounds = 1
+
+    func validate() throws {
+        guard (1...50).contains(rounds) else { throw ValidationError("--rounds must be 1 to 50") }
+    }
 
     func run() async throws {
         var report = Report()
-        let dcl = try await DCLMeasurements.run(rttSamples: rttSamples, streamMessages: streamMessages, bulkMessages: bulkMessages, controlSamples: controlSamples, window: window, bulkWindow: bulkWindow)
+        var plain: [[(String, Any)]] = [], tls: [[(String, Any)]] = []
+        for round in 0..<rounds {
+            for secure in round % 2 == 0 ? [false, true] : [true, false] {
+                let figures = try await DCLMeasurements.run(rttSamples: rttSamples, streamMessages: streamMessages, bulkMessages: bulkMessages, controlSamples: controlSamples, window: window, bulkWindow: bulkWindow, tls: secure)
+                if secure { tls.append(figures) } else { plain.append(figures) }
+            }
+        }
+        var dcl = Stats.medians(plain)
+        let secured = Stats.medians(tls)
+        dcl += secured.filter { $0.0 != "window_bytes" }.map { ("tls_" + $0.0, $0.1) }
+        if let a = secured.first(where: { $0.0 == "rtt_p50_us" })?.1 as? Double, let b = dcl.first(where: { $0.0 == "rtt_p50_us" })?.1 as? Double, b > 0 {
+            dcl.append(("tls_rtt_p50_ratio", Stats.round2(a / b)))
+        }
         let nio = noBaseline ? [] : try await NIOBaseline.run(rttSamples: rttSamples, streamMessages: streamMessages)
         report.add("benchmark", "dcl")
         report.add("build", Stats.buildMode)
@@ -42,12 +62,13 @@ struct DCLBench: AsyncParsableCommand {
         report.add("stream_messages", streamMessages)
         report.add("bulk_messages", bulkMessages)
         report.add("control_samples", controlSamples)
+        report.add("rounds", rounds)
         print(json ? report.json() : report.text())
     }
 }
 
 enum DCLMeasurements {
-    static func run(rttSamples: Int, streamMessages: Int, bulkMessages: Int, controlSamples: Int, window: Int?, bulkWindow: Int?) async throws -> [(String, Any)] {
+    static func run(rttSamples: Int, streamMessages: Int, bulkMessages: Int, controlSamples: Int, window: Int?, bulkWindow: Int?, tls: Bool = false) async throws -> [(String, Any)] {
         let serverGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let clientGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         var serverConfig = DCLNode.Configuration(cardID: .bmc, role: .controller)
@@ -55,9 +76,11 @@ enum DCLMeasurements {
         if let window { serverConfig.windows = .uniform(window) }
         if let bulkWindow { serverConfig.windows.bulk = bulkWindow }
         let server = DCLNode(configuration: serverConfig, group: serverGroup)
-        let address = try await server.listen(on: .tcp(host: "127.0.0.1", port: 0))
+        // Mutual TLS as the bus runs it: the BMC's certificate and a card's, from one bus CA.
+        let material = try tls ? TLSMaterial() : nil
+        let address = try await server.listen(on: .tcp(host: "127.0.0.1", port: 0), tls: try material?.server())
         let client = DCLNode(configuration: .init(cardID: .unassigned, role: .card), group: clientGroup)
-        try await client.connect(to: address)
+        try await client.connect(to: address, tls: try material?.client(), serverHostname: material == nil ? nil : BusCA.bmcServerName)
 
         server.onRequest("echo") { $0.body }
         server.onRequest("ping") { _ in ByteBuffer() }
@@ -117,6 +140,24 @@ enum DCLMeasurements {
         try await clientGroup.shutdownGracefully()
         try await serverGroup.shutdownGracefully()
         return out
+    }
+
+    struct TLSMaterial {
+        let ca: BusCA
+        let serverKey = P256.Signing.PrivateKey()
+        let card: CardCredentials
+
+        init() throws {
+            ca = try BusCA.create(now: Date())
+            let (key, csr) = try CardCredentials.request(name: "bench")
+            card = try CardCredentials(key: key, certificate: try ca.issueCard(csr, cardID: .firstAssignable, now: Date()), ca: ca.certificate)
+        }
+
+        func server() throws -> NIOSSLContext {
+            try BusTLS.bmcServer(certificate: try ca.issueServer(key: serverKey, names: [], now: Date()), key: serverKey, ca: ca.certificate)
+        }
+
+        func client() throws -> NIOSSLContext { try BusTLS.cardClient(card) }
     }
 
     /// Sends `count` one-way messages; the rate is measured from the first send until the

@@ -14,6 +14,22 @@ enum Stats {
 
     static func round2(_ x: Double) -> Double { (x * 100).rounded() / 100 }
 
+    /// Per key, the median over runs of numeric figures (others: the first run's value), in the
+    /// first run's key order.
+    static func medians(_ runs: [[(String, Any)]]) -> [(String, Any)] {
+        guard let first = runs.first else { return [] }
+        return first.map { key, value in
+            let values = runs.compactMap { run in run.first(where: { $0.0 == key })?.1 }
+            if value is Int {
+                return (key, Int(percentile(values.compactMap { ($0 as? Int).map(Double.init) }, 50).rounded()))
+            }
+            if value is Double {
+                return (key, round2(percentile(values.compactMap { $0 as? Double }, 50)))
+            }
+            return (key, value)
+        }
+    }
+
     static func machine() -> [String: String] {
         var u = utsname()
         uname(&u)

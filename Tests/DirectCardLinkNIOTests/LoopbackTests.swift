@@ -7,6 +7,18 @@ import Testing
 
 @Suite("DCL over real sockets on loopback")
 struct LoopbackTests {
+    /// A second shutdown after the event loops are gone returns (it once re-closed the listener
+    /// on a dead loop and waited forever: the BMC's run() shut its node down again after a test
+    /// had stopped the loops).
+    @Test func shutdownTwiceAfterTheLoopsAreGoneReturns() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let node = DCLNode(configuration: .init(cardID: .bmc, role: .controller), group: group)
+        try await node.listen(on: .tcp(host: "127.0.0.1", port: 0))
+        await node.shutdown()
+        try await group.shutdownGracefully()
+        await node.shutdown()
+    }
+
     @Test("three endpoints over TCP: card A reaches card C through the BMC, and C answers back")
     func routedHop() async throws {
         let bus = try await Bus.start()

@@ -41,7 +41,7 @@ public struct APIServer: Sendable {
     /// Every route: method and path (`:x` is a parameter). ``APIErrorMiddleware`` answers 405
     /// with `Allow` from this table; a test checks it against the router and the OpenAPI document.
     public static let routes: [(method: HTTPRequest.Method, path: String)] = [
-        (.get, "/metrics"), (.get, "/v1/openapi.json"), (.get, "/v1/cards"), (.post, "/v1/cards/:id/drain"),
+        (.get, "/metrics"), (.get, "/v1/openapi.json"), (.get, "/v1/cards"), (.post, "/v1/cards/:id/drain"), (.delete, "/v1/cards/:id"),
         (.get, "/v1/instances"), (.get, "/v1/instances/:id/logs"), (.get, "/v1/events"),
         (.get, "/v1/workloads"), (.post, "/v1/workloads"), (.get, "/v1/workloads/:name"), (.delete, "/v1/workloads/:name"),
         (.get, "/v1/metrics"), (.get, "/v1/workloads/:name/metrics"), (.get, "/v1/workloads/:name/forecast"),

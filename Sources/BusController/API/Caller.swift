@@ -40,7 +40,7 @@ public struct Caller: Sendable, Hashable {
         case readAudit
         /// Bus-wide only.
         case setQuota
-        /// Bus-wide only.
+        /// Bus-wide only: drain and remove cards.
         case drainCard
     }
 

@@ -1812,6 +1812,58 @@ enum OpenAPIDocument {
     "summary": "Cards on the bus with capacity and allocation"
    }
   },
+  "/v1/cards/{id}": {
+   "delete": {
+    "parameters": [
+     {
+      "in": "path",
+      "name": "id",
+      "required": true,
+      "schema": {
+       "examples": [
+        "c-0001-000000"
+       ],
+       "pattern": "^c-[0-9a-f]{4}-[0-9a-f]{6}$",
+       "type": "string"
+      }
+     }
+    ],
+    "responses": {
+     "200": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/CardStatus"
+        }
+       }
+      },
+      "description": "the card, its certificate revoked (state removed if it was already lost; otherwise it is lost once its lease lapses)"
+     },
+     "400": {
+      "$ref": "#/components/responses/BadRequest"
+     },
+     "401": {
+      "$ref": "#/components/responses/Unauthorized"
+     },
+     "403": {
+      "$ref": "#/components/responses/Forbidden"
+     },
+     "404": {
+      "$ref": "#/components/responses/NotFound"
+     },
+     "405": {
+      "$ref": "#/components/responses/MethodNotAllowed"
+     },
+     "413": {
+      "$ref": "#/components/responses/PayloadTooLarge"
+     },
+     "default": {
+      "$ref": "#/components/responses/Error"
+     }
+    },
+    "summary": "Remove a card: revoke its certificate and cut its link (it cannot link again); its instances are placed again once its lease has lapsed"
+   }
+  },
   "/v1/cards/{id}/drain": {
    "post": {
     "parameters": [

@@ -7,7 +7,8 @@ import WorkloadBalancer
 
 extension APIServer {
     /// Cards: `GET /v1/cards` (state, capacity, allocation, health: every role),
-    /// `POST /v1/cards/:id/drain` (bus-admin).
+    /// `POST /v1/cards/:id/drain` and `DELETE /v1/cards/:id` (remove: revokes its certificate;
+    /// bus-admin).
     func cardRoutes() -> RouteCollection<APIRequestContext> {
         let routes = RouteCollection(context: APIRequestContext.self)
         routes.get("cards") { _, _ in try Self.encode(try await self.cards()) }
@@ -18,6 +19,15 @@ extension APIServer {
                 throw APIError(.badRequest, "id: '\(Quantity.excerpt(text))' is not a CardID such as c-0001-000000", details: ["id": "is not a CardID such as c-0001-000000"])
             }
             return try Self.encode(try await self.bmc.drain(id))
+        }
+        routes.delete("cards/:id") { _, context in
+            _ = try context.require(.drainCard, in: nil, "remove cards")
+            let text = try context.parameters.require("id")
+            guard let id = CardID(text) else {
+                throw APIError(.badRequest, "id: '\(Quantity.excerpt(text))' is not a CardID such as c-0001-000000", details: ["id": "is not a CardID such as c-0001-000000"])
+            }
+            guard let card = try await self.bmc.removeCard(id) else { throw APIError(.notFound, "no card \(id)") }
+            return try Self.encode(card)
         }
         return routes
     }
