@@ -7,7 +7,7 @@ import X509
 /// The bus's certificate authority, kept by the BMC: a P-256 key and a self-signed certificate.
 ///
 /// It issues card certificates from CSRs (the card's CardID in a URI SAN,
-/// `urn:backplane:card:<id>`, client auth only) and the BMC's own server certificate (DNS SAN
+/// `urn:backplane:card:c-0001-000000`, client auth only) and the BMC's own server certificate (DNS SAN
 /// ``BusCA/bmcServerName`` plus the API's names, server and client auth). Pure: times are
 /// parameters, files are read and written by ``BusCAFiles``.
 public struct BusCA: Sendable {
@@ -131,14 +131,15 @@ public struct BusCA: Sendable {
 public enum CardCertificate {
     static let uriPrefix = "urn:backplane:card:"
 
-    public static func uri(for id: CardID) -> String { uriPrefix + String(id.rawValue) }
+    /// `urn:backplane:card:c-0001-000000` (the CardID as people see it everywhere else).
+    public static func uri(for id: CardID) -> String { uriPrefix + "\(id)" }
 
     /// The CardID in a certificate's URI SAN, if it has exactly one.
     public static func cardID(of certificate: Certificate) -> CardID? {
         guard let names = try? certificate.extensions.subjectAlternativeNames else { return nil }
         let ids = names.compactMap { name -> CardID? in
-            guard case .uniformResourceIdentifier(let uri) = name, uri.hasPrefix(uriPrefix), let raw = UInt64(uri.dropFirst(uriPrefix.count)) else { return nil }
-            return CardID(raw)
+            guard case .uniformResourceIdentifier(let uri) = name, uri.hasPrefix(uriPrefix), uri.count <= uriPrefix.count + 40 else { return nil }
+            return CardID(String(uri.dropFirst(uriPrefix.count)))
         }
         guard ids.count == 1, let id = ids.first, !id.isReserved else { return nil }
         return id
