@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "ClusterStore", targets: ["ClusterStore"]),
         .library(name: "WorkloadBalancer", targets: ["WorkloadBalancer"]),
         .library(name: "Forecasting", targets: ["Forecasting"]),
+        .library(name: "Sharding", targets: ["Sharding"]),
         .library(name: "CardOS", targets: ["CardOS"]),
         .library(name: "BusController", targets: ["BusController"]),
         .executable(name: "backplane", targets: ["backplane"]),
@@ -64,6 +65,9 @@ let package = Package(
         ),
         // Predictive Model Engine: incremental per-series models and their backtest (pure).
         .target(name: "Forecasting", dependencies: ["BackplaneModel"], exclude: ["README.md"]),
+        // Sharding (pure): the shard map (ranges of the key-hash space, epochs, split and merge),
+        // shard placement by load, and the migration protocol as a state machine.
+        .target(name: "Sharding", exclude: ["README.md"]),
         // AWB: placement decisions over an immutable view of the bus (pure).
         .target(name: "WorkloadBalancer", dependencies: ["BackplaneModel"], exclude: ["README.md"]),
         // Bus CA, card certificates and TLS contexts (swift-certificates, swift-crypto, NIOSSL).
@@ -177,6 +181,10 @@ let package = Package(
             dependencies: ["BusSecurity", "BackplaneModel", "DirectCardLinkNIO", "DirectCardLink",
                            .product(name: "X509", package: "swift-certificates"), .product(name: "Crypto", package: "swift-crypto"),
                            .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl")]
+        ),
+        .testTarget(
+            name: "ShardingTests",
+            dependencies: ["Sharding", .product(name: "PropertyBased", package: "swift-property-based")]
         ),
         .testTarget(
             name: "ControlPlaneTests",
