@@ -158,8 +158,20 @@ public final class BusManagementController: Service, Sendable {
         }
         let sink = self.sink
         let logger = self.logger
+        // Set once the node exists (the link events need it to cut a slow enrollment).
+        let nodeBox = LockedBox<DCLNode?>(nil)
+        let enrollmentWindow = configuration.security?.enrollmentWindow ?? .seconds(30)
         config.linkEvents = { event in
             switch event {
+            case .established(let peer, .client) where enrolling.withLock({ $0.contains(peer) }):
+                // An enrolling link has this long to enroll; then it is cut (a join token must
+                // not buy a link that stays open doing nothing).
+                guard let node = nodeBox.withLock({ $0 }) else { return }
+                node.group.next().scheduleTask(in: .nanoseconds(enrollmentWindow.nanoseconds)) {
+                    if enrolling.withLock({ $0.contains(peer) }) {
+                        node.disconnect(peer, status: .timeout, reason: "no enrollment within \(enrollmentWindow)")
+                    }
+                }
             case .established(let peer, let role) where role == .card:
                 if let info = joining.withLock({ $0.removeValue(forKey: peer) }) {
                     sink.yield(.cardJoined(peer, name: info.name, capacity: info.capacity, inventory: info.inventory, gpus: info.gpus))
@@ -174,6 +186,7 @@ public final class BusManagementController: Service, Sendable {
             }
         }
         node = DCLNode(configuration: config, group: group)
+        nodeBox.withLock { $0 = node }
         // On a mutual-TLS bus, card messages come only from certified card links (not from a
         // link that is enrolling).
         let fromCard: @Sendable (CardID) -> Bool = { source in !enrolling.withLock { $0.contains(source) } }

@@ -15,6 +15,8 @@ public struct BusLinkSecurity: Sendable {
     public let ca: BusCA
     public let serverKey: P256.Signing.PrivateKey
     public let serverCertificate: Certificate
+    /// How long a link admitted to enroll may stay open without enrolling.
+    public var enrollmentWindow: Duration = .seconds(30)
     /// How long issued card certificates are valid.
     public var cardValidity: TimeInterval = BusCA.defaultCardValidity
     /// Join tokens besides the configured one (tokens made with `backplane token create --join`).

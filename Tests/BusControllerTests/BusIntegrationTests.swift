@@ -28,7 +28,7 @@ struct LocalBus {
     /// The bus CA (mutual TLS on every link, as `backplane up` runs it); nil for plain TCP.
     var ca: BusCA?
 
-    static func start(cards count: Int, usageStep: Double = 10, secure: Bool = true, tasks: inout ThrowingTaskGroup<Void, any Error>, joinTokens: Set<String> = []) async throws -> LocalBus {
+    static func start(cards count: Int, usageStep: Double = 10, secure: Bool = true, tasks: inout ThrowingTaskGroup<Void, any Error>, joinTokens: Set<String> = [], enrollmentWindow: Duration = .seconds(30)) async throws -> LocalBus {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("bp-bus-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
@@ -40,6 +40,7 @@ struct LocalBus {
         config.security = try ca.map { ca in
             var security = try BusLinkSecurity(ca: ca)
             security.verifyJoin = { joinTokens.contains($0) }
+            security.enrollmentWindow = enrollmentWindow
             return security
         }
         var series = WorkloadSeries.Configuration()

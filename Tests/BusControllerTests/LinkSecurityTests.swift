@@ -173,6 +173,29 @@ struct LinkSecurityTests {
         }
     }
 
+    @Test("an enrolling link that does not enroll within the window is cut")
+    func idleEnrollmentIsCut() async throws {
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            let bus = try await LocalBus.start(cards: 0, tasks: &tasks, enrollmentWindow: .milliseconds(200))
+            let ca = try #require(bus.ca)
+            var config = DCLNode.Configuration(cardID: .unassigned, role: .client)
+            config.token = "test-token"
+            config.metadata = [CardProtocol.purposeKey: CardProtocol.enrollPurpose]
+            let (events, sink) = AsyncStream.makeStream(of: LinkEvent.self)
+            config.linkEvents = { sink.yield($0) }
+            let idle = DCLNode(configuration: config, group: bus.group)
+            try await idle.connect(to: await bus.bmc.listening(), tls: try BusTLS.client(trusting: ca.certificate), serverHostname: BusCA.bmcServerName)
+            var closed = false
+            for await event in events {
+                if case .closed(let peer, _) = event, peer == .bmc { closed = true; break }
+            }
+            #expect(closed)
+            #expect(idle.recentCloses.contains { $0.close.status == .timeout && $0.close.reason.contains("no enrollment") }, "\(idle.recentCloses)")
+            await idle.shutdown()
+            try await bus.stop()
+        }
+    }
+
     @Test("join tokens made through the API enroll too")
     func apiJoinToken() async throws {
         try await withThrowingTaskGroup(of: Void.self) { tasks in
