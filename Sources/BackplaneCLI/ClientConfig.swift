@@ -26,6 +26,9 @@ struct ClientConfig: Codable, Equatable, Sendable {
     static func load(_ path: String) throws -> ClientConfig? {
         var info = stat()
         guard stat(path, &info) == 0 else { return nil }
+        guard info.st_uid == geteuid() else {
+            throw CLIError("the client config \(path) belongs to uid \(info.st_uid), not to you (uid \(geteuid())): another user could have written its URL, CA and token; remove it or point $BACKPLANE_CONFIG at your own", exitCode: 2)
+        }
         guard info.st_mode & 0o077 == 0 else {
             throw CLIError("the client config \(path) is readable by others (mode \(String(info.st_mode & 0o777, radix: 8))) and holds a token; run: chmod 600 \(path)", exitCode: 2)
         }
@@ -53,15 +56,18 @@ struct ClientConfig: Codable, Equatable, Sendable {
     }
 }
 
-/// Writes `contents` to `path` with mode 0600 from the first byte (a temporary file in the same
-/// directory, renamed over `path`), so no other user ever reads it.
+/// Writes `contents` to `path` with mode 0600 from the first byte: a temporary file with a
+/// random name made by `mkstemp` (never one another user could have created first: a fixed
+/// `<path>.tmp-<pid>` let a local user pre-create it and own the token written into it), renamed
+/// over `path`.
 func writePrivateFile(_ path: String, contents: Data) throws {
-    let temporary = path + ".tmp-\(getpid())"
-    let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o600)
+    var template = Array((path + ".tmp-XXXXXX").utf8CString)
+    let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
     guard fd >= 0 else { throw CLIError("cannot write \(path): \(String(cString: strerror(errno)))", exitCode: 1) }
+    let temporary = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
     do {
-        fchmod(fd, 0o600)  // an existing temporary file keeps its mode otherwise
+        fchmod(fd, 0o600)
         try handle.write(contentsOf: contents)
         try handle.synchronize()
         try handle.close()

@@ -35,10 +35,13 @@ public struct AuditEntry: Codable, Sendable, Hashable {
     }
 }
 
-/// The audit log in the store: bounded to the newest ``limit`` entries.
+/// The audit log in the store: bounded to the newest ``limit`` entries of callers with a valid
+/// token, and separately to the newest ``anonymousLimit`` refusals of requests without one (a
+/// flood of unauthenticated requests once pushed every real entry out of the log).
 public struct AuditLog: Sendable {
     public let store: any ClusterStore
     public var limit = 10_000
+    public var anonymousLimit = 1_000
     private let sequence = LockedBox<UInt64>(0)
 
     public init(store: any ClusterStore) {
@@ -46,6 +49,7 @@ public struct AuditLog: Sendable {
     }
 
     static let prefix = "/audit/"
+    static let anonymousPrefix = "/audit-anonymous/"
 
     public func append(_ entry: AuditEntry) async throws {
         let n = sequence.withLock { n -> UInt64 in
@@ -53,7 +57,8 @@ public struct AuditLog: Sendable {
             return n
         }
         // Keys sort by time: 20 digits of nanoseconds, then a counter for the same nanosecond.
-        let key = Self.prefix + String(format: "%020llu-%08llx", entry.time.nanoseconds, n & 0xFFFF_FFFF)
+        let prefix = entry.who == AuditEntry.anonymous ? Self.anonymousPrefix : Self.prefix
+        let key = prefix + String(format: "%020llu-%08llx", entry.time.nanoseconds, n & 0xFFFF_FFFF)
         _ = try await store.put(key, Registry.encode(entry))
         if n % 100 == 0 { try await trim() }
     }
@@ -61,15 +66,20 @@ public struct AuditLog: Sendable {
     /// Entries after `since` (wall-clock nanoseconds), oldest first, at most the newest `count`;
     /// with `tenant`, only those of that tenant's tokens.
     public func entries(since: UInt64 = 0, count: Int, tenant: String? = nil) async throws -> [AuditEntry] {
-        let kvs = try await store.range(prefix: Self.prefix).kvs.sorted { $0.key < $1.key }
-        let entries = kvs.compactMap { try? JSONDecoder().decode(AuditEntry.self, from: Data($0.value)) }
+        // Both logs, in time order (the key after the prefix sorts by time, then sequence).
+        let named = try await store.range(prefix: Self.prefix).kvs.map { (String($0.key.dropFirst(Self.prefix.count)), $0.value) }
+        let anonymous = tenant != nil ? [] : try await store.range(prefix: Self.anonymousPrefix).kvs.map { (String($0.key.dropFirst(Self.anonymousPrefix.count)), $0.value) }
+        let kvs = (named + anonymous).sorted { $0.0 < $1.0 }
+        let entries = kvs.compactMap { try? JSONDecoder().decode(AuditEntry.self, from: Data($0.1)) }
             .filter { $0.time.nanoseconds > since && (tenant == nil || $0.tenant == tenant) }
         return Array(entries.suffix(count))
     }
 
-    /// Deletes the oldest entries past ``limit``.
+    /// Deletes the oldest entries past ``limit`` (and anonymous ones past ``anonymousLimit``).
     func trim() async throws {
-        let keys = try await store.range(prefix: Self.prefix).kvs.map(\.key).sorted()
-        for key in keys.dropLast(limit) { _ = try await store.delete(key) }
+        for (prefix, limit) in [(Self.prefix, limit), (Self.anonymousPrefix, anonymousLimit)] {
+            let keys = try await store.range(prefix: prefix).kvs.map(\.key).sorted()
+            for key in keys.dropLast(limit) { _ = try await store.delete(key) }
+        }
     }
 }

@@ -126,7 +126,7 @@ public final class BusManagementController: Service, Sendable {
                 case .refuse(let reason):
                     return .reject(.unauthorized, reason: reason)
                 case .enrollment:
-                    let joinAccepted = hello.token == token ? true : await security?.verifyJoin(hello.token) ?? false
+                    let joinAccepted = CardAdmission.sameSecret(hello.token, token) ? true : await security?.verifyJoin(hello.token) ?? false
                     guard !hello.token.isEmpty, joinAccepted else { return .reject(.unauthorized, reason: "join token rejected") }
                     let id = CardID(UInt64.random(in: 1 << 62...UInt64.max - 1))
                     enrolling.withLock { _ = $0.insert(id) }
@@ -136,7 +136,7 @@ public final class BusManagementController: Service, Sendable {
                     assigned = id
                 }
             } else {
-                guard hello.token == token else { return .reject(.unauthorized, reason: "join token rejected") }
+                guard CardAdmission.sameSecret(hello.token, token) else { return .reject(.unauthorized, reason: "join token rejected") }
             }
             guard hello.role == .card else { return .accept(hello.cardID == .unassigned ? CardID(UInt64.random(in: 1 << 62...UInt64.max - 1)) : hello.cardID) }
             let capacity = hello.metadata[CardProtocol.capacityKey].flatMap { try? JSONDecoder().decode(Resources.self, from: Data($0.utf8)) }

@@ -232,6 +232,9 @@ final class DCLChannelHandler: ChannelInboundHandler, RemovableChannelHandler {
         context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
     }
 
+    /// Whether the handshake made a link (false before, and after a refusal).
+    var isEstablished: Bool { connection != nil }
+
     /// Closes the link, telling the peer why.
     /// At a controller, a peer's frame must carry the peer's own CardID as its source, and only
     /// the controller commands cards (``LinkPolicy``); a refused frame closes the link.

@@ -174,7 +174,17 @@ public final class DCLNode: Sendable {
     private func configure(_ channel: any Channel, opener: Bool, tls: (any ChannelHandler)?, handshake: EventLoopPromise<CardID>?) throws {
         let sync = channel.pipeline.syncOperations
         if let tls { try sync.addHandler(tls) }
-        try sync.addHandler(DCLChannelHandler(node: self, opener: opener, handshake: handshake))
+        let handler = DCLChannelHandler(node: self, opener: opener, handshake: handshake)
+        try sync.addHandler(handler)
+        if !opener {
+            // An accepted connection has handshakeTimeout from accept to a DCL link, TLS
+            // included: one that never starts TLS (or never says hello) is closed, so idle
+            // connections cannot pile up until the process runs out of descriptors.
+            let bound = NIOLoopBound(handler, eventLoop: channel.eventLoop)
+            channel.eventLoop.scheduleTask(in: .nanoseconds(configuration.handshakeTimeout.nanoseconds)) {
+                if !bound.value.isEstablished { channel.close(promise: nil) }
+            }
+        }
         let accepted = state.withLockedValue { state -> Bool in
             if state.shutDown { return false }
             state.channels[ObjectIdentifier(channel)] = channel

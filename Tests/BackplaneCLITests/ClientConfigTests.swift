@@ -59,6 +59,35 @@ struct ClientConfigTests {
         }
     }
 
+    /// The hostile test's finding: another user pre-created `<config>.tmp-<pid>` and owned the
+    /// admin token written into it; root's CLI also read a config another user owned.
+    @Test("a temporary file another user made first is never written into; a config another user owns is refused")
+    func foreignFiles() throws {
+        guard geteuid() == 0 else {
+            print("skipped: needs root to make files owned by another user")
+            return
+        }
+        try withDirectory { directory in
+            let path = directory + "/config.json"
+            // Every name the old scheme could have used for the next writes.
+            for pid in getpid()...(getpid() + 50) {
+                let trap = path + ".tmp-\(pid)"
+                FileManager.default.createFile(atPath: trap, contents: Data(), attributes: [.posixPermissions: 0o666])
+                chown(trap, 65534, 65534)
+            }
+            try ClientConfig(bmc: "https://127.0.0.1:7070", token: "bpt_secret", ca: nil).write(to: path)
+            var info = stat()
+            stat(path, &info)
+            #expect(info.st_uid == geteuid() && info.st_mode & 0o777 == 0o600)
+            let trapped = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasPrefix("config.json.tmp-") }
+            for name in trapped { #expect(try String(contentsOfFile: directory + "/" + name, encoding: .utf8).isEmpty, "\(name) got the token") }
+            chown(path, 65534, 65534)
+            #expect { try ClientConfig.load(path) } throws: { error in
+                (error as? CLIError)?.message.contains("belongs to uid 65534") == true
+            }
+        }
+    }
+
     @Test("the BMC's admin.token is written 0600 and read back trimmed; absent is nil")
     func adminToken() throws {
         try withDirectory { directory in

@@ -10,6 +10,7 @@ import NIOPosix
 import NIOSSL
 import Testing
 import X509
+import Crypto
 @testable import BusController
 
 /// Mutual TLS on DCL against a real BMC: enrollment, certificates binding CardIDs, revocation,
@@ -94,6 +95,35 @@ struct LinkSecurityTests {
         }
     }
 
+    /// The hostile test's finding: the pin was not enforced (TLS verification off skipped the
+    /// callback) and a fake BMC received the join token. A listener with a certificate from
+    /// another CA that names bmc.backplane must never see a hello.
+    @Test("a fake BMC never receives the join token")
+    func fakeBMCGetsNoToken() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let realCA = try BusCA.create(now: Date()), fakeCA = try BusCA.create(now: Date())
+        let key = P256.Signing.PrivateKey()
+        let fakeCertificate = try fakeCA.issueServer(key: key, names: [], now: Date())
+        let hellos = LockedBox<[String]>([])
+        var config = DCLNode.Configuration(cardID: .bmc, role: .controller)
+        config.admission = Admission { hello in
+            hellos.withLock { $0.append(hello.token) }
+            return .reject(.unauthorized, reason: "fake")
+        }
+        let fake = DCLNode(configuration: config, group: group)
+        let address = try await fake.listen(on: .tcp(host: "127.0.0.1", port: 0), tls: try BusTLS.bmcServer(certificate: fakeCertificate, key: key, ca: fakeCA.certificate))
+        let state = NSTemporaryDirectory() + "bp-fake-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        var cardConfig = CardAgent.Configuration(name: "x", stateDirectory: state, bmc: address, token: "secret-join-token", capacity: Resources(cpuMillis: 1000, memoryBytes: 512 << 20))
+        cardConfig.security = CardLinkSecurity(caFingerprint: realCA.fingerprint, credentialsDirectory: state + "/tls")
+        let agent = CardAgent(configuration: cardConfig, runtime: try ProcessRuntime(stateDirectory: state + "/runtime"), group: group)
+        let error = await #expect(throws: DCLError.self) { try await agent.run() }
+        #expect(error?.status == .unauthorized)
+        #expect(hellos.withLock { $0 }.isEmpty, "the fake BMC saw a hello: \(hellos.withLock { $0 })")
+        await fake.shutdown()
+        try await group.shutdownGracefully()
+    }
+
     @Test("a wrong CA fingerprint stops enrollment before the join token is sent")
     func wrongFingerprint() async throws {
         try await withThrowingTaskGroup(of: Void.self) { tasks in
@@ -107,6 +137,7 @@ struct LinkSecurityTests {
             #expect("\(error.map { "\($0)" } ?? "")".contains("fingerprint"))
             #expect(!FileManager.default.fileExists(atPath: state + "/tls/card.pem"))
             #expect(try await bus.bmc.registry.read().snapshot.cards.isEmpty)
+            #expect(!bus.bmc.recentEvents.withLock { $0 }.contains { $0.kind == "card.enrolled" }, "the BMC issued a certificate to a card that did not trust it")
             try await bus.stop()
         }
     }

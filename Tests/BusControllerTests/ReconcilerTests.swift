@@ -285,11 +285,28 @@ struct AuditLogTests {
         var log = AuditLog(store: InMemoryClusterStore())
         log.limit = 5
         for i in 0..<250 {
-            try await log.append(AuditEntry(time: Instant(nanoseconds: 1_000 + UInt64(i)), who: "anonymous", method: "POST", route: "/v1/workloads", target: "/v1/workloads", status: 200 + i % 2))
+            try await log.append(AuditEntry(time: Instant(nanoseconds: 1_000 + UInt64(i)), who: "0123456789abcdef", method: "POST", route: "/v1/workloads", target: "/v1/workloads", status: 200 + i % 2))
         }
         let all = try await log.entries(count: 10_000)
         #expect(all.count == 55, "5 kept at the 200th write, 50 since")
         #expect(all.map(\.time.nanoseconds) == (195..<250).map { 1_000 + UInt64($0) })
         #expect(try await log.entries(since: 1_000 + 240, count: 3).map(\.time.nanoseconds) == [1_247, 1_248, 1_249])
+    }
+
+    /// The hostile test's finding: 10,100 requests with a bad token pushed every real entry out.
+    @Test("a flood of requests without a valid token keeps its own window and never evicts real entries")
+    func anonymousFloodKeepsRealEntries() async throws {
+        var log = AuditLog(store: InMemoryClusterStore())
+        log.limit = 10
+        log.anonymousLimit = 5
+        try await log.append(AuditEntry(time: Instant(nanoseconds: 1), who: "0123456789abcdef", role: "bus-admin", method: "DELETE", route: "/v1/cards/:id", target: "/v1/cards/c-0001-000000", status: 200))
+        for i in 0..<500 {
+            try await log.append(AuditEntry(time: Instant(nanoseconds: 10 + UInt64(i)), who: AuditEntry.anonymous, method: "DELETE", route: "/v1/workloads/:name", target: "/v1/workloads/x\(i)", status: 401))
+        }
+        let all = try await log.entries(count: 10_000)
+        #expect(all.first?.who == "0123456789abcdef", "the card removal is still there")
+        #expect(all.filter { $0.who == AuditEntry.anonymous }.count <= 5 + 100)
+        #expect(all.map(\.time.nanoseconds) == all.map(\.time.nanoseconds).sorted())
+        #expect(try await log.entries(count: 10_000, tenant: "team-a").isEmpty)
     }
 }

@@ -1,4 +1,5 @@
 import BackplaneModel
+import Foundation
 import DirectCardLinkNIO
 import NIOConcurrencyHelpers
 import NIOCore
@@ -22,6 +23,37 @@ private final class Collector: ChannelInboundHandler, Sendable {
 
 @Suite("DCL handshake and hostile peers")
 struct HandshakeAndHostileInputTests {
+    /// The hostile test's finding: plain TCP connections to a TLS listener that never started
+    /// TLS stayed open forever; 20,000 of them took the BMC's descriptors. Now every accepted
+    /// connection has the handshake timeout from accept to a link, TLS included.
+    @Test(arguments: [true, false])
+    func silentConnectionsAreClosedAfterTheHandshakeTimeout(tls: Bool) async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        var config = DCLNode.Configuration(cardID: .bmc, role: .controller)
+        config.handshakeTimeout = .milliseconds(200)
+        config.admission = .assigning()
+        let node = DCLNode(configuration: config, group: group)
+        let address = try await node.listen(on: .tcp(host: "127.0.0.1", port: 0), tls: tls ? try Fixtures.context(server: true, name: "bmc") : nil)
+        guard case .tcp(_, let port) = address else { throw DCLError(.noRoute, "no port") }
+        // A client that connects and says nothing; recv returns 0 when the server closes.
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)  // a safety net: the close comes after 200 ms
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        #expect(connected == 0)
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        var received = 1
+        while received > 0 { received = recv(fd, &buffer, buffer.count, 0) }
+        #expect(received == 0, "the server closed the silent connection (recv: \(received), errno \(errno))")
+        await node.shutdown()
+        try await group.shutdownGracefully()
+    }
+
     @Test("a card with no common protocol version is refused with the reason")
     func versionMismatch() async throws {
         let bus = try await Bus.start()

@@ -892,12 +892,12 @@ enum OpenAPIDocument {
       "additionalProperties": false,
       "properties": {
        "description": {
-        "description": "what the token is for (at most 200 characters, no control characters)",
+        "description": "what the token is for (at most 200 characters; no control, zero-width or bidirectional-override characters)",
         "examples": [
          "CI deploys"
         ],
         "maxLength": 200,
-        "pattern": "^[^\\u0000-\\u001f\\u007f]*$",
+        "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f\\u200b-\\u200f\\u202a-\\u202e\\u2066-\\u2069\\ufeff]*$",
         "type": "string"
        },
        "role": {
@@ -925,12 +925,12 @@ enum OpenAPIDocument {
       "additionalProperties": false,
       "properties": {
        "description": {
-        "description": "what the token is for (at most 200 characters, no control characters)",
+        "description": "what the token is for (at most 200 characters; no control, zero-width or bidirectional-override characters)",
         "examples": [
          "CI deploys"
         ],
         "maxLength": 200,
-        "pattern": "^[^\\u0000-\\u001f\\u007f]*$",
+        "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f\\u200b-\\u200f\\u202a-\\u202e\\u2066-\\u2069\\ufeff]*$",
         "type": "string"
        },
        "role": {

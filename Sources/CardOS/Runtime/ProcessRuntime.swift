@@ -23,12 +23,15 @@ public final class ProcessRuntime: ContainerRuntime {
     /// Instance ids whose start is under way.
     private let starting = Mutex<Set<String>>([])
 
-    public static let warning = "WARNING: process driver: workloads run as plain host processes without namespaces or cgroup limits (memory via ulimit only, no CPU limit, image ignored)"
+    public static let warning = "WARNING: process driver: workloads run as plain host processes without namespaces or cgroup limits (memory via ulimit only, no CPU limit, image ignored). Anyone who may deploy runs code as this card's user: as root, that reads the bus's keys and tokens. For development only."
 
     public init(stateDirectory: String) throws {
         self.stateDirectory = stateDirectory
         for dir in ["logs", "pids", "scratch"] {
-            try FileManager.default.createDirectory(atPath: (stateDirectory as NSString).appendingPathComponent(dir), withIntermediateDirectories: true)
+            // Logs and scratch hold what instances print and write (secrets too): root only.
+            let path = (stateDirectory as NSString).appendingPathComponent(dir)
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            chmod(path, 0o700)
         }
     }
 
@@ -50,8 +53,8 @@ public final class ProcessRuntime: ContainerRuntime {
         try fm.createDirectory(atPath: scratch, withIntermediateDirectories: true)
         let stdoutPath = path("logs", "\(spec.id).out")
         let stderrPath = path("logs", "\(spec.id).err")
-        fm.createFile(atPath: stdoutPath, contents: nil)
-        fm.createFile(atPath: stderrPath, contents: nil)
+        fm.createFile(atPath: stdoutPath, contents: nil, attributes: [.posixPermissions: 0o600])
+        fm.createFile(atPath: stderrPath, contents: nil, attributes: [.posixPermissions: 0o600])
         let limitKB = spec.resources.memoryBytes > 0 ? "ulimit -v \(max(65536, spec.resources.memoryBytes / 1024 * 4)); " : ""
         var env = ProcessInfo.processInfo.environment.filter { $0.key == "PATH" }
         for (k, v) in spec.env { env[k] = v }

@@ -107,7 +107,12 @@ struct TokenRequest: Sendable, Equatable {
     /// At most ``TokenStore/maximumDescriptionLength`` characters, none a control character.
     static func descriptionProblem(_ text: String) -> String? {
         if text.unicodeScalars.count > TokenStore.maximumDescriptionLength { return "is longer than \(TokenStore.maximumDescriptionLength) characters" }
-        if text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) { return "must not hold control characters" }
+        // Control characters (C0, DEL, C1) and the invisible ones that reorder or hide text in a
+        // listing (zero-width, bidirectional overrides, BOM): the OpenAPI pattern's exact ranges.
+        let refused: [ClosedRange<UInt32>] = [0...0x1F, 0x7F...0x9F, 0x200B...0x200F, 0x202A...0x202E, 0x2066...0x2069, 0xFEFF...0xFEFF]
+        if text.unicodeScalars.contains(where: { scalar in refused.contains { $0.contains(scalar.value) } }) {
+            return "must not hold control, zero-width or bidirectional-override characters"
+        }
         return nil
     }
 }
