@@ -1,3 +1,4 @@
+import BusSecurity
 import Foundation
 
 /// The client config: where the BMC is and the token to present, so neither has to be on a
@@ -56,29 +57,13 @@ struct ClientConfig: Codable, Equatable, Sendable {
     }
 }
 
-/// Writes `contents` to `path` with mode 0600 from the first byte: a temporary file with a
-/// random name made by `mkstemp` (never one another user could have created first: a fixed
-/// `<path>.tmp-<pid>` let a local user pre-create it and own the token written into it), renamed
-/// over `path`.
+/// Writes `contents` to `path` with mode 0600 from the first byte (``SecureFiles/write(_:to:mode:)``:
+/// a `mkstemp` temporary renamed over `path`, never a name another user could create first).
 func writePrivateFile(_ path: String, contents: Data) throws {
-    var template = Array((path + ".tmp-XXXXXX").utf8CString)
-    let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
-    guard fd >= 0 else { throw CLIError("cannot write \(path): \(String(cString: strerror(errno)))", exitCode: 1) }
-    let temporary = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
     do {
-        fchmod(fd, 0o600)
-        try handle.write(contentsOf: contents)
-        try handle.synchronize()
-        try handle.close()
-    } catch {
-        unlink(temporary)
-        throw CLIError("cannot write \(path): \(error)", exitCode: 1)
-    }
-    guard rename(temporary, path) == 0 else {
-        let reason = String(cString: strerror(errno))
-        unlink(temporary)
-        throw CLIError("cannot write \(path): \(reason)", exitCode: 1)
+        try SecureFiles.write(contents, to: path)
+    } catch let error as SecurityError {
+        throw CLIError(error.message, exitCode: 1)
     }
 }
 

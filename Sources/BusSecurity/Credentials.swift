@@ -92,27 +92,34 @@ public enum SecureFiles {
         chmod(path, 0o700)
     }
 
-    /// Writes `text` to a temporary file created with `mode`, then renames it over `path`.
+    /// Writes `text` to `path` with `mode` from the first byte (see ``write(_:to:mode:)-data``).
     public static func write(_ text: String, to path: String, mode: mode_t = 0o600) throws {
-        let temporary = path + ".tmp-\(getpid())"
-        unlink(temporary)
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
-        guard fd >= 0 else { throw SecurityError("cannot create \(temporary): \(String(cString: strerror(errno)))") }
-        let bytes = Array(text.utf8)
+        try write(Data(text.utf8), to: path, mode: mode)
+    }
+
+    /// Writes `data` to a temporary file with a random name made by `mkstemp` in the same
+    /// directory (never a name another user could create first and so own what is written),
+    /// sets `mode`, syncs, and renames it over `path`.
+    public static func write(_ data: Data, to path: String, mode: mode_t = 0o600) throws {
+        var template = Array((path + ".tmp-XXXXXX").utf8CString)
+        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        guard fd >= 0 else { throw SecurityError("cannot write \(path): \(String(cString: strerror(errno)))") }
+        let temporary = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        func fail(_ reason: String) -> SecurityError {
+            close(fd)
+            unlink(temporary)
+            return SecurityError("cannot write \(path): \(reason)")
+        }
+        let bytes = [UInt8](data)
         var written = 0
         while written < bytes.count {
             let n = bytes[written...].withUnsafeBytes { Foundation.write(fd, $0.baseAddress, $0.count) }
             if n < 0 && errno == EINTR { continue }
-            guard n > 0 else {
-                let reason = String(cString: strerror(errno))
-                close(fd)
-                unlink(temporary)
-                throw SecurityError("cannot write \(path): \(reason)")
-            }
+            guard n > 0 else { throw fail(String(cString: strerror(errno))) }
             written += n
         }
-        fchmod(fd, mode)
-        guard fsync(fd) == 0, close(fd) == 0, rename(temporary, path) == 0 else {
+        guard fchmod(fd, mode) == 0, fsync(fd) == 0 else { throw fail(String(cString: strerror(errno))) }
+        guard close(fd) == 0, rename(temporary, path) == 0 else {
             let reason = String(cString: strerror(errno))
             unlink(temporary)
             throw SecurityError("cannot write \(path): \(reason)")

@@ -14,22 +14,25 @@ extension APIServer {
         routes.get("cards") { _, _ in try Self.encode(try await self.cards()) }
         routes.post("cards/:id/drain") { _, context in
             _ = try context.require(.drainCard, in: nil, "drain cards")
-            let text = try context.parameters.require("id")
-            guard let id = CardID(text) else {
-                throw APIError(.badRequest, "id: '\(Quantity.excerpt(text))' is not a CardID such as c-0001-000000", details: ["id": "is not a CardID such as c-0001-000000"])
-            }
+            let id = try Self.cardID(context)
             return try Self.encode(try await self.bmc.drain(id))
         }
         routes.delete("cards/:id") { _, context in
             _ = try context.require(.drainCard, in: nil, "remove cards")
-            let text = try context.parameters.require("id")
-            guard let id = CardID(text) else {
-                throw APIError(.badRequest, "id: '\(Quantity.excerpt(text))' is not a CardID such as c-0001-000000", details: ["id": "is not a CardID such as c-0001-000000"])
-            }
+            let id = try Self.cardID(context)
             guard let card = try await self.bmc.removeCard(id) else { throw APIError(.notFound, "no card \(id)") }
             return try Self.encode(card)
         }
         return routes
+    }
+
+    /// The `:id` path parameter as a CardID (else 400 naming `id`).
+    static func cardID(_ context: APIRequestContext) throws -> CardID {
+        let text = try context.parameters.require("id")
+        guard let id = CardID(text) else {
+            throw APIError(.badRequest, "id: '\(Quantity.excerpt(text))' is not a CardID such as c-0001-000000", details: ["id": "is not a CardID such as c-0001-000000"])
+        }
+        return id
     }
 
     public struct CardStatus: Codable, Sendable {
