@@ -19,6 +19,8 @@ let package = Package(
         .executable(name: "backplane", targets: ["backplane"]),
         .executable(name: "backplane-bench", targets: ["backplane-bench"]),
         .executable(name: "backplane-shim", targets: ["backplane-shim"]),
+        .library(name: "ShardSDK", targets: ["ShardSDK"]),
+        .executable(name: "backplane-kv", targets: ["backplane-kv"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -47,7 +49,7 @@ let package = Package(
         .target(
             name: "DirectCardLink",
             dependencies: [
-                "BackplaneModel", "CDCLChecksum",
+                "BackplaneModel", "CDCLChecksum", "Sharding",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             exclude: ["README.md"]
@@ -78,9 +80,19 @@ let package = Package(
             .product(name: "SwiftASN1", package: "swift-asn1"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ], exclude: ["README.md"]),
+        // The shard SDK: what an app that holds shards implements, and its link to the card's
+        // shard host (DCL over a Unix socket in its container).
+        .target(name: "ShardSDK", dependencies: [
+            "BackplaneModel", "DirectCardLink", "DirectCardLinkNIO",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+        ], exclude: ["README.md"]),
+        // The reference sharded app: an in-memory key-value store on the shard SDK.
+        .target(name: "KeyValueApp", dependencies: ["ShardSDK", .product(name: "NIOCore", package: "swift-nio")]),
+        .executableTarget(name: "backplane-kv", dependencies: ["KeyValueApp", "ShardSDK"]),
         // The card agent: inventory, container runtimes (runc, process), later profiler and shard host.
         .target(name: "CardOS", dependencies: [
-            "BackplaneModel", "DirectCardLink", "DirectCardLinkNIO", "CPidfd", "BusSecurity",
+            "BackplaneModel", "DirectCardLink", "DirectCardLinkNIO", "CPidfd", "BusSecurity", "ShardSDK", "Sharding",
             .product(name: "Subprocess", package: "swift-subprocess"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -92,7 +104,7 @@ let package = Package(
         .target(name: "ControlPlane", dependencies: ["BackplaneModel"]),
         // The BMC: registry, reconciler, plan applier, enumeration, API.
         .target(name: "BusController", dependencies: [
-            "BackplaneModel", "ControlPlane", "WorkloadBalancer", "Forecasting", "ClusterStore", "DirectCardLink", "DirectCardLinkNIO", "BusSecurity",
+            "BackplaneModel", "ControlPlane", "WorkloadBalancer", "Forecasting", "ClusterStore", "DirectCardLink", "DirectCardLinkNIO", "BusSecurity", "Sharding",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTLS", package: "hummingbird"),
             .product(name: "HummingbirdAuth", package: "hummingbird-auth"),
@@ -106,7 +118,7 @@ let package = Package(
         ], exclude: ["README.md"]),
         // The command line, as a library so it is testable; `backplane` is only @main.
         .target(name: "BackplaneCLI", dependencies: [
-            "BusController", "CardOS", "ClusterStore", "ControlPlane", "DirectCardLinkNIO", "BackplaneModel", "Forecasting", "WorkloadBalancer", "BusSecurity",
+            "BusController", "CardOS", "ClusterStore", "ControlPlane", "DirectCardLinkNIO", "BackplaneModel", "Forecasting", "WorkloadBalancer", "BusSecurity", "Sharding", "KeyValueApp",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Subprocess", package: "swift-subprocess"),

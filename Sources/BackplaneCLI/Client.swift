@@ -77,8 +77,8 @@ struct BMCClient {
         """
     }
 
-    func get<T: Decodable>(_ path: String, as type: T.Type) async throws -> T {
-        let data = try await request("GET", path)
+    func get<T: Decodable>(_ path: String, query: [String: String] = [:], as type: T.Type) async throws -> T {
+        let data = try await request("GET", path, query: query)
         do {
             return try JSONDecoder().decode(T.self, from: data)
         } catch {

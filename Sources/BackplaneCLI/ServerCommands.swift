@@ -52,6 +52,7 @@ struct BMCCommand: AsyncParsableCommand {
         var configuration = BusManagementController.Configuration(listen: .tcp(host: dclHost, port: dclPort), token: token)
         configuration.health = CardHealth.Configuration(heartbeatInterval: .milliseconds(heartbeatMs), lease: .milliseconds(leaseMs), fenceMargin: .milliseconds(fenceMarginMs))
         let tokens = TokenStore(store: store)
+        configuration.authenticateClient = { (try? await tokens.dataClientTenant($0)) ?? nil }
         var apiTLS: TLSConfiguration?
         if insecure {
             InsecureMode.warn("bmc")
@@ -190,7 +191,7 @@ struct CardRun: AsyncParsableCommand {
         var configuration = CardAgent.Configuration(name: name, stateDirectory: state, bmc: .tcp(host: String(parts[0]), port: port), token: token, capacity: capacity)
         configuration.gpus = try Self.parseGPUs(gpus)
         if !insecure { configuration.security = CardLinkSecurity(caFingerprint: fingerprint, credentialsDirectory: credentials) }
-        let agent = CardAgent(configuration: configuration, runtime: runtime, group: group)
+        let agent = try CardAgent(configuration: configuration, runtime: runtime, group: group)
         print("card \(name): offering \(capacity)\(configuration.gpus.isEmpty ? "" : " and \(configuration.gpus.count) GPU(s) \(configuration.gpus.joined(separator: ","))"), runtime \(runtime.kind), joining \(insecure ? "tcp" : "tls")://\(bmc)")
         fflush(nil)  // long-running: show it now, also when stdout is a pipe or file
         // SIGINT/SIGTERM: the agent stops every instance (TERM, grace, KILL), then exits.

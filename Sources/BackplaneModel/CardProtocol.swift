@@ -20,6 +20,9 @@ public enum CardProtocol {
     public static let renew = "card.renew"
     public static let purposeKey = "purpose"
     public static let enrollPurpose = "enroll"
+    /// A data client (`backplane load`, the Redis gateway): hello role `client` with an API
+    /// token; it may send only shard-routed requests to the BMC, for its tenant's workloads.
+    public static let dataPurpose = "data"
 
     public struct Enroll: Codable, Hashable, Sendable {
         /// The card's certificate signing request (PEM).
@@ -112,6 +115,8 @@ public enum CardProtocol {
         public var workload: String
         public var liveness: Probe?
         public var readiness: Probe?
+        /// A sharded workload's instance: the card's shard host gives it a socket and a token.
+        public var sharded: Bool?
         public init(id: String, incarnation: UInt64, image: String, command: [String], env: [String: String], resources: Resources, workload: String) {
             self.id = id
             self.incarnation = incarnation

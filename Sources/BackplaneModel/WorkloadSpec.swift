@@ -31,6 +31,8 @@ public struct WorkloadSpec: Hashable, Sendable, Codable {
     public var liveness: Probe?
     /// Whether the instance is ready for work (shown per instance).
     public var readiness: Probe?
+    /// A sharded workload: its replicas own the shards of its key space between them.
+    public var shards: ShardSpec?
 
     public static let defaultTenant = "default"
     public static let defaultPriority = 500
@@ -100,11 +102,29 @@ public struct WorkloadSpec: Hashable, Sendable, Codable {
         public var replicas: Int?
         public var restart: String?
         public var probes: ProbesDocument?
+        public var shards: ShardsDocument?
         /// Fields that could not be read: wrong types, unknown fields (see the type's comment).
         public var problems: [SpecError] = []
 
         enum CodingKeys: String, CodingKey, CaseIterable {
-            case name, tenant, priority, image, command, env, resources, replicas, restart, probes
+            case name, tenant, priority, image, command, env, resources, replicas, restart, probes, shards
+        }
+
+        /// `shards: {count: N, max_shard_bytes: 64Mi}`.
+        public struct ShardsDocument: Hashable, Sendable, Decodable {
+            public var count: Int?
+            public var maxShardBytes: String?
+            public var problems: [SpecError] = []
+            enum CodingKeys: String, CodingKey, CaseIterable {
+                case count
+                case maxShardBytes = "max_shard_bytes"
+            }
+            public init(from decoder: any Decoder) throws {
+                var reader = try FieldReader<CodingKeys>(decoder, prefix: "shards.")
+                count = reader.read(.count, Int.self, expected: "a whole number of shards from 1 to \(ShardSpec.countRange.upperBound)")
+                maxShardBytes = reader.quantity(.maxShardBytes, expected: "a size such as 64Mi or 1Gi")
+                problems = reader.problems
+            }
         }
 
         /// `probes: {liveness: {...}, readiness: {...}}`.
@@ -184,6 +204,14 @@ public struct WorkloadSpec: Hashable, Sendable, Codable {
             }
             replicas = reader.read(.replicas, Int.self, expected: "a whole number from 0 to 1000")
             restart = reader.text(.restart, expected: "one of \(RestartPolicy.allCases.map(\.rawValue).joined(separator: ", "))")
+            if reader.holdsValue(.shards) {
+                do {
+                    shards = try reader.container.decode(ShardsDocument.self, forKey: .shards)
+                    reader.problems += shards?.problems ?? []
+                } catch {
+                    reader.fail(.shards, expected: "a map with count and optionally max_shard_bytes")
+                }
+            }
             if reader.holdsValue(.probes) {
                 do {
                     probes = try reader.container.decode(ProbesDocument.self, forKey: .probes)
@@ -241,6 +269,14 @@ public struct WorkloadSpec: Hashable, Sendable, Codable {
             command: d.command ?? [], env: d.env ?? [:], resources: resources, gpu: gpu, replicas: d.replicas ?? 1, restart: restart)
         spec.liveness = d.probes?.liveness?.probe
         spec.readiness = d.probes?.readiness?.probe
+        if let shards = d.shards {
+            if shards.count == nil && unread("shards.count") { fail("shards.count", "is required: how many shards the key space starts in, e.g. 64") }
+            var limit: Int64?
+            if let text = shards.maxShardBytes {
+                do { limit = try Quantity.parseBytes(text) } catch { fail("shards.max_shard_bytes", error.description) }
+            }
+            if let count = shards.count { spec.shards = ShardSpec(count: count, maxShardBytes: limit) }
+        }
         // Value rules, for the fields that were read and parsed (one message per field).
         let reported = Set(errors.map(\.field))
         let rules = spec.problems.filter { e in
@@ -285,6 +321,10 @@ public struct WorkloadSpec: Hashable, Sendable, Codable {
             fail(problem.contains("model") ? "resources.gpu_models" : "resources.gpu", problem)
         }
         if !Self.replicaRange.contains(replicas) { fail("replicas", "is \(replicas); must be 0 to 1000") }
+        if let shards {
+            if !ShardSpec.countRange.contains(shards.count) { fail("shards.count", "is \(shards.count); must be \(ShardSpec.countRange.lowerBound) to \(ShardSpec.countRange.upperBound)") }
+            if let limit = shards.maxShardBytes, limit < 1 << 20 { fail("shards.max_shard_bytes", "is \(limit) bytes; at least 1Mi") }
+        }
         let (total, overflow) = resources.multipliedReportingOverflow(by: Int64(clamping: replicas))
         if overflow || !total.dimensions(outside: .maximumTotal).isEmpty, errors.isEmpty {
             fail("resources", "× \(replicas) replicas exceeds what one workload may ask for in all (\(Resources.maximumTotal))")
@@ -340,6 +380,19 @@ public struct WorkloadSpec: Hashable, Sendable, Codable {
     static func isEnvName(_ key: String) -> Bool {
         guard let first = key.unicodeScalars.first, !("0"..."9").contains(first), key.utf8.count <= 255 else { return false }
         return key.unicodeScalars.allSatisfy { $0 == "_" || ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) }
+    }
+}
+
+/// How a sharded workload's key space is cut (ARCHITECTURE.md, "Sharding and migration").
+public struct ShardSpec: Hashable, Sendable, Codable {
+    /// How many shards the key space starts in (split and merge change it later).
+    public var count: Int
+    /// A shard larger than this is reported as due for a split (`backplane shards` marks it).
+    public var maxShardBytes: Int64?
+    public static let countRange = 1...4096
+    public init(count: Int, maxShardBytes: Int64? = nil) {
+        self.count = count
+        self.maxShardBytes = maxShardBytes
     }
 }
 

@@ -38,6 +38,11 @@ public final class BusManagementController: Service, Sendable {
         public var keepRevisions: Int64 = 10_000
         /// Mutual TLS on every DCL link (nil: plain TCP, only behind `--insecure`).
         public var security: BusLinkSecurity?
+        /// Admits data clients (`backplane load`, the Redis gateway): a link with hello role
+        /// `client`, metadata ``CardProtocol/purposeKey`` = ``CardProtocol/dataPurpose`` and an
+        /// API token in the hello's token. Returns the tenant the token is scoped to ("" for
+        /// every tenant), or nil to refuse. Nil: no data clients.
+        public var authenticateClient: (@Sendable (String) async -> String?)?
         public init(listen: DCLAddress, token: String) {
             self.listen = listen
             self.token = token
@@ -83,9 +88,13 @@ public final class BusManagementController: Service, Sendable {
     private static func flight(_ id: String, _ incarnation: UInt64) -> String { "\(id).\(incarnation)" }
     /// Hello metadata between admission and the link's establishment.
     /// Recent things that happened on the bus, newest last (at most 1,000).
-    let recentEvents = LockedBox<[BusEvent]>([])
+    let recentEvents: LockedBox<[BusEvent]>
     /// Links admitted without a certificate, to enroll (they may do nothing else).
     let enrolling = LockedBox<Set<CardID>>([])
+    /// Data clients' links and the tenant each may use ("" for all).
+    let clients = LockedBox<[CardID: String]>([:])
+    /// Shard maps, routing and the Migration Engine.
+    public let shards: ShardService
     private let joining = LockedBox<[CardID: (name: String, capacity: Resources, inventory: Inventory?, gpus: [String])]>([:])
     /// Liveness and leases of every card (pure; the heartbeat handler and the health ticker
     /// feed it, the loop persists its transitions).
@@ -119,8 +128,18 @@ public final class BusManagementController: Service, Sendable {
         let joining = self.joining
         let security = configuration.security
         let enrolling = self.enrolling
+        let clients = self.clients
+        let authenticateClient = configuration.authenticateClient
         config.admission = Admission { hello, link in
             var assigned: CardID?
+            if hello.role == .client, hello.metadata[CardProtocol.purposeKey] == CardProtocol.dataPurpose {
+                guard link.peerCertificate == nil, let authenticateClient, let tenant = await authenticateClient(hello.token) else {
+                    return .reject(.unauthorized, reason: "data client refused: link with an API token of a role that may use workloads (operator, tenant-admin, bus-admin)")
+                }
+                let id = CardID(UInt64.random(in: 1 << 62...UInt64.max - 1))
+                clients.withLock { $0[id] = tenant }
+                return .accept(id)
+            }
             if security != nil {
                 switch CardAdmission.decide(hello, certificate: link.peerCertificate) {
                 case .refuse(let reason):
@@ -160,6 +179,12 @@ public final class BusManagementController: Service, Sendable {
         let logger = self.logger
         // Set once the node exists (the link events need it to cut a slow enrollment).
         let nodeBox = LockedBox<DCLNode?>(nil)
+        let shardsBox = LockedBox<ShardService?>(nil)
+        // Clients use only their tenant's workloads; cards and the BMC route anything.
+        config.mayRoute = { source, workload in
+            guard let tenant = clients.withLock({ $0[source] }) else { return true }
+            return tenant.isEmpty || workload.hasPrefix(tenant + "/")
+        }
         let enrollmentWindow = configuration.security?.enrollmentWindow ?? .seconds(30)
         config.linkEvents = { event in
             switch event {
@@ -177,19 +202,34 @@ public final class BusManagementController: Service, Sendable {
                     sink.yield(.cardJoined(peer, name: info.name, capacity: info.capacity, inventory: info.inventory, gpus: info.gpus))
                 }
                 lastReport.withLock { _ = $0.removeValue(forKey: peer) }
+                shardsBox.withLock { $0 }?.cardLinked(peer)
                 if let t = health.withLock({ $0.linked(peer, stored: nil, now: monotonic()) }) { sink.yield(.health([t])) }
             case .closed(let peer, _):
                 enrolling.withLock { _ = $0.remove(peer) }
+                clients.withLock { _ = $0.removeValue(forKey: peer) }
                 if let t = health.withLock({ $0.linkClosed(peer, now: monotonic()) }) { sink.yield(.health([t])) }
             default:
                 break
             }
         }
-        node = DCLNode(configuration: config, group: group)
-        nodeBox.withLock { $0 = node }
+        let dclNode = DCLNode(configuration: config, group: group)
+        node = dclNode
+        nodeBox.withLock { $0 = dclNode }
+        let recentEvents = LockedBox<[BusEvent]>([])
+        self.recentEvents = recentEvents
+        shards = ShardService(registry: registry, node: dclNode, linkedCards: {
+            let notCards = enrolling.withLock { $0 }.union(clients.withLock { Set($0.keys) })
+            return Set(dclNode.connectedPeers).subtracting(notCards)
+        }, record: { kind, message, tenant in
+            Self.append(BusEvent(time: Self.wallClock(), kind: kind, message: message, tenant: tenant), to: recentEvents)
+        })
+        let shardService = shards
+        shardsBox.withLock { $0 = shardService }
         // On a mutual-TLS bus, card messages come only from certified card links (not from a
         // link that is enrolling).
-        let fromCard: @Sendable (CardID) -> Bool = { source in !enrolling.withLock { $0.contains(source) } }
+        let fromCard: @Sendable (CardID) -> Bool = { source in
+            !enrolling.withLock { $0.contains(source) } && clients.withLock { $0[source] == nil }
+        }
         node.onMessage(CardProtocol.instanceExited) { d in
             guard fromCard(d.source) else { return }
             do {
@@ -387,8 +427,12 @@ public final class BusManagementController: Service, Sendable {
     /// Keeps an event for `GET /v1/events`; `tenant` names whose it is (nil: the bus's, such as a
     /// card joining), which decides who may read it.
     func record(_ kind: String, _ message: String, tenant: String? = nil) {
-        recentEvents.withLock { events in
-            events.append(BusEvent(time: Self.wallClock(), kind: kind, message: message, tenant: tenant))
+        Self.append(BusEvent(time: Self.wallClock(), kind: kind, message: message, tenant: tenant), to: recentEvents)
+    }
+
+    static func append(_ event: BusEvent, to events: LockedBox<[BusEvent]>) {
+        events.withLock { events in
+            events.append(event)
             if events.count > 1000 { events.removeFirst(events.count - 1000) }
         }
     }
@@ -584,7 +628,13 @@ public final class BusManagementController: Service, Sendable {
             state = try await registry.read()
         }
         recordStateMetrics(state.snapshot)
+        do {
+            try await shards.sync(state.snapshot)
+        } catch {
+            logger.error("shard maps not synchronised; will retry", metadata: ["error": "\(error)"])
+        }
         let linked = Set(node.connectedPeers)
+        let sharded = Set(state.snapshot.workloads.filter { $0.shards != nil }.map(\.key))
         let envs = Dictionary(state.snapshot.workloads.map { ($0.key, $0.env) }, uniquingKeysWith: { first, _ in first })
         for r in state.snapshot.instances {
             guard let card = r.instance.card, linked.contains(card) else { continue }
@@ -601,6 +651,7 @@ public final class BusManagementController: Service, Sendable {
                 var command = CardProtocol.StartInstance(id: r.instance.id, incarnation: r.instance.incarnation, image: r.image, command: r.command, env: env, resources: r.instance.requested, workload: r.workloadKey)
                 command.liveness = r.liveness
                 command.readiness = r.readiness
+                if sharded.contains(r.workloadKey) { command.sharded = true }
                 tasks.addTask { await self.sendStart(command, to: card) }
             case .stopping where claim(Self.flight(r.instance.id, r.instance.incarnation)):
                 let id = r.instance.id

@@ -133,6 +133,14 @@ public struct TokenStore: Sendable {
 
     /// Whether `presented` is a join token that is stored, unexpired and matches: what card
     /// enrollment MUST check before it signs a card's certificate request. API tokens are refused.
+    /// For a data client's link (``BusManagementController/Configuration/authenticateClient``):
+    /// the tenant a valid token of a role that may change workloads is scoped to ("" for a
+    /// bus-admin: every tenant), or nil.
+    public func dataClientTenant(_ presented: String) async throws -> String? {
+        guard let record = try await authenticate(presented), Caller.allows(record.role, .change) else { return nil }
+        return record.tenant ?? ""
+    }
+
     public func verifyJoin(_ presented: String) async throws -> Bool {
         try await valid(presented)?.role == .join
     }

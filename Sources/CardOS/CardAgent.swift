@@ -58,9 +58,12 @@ public final class CardAgent: Service, Sendable {
     let probes: ProbeRunner
     /// Why the agent itself stopped an instance (a failed liveness probe), by `<id>.<incarnation>`.
     private let stopReasons = LockedReasons()
+    /// Serves sharded instances' apps and runs this card's side of shard migrations.
+    public let shardHost: ShardHost
 
-    public init(configuration: Configuration, runtime: any ContainerRuntime, group: any EventLoopGroup, profiler: Profiler = Profiler(), logger: Logger = Logger(label: "backplane.card")) {
+    public init(configuration: Configuration, runtime: any ContainerRuntime, group: any EventLoopGroup, profiler: Profiler = Profiler(), logger: Logger = Logger(label: "backplane.card")) throws {
         self.configuration = configuration
+        shardHost = try ShardHost(stateDirectory: configuration.stateDirectory, group: group)
         self.runtime = runtime
         self.profiler = profiler
         self.group = group
@@ -111,6 +114,7 @@ public final class CardAgent: Service, Sendable {
 
     func serve() async throws {
         try FileManager.default.createDirectory(atPath: configuration.stateDirectory, withIntermediateDirectories: true)
+        try await shardHost.start()
         let adoption = try await runtime.adopt(onExit: exitHandler())
         for handle in adoption.adopted {
             profiler.track(instance: handle.id, workload: handle.workload, cgroupPath: handle.cgroupPath, pid: handle.pid)
@@ -259,6 +263,7 @@ public final class CardAgent: Service, Sendable {
             var exit = exit
             if let reason = self.stopReasons.take(ContainerID.make(instance: exit.id, incarnation: exit.incarnation)) { exit.reason = reason }
             self.probes.forget(instance: exit.id, incarnation: exit.incarnation)
+            self.shardHost.unregister(instance: exit.id)
             self.profiler.untrack(exit.id)
             self.remember(exit)
             self.logger.info("instance ended", metadata: ["instance": "\(exit.id)", "incarnation": "\(exit.incarnation)", "reason": "\(exit.reason)"])
@@ -276,6 +281,7 @@ public final class CardAgent: Service, Sendable {
         probes.stopAll()
         await runtime.shutdown()
         await node.withLock { $0 }?.shutdown()
+        await shardHost.shutdown()
     }
 
     /// A node for one link to the BMC, and its link events.
@@ -304,6 +310,11 @@ public final class CardAgent: Service, Sendable {
             spec.workload = start.workload
             spec.liveness = start.liveness
             spec.readiness = start.readiness
+            if start.sharded == true, let host = self?.shardHost {
+                let inContainer = runtime.kind == "runc"
+                spec.env.merge(host.register(instance: start.id, inContainer: inContainer)) { _, shard in shard }
+                if inContainer { spec.bindMounts.append(BindMount(source: host.directory, destination: ShardHost.containerDirectory)) }
+            }
             let handle = try await runtime.start(spec, onExit: onExit)
             self?.watchProbes(handle)
             // It may have ended before its probes were watched (the exit forgot them first).
@@ -336,6 +347,7 @@ public final class CardAgent: Service, Sendable {
             try await runtime.stop(stop.id, incarnation: stop.incarnation, grace: .milliseconds(max(0, min(stop.graceMilliseconds, 600_000))))
             return ByteBuffer()
         })
+        shardHost.attach(to: node)
         self.node.withLock { $0 = node }
         return (node, links)
     }

@@ -240,7 +240,7 @@ final class DCLChannelHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// the controller commands cards (``LinkPolicy``); a refused frame closes the link.
     private func permitted(_ frame: Frame, on connection: DCLConnection, forwarding: Bool) -> Bool {
         guard node.configuration.role == .controller else { return true }
-        switch LinkPolicy.check(frame.header, onLinkOf: connection.peerID, forwarding: forwarding) {
+        switch LinkPolicy.check(frame.header, onLinkOf: connection.peerID, role: connection.peerRole, forwarding: forwarding) {
         case .accept:
             return true
         case .refuse(let status, let reason):

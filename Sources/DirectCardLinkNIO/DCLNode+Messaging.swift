@@ -245,6 +245,10 @@ extension DCLNode {
             dispatch(endpoint: m.endpoint, body: m.body, header: h, shard: (m.workload, m.shardKey, m.epoch), cache: &cache)
             return
         }
+        if let mayRoute = configuration.mayRoute, !mayRoute(h.source, m.workload) {
+            replyError(to: h, .unauthorized, "\(h.source) may not use workload '\(m.workload)'")
+            return
+        }
         let resolved = state.withLockedValue { $0.shards.owner(workload: m.workload, key: m.shardKey.readableBytesView) }
         guard let (owner, epoch) = resolved else {
             replyError(to: h, .noShardOwner, "no shard map for workload '\(m.workload)' on \(cardID)")

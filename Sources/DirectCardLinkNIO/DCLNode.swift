@@ -41,6 +41,9 @@ public final class DCLNode: Sendable {
         /// for its dead link to time out).
         public var newestLinkWins = false
         public var defaultRequestTimeout: Duration = .seconds(10)
+        /// Whether a shard-routed request from `source` for `workload` may be routed here (the
+        /// BMC scopes clients to their tenant's workloads). Runs on an event loop: MUST NOT block.
+        public var mayRoute: (@Sendable (_ source: CardID, _ workload: String) -> Bool)?
         /// Called when a link is established or closed (hot-plug, lost peers). Runs on an
         /// event loop: MUST NOT block.
         public var linkEvents: (@Sendable (LinkEvent) -> Void)?

@@ -65,7 +65,7 @@ struct LocalBus {
         var profiling = Profiler.Configuration()
         profiling.pointInterval = usageStep
         profiling.sampleInterval = .milliseconds(Int64(usageStep * 100))
-        let agent = CardAgent(configuration: config, runtime: runtime, group: group, profiler: Profiler(configuration: profiling))
+        let agent = try CardAgent(configuration: config, runtime: runtime, group: group, profiler: Profiler(configuration: profiling))
         cards.append(agent)
         let run = Task { try await agent.run() }
         cardRuns.append(run)

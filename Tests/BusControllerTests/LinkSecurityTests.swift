@@ -86,7 +86,7 @@ struct LinkSecurityTests {
             _ = try await bus.waitFor("card lost") { $0.cards.first?.state != .ready }
             var config = CardAgent.Configuration(name: "card-0", stateDirectory: bus.root + "/card-0", bmc: await bus.bmc.listening(), token: "", capacity: Resources(cpuMillis: 1000, memoryBytes: 512 << 20))
             config.security = CardLinkSecurity(caFingerprint: nil, credentialsDirectory: tls)
-            let again = CardAgent(configuration: config, runtime: try ProcessRuntime(stateDirectory: bus.root + "/card-0/runtime2"), group: bus.group)
+            let again = try CardAgent(configuration: config, runtime: try ProcessRuntime(stateDirectory: bus.root + "/card-0/runtime2"), group: bus.group)
             let run = Task { try await again.run() }
             bus.cardRuns.append(run)
             let back = try await bus.waitFor("the same card ready again") { $0.cards.filter { $0.state == .ready }.map(\.id) == [id] }
@@ -116,7 +116,7 @@ struct LinkSecurityTests {
         defer { try? FileManager.default.removeItem(atPath: state) }
         var cardConfig = CardAgent.Configuration(name: "x", stateDirectory: state, bmc: address, token: "secret-join-token", capacity: Resources(cpuMillis: 1000, memoryBytes: 512 << 20))
         cardConfig.security = CardLinkSecurity(caFingerprint: realCA.fingerprint, credentialsDirectory: state + "/tls")
-        let agent = CardAgent(configuration: cardConfig, runtime: try ProcessRuntime(stateDirectory: state + "/runtime"), group: group)
+        let agent = try CardAgent(configuration: cardConfig, runtime: try ProcessRuntime(stateDirectory: state + "/runtime"), group: group)
         let error = await #expect(throws: DCLError.self) { try await agent.run() }
         #expect(error?.status == .unauthorized)
         #expect(hellos.withLock { $0 }.isEmpty, "the fake BMC saw a hello: \(hellos.withLock { $0 })")
@@ -131,7 +131,7 @@ struct LinkSecurityTests {
             let state = bus.root + "/impostor"
             var config = CardAgent.Configuration(name: "x", stateDirectory: state, bmc: await bus.bmc.listening(), token: "test-token", capacity: Resources(cpuMillis: 1000, memoryBytes: 512 << 20))
             config.security = CardLinkSecurity(caFingerprint: try BusCA.create(now: Date()).fingerprint, credentialsDirectory: state + "/tls")
-            let agent = CardAgent(configuration: config, runtime: try ProcessRuntime(stateDirectory: state + "/runtime"), group: bus.group)
+            let agent = try CardAgent(configuration: config, runtime: try ProcessRuntime(stateDirectory: state + "/runtime"), group: bus.group)
             let error = await #expect(throws: DCLError.self) { try await agent.run() }
             #expect(error?.status == .unauthorized)
             #expect("\(error.map { "\($0)" } ?? "")".contains("fingerprint"))
@@ -234,7 +234,7 @@ struct LinkSecurityTests {
             let state = bus.root + "/api-card"
             var config = CardAgent.Configuration(name: "api", stateDirectory: state, bmc: await bus.bmc.listening(), token: "made-by-api", capacity: Resources(cpuMillis: 1000, memoryBytes: 512 << 20))
             config.security = CardLinkSecurity(caFingerprint: bus.ca?.fingerprint, credentialsDirectory: state + "/tls")
-            let agent = CardAgent(configuration: config, runtime: try ProcessRuntime(stateDirectory: state + "/runtime"), group: bus.group)
+            let agent = try CardAgent(configuration: config, runtime: try ProcessRuntime(stateDirectory: state + "/runtime"), group: bus.group)
             let run = Task { try await agent.run() }
             _ = try await bus.waitFor("the card ready") { $0.cards.filter { $0.state == .ready }.count == 1 }
             run.cancel()

@@ -108,7 +108,7 @@ struct LoopbackTests {
     @Test("shard-routed requests reach the owning card through the router's shard map")
     func shardRouted() async throws {
         let bus = try await Bus.start()
-        bus.bmc.setShardTable(ShardTable(workloads: ["kv": .init(epoch: 4, owners: [bus.c.cardID])]))
+        bus.bmc.setShardTable(ShardTable(workloads: ["kv": try #require(.init(epoch: 4, ranges: [(lower: 0, shard: 0, owner: bus.c.cardID)]))]))
         bus.c.onRequest("get") { d in
             ByteBuffer(string: "\(d.shard?.workload ?? "-")/\(d.shard?.key.text ?? "-")@\(d.shard?.epoch ?? 0)")
         }

@@ -1,5 +1,6 @@
 import BackplaneModel
 import NIOCore
+import Sharding
 import Testing
 @testable import DirectCardLink
 
@@ -32,19 +33,24 @@ struct RegionAndRoutingTests {
         #expect(t.nextHop(for: CardID(0x3_000000)) == nil)
     }
 
-    @Test("jump hash spreads keys evenly and moves few keys when a shard is added")
-    func shardTable() {
+    @Test("a shard table sends each key to the range holding its hash, at the table's epoch")
+    func shardTable() throws {
         let owners = (0..<8).map { CardID(UInt64(0x1_000000 + $0)) }
-        let table = ShardTable(workloads: ["kv": .init(epoch: 3, owners: owners)])
+        let ranges = (0..<8).map { i in (lower: UInt64(i) << 61, shard: UInt32(i), owner: owners[i]) }
+        let entry = try #require(ShardTable.Entry(epoch: 3, ranges: ranges.reversed()))
+        let table = ShardTable(workloads: ["kv": entry])
         var counts: [CardID: Int] = [:]
-        for i in 0..<8000 { counts[table.owner(workload: "kv", key: Array("key-\(i)".utf8))!.card, default: 0] += 1 }
-        #expect(counts.values.allSatisfy { (800...1200).contains($0) }, "\(counts)")
-        var moved = 0
         for i in 0..<8000 {
-            let key = UInt64(i) &* 0x9E37_79B9
-            if ShardTable.jumpHash(key, buckets: 8) != ShardTable.jumpHash(key, buckets: 9) { moved += 1 }
+            let key = Array("key-\(i)".utf8)
+            let found = try #require(table.shard(workload: "kv", key: key))
+            #expect(found.card == owners[Int(KeyHash.of(key) >> 61)] && found.shard == UInt32(KeyHash.of(key) >> 61) && found.epoch == 3)
+            counts[found.card, default: 0] += 1
         }
-        #expect(moved < 8000 / 9 + 200)
+        #expect(counts.values.allSatisfy { (800...1200).contains($0) }, "\(counts)")
         #expect(table.owner(workload: "nope", key: [1]) == nil)
+        #expect(ShardTable.Entry(epoch: 1, ranges: [(lower: 5, shard: 0, owner: owners[0])]) == nil, "no range holds hash 0")
+        #expect(ShardTable.Entry(epoch: 1, ranges: [(lower: 0, shard: 0, owner: owners[0]), (lower: 0, shard: 1, owner: owners[1])]) == nil, "overlapping ranges")
+        let unplaced = try #require(ShardTable.Entry(epoch: 1, ranges: [(lower: 0, shard: 0, owner: .unassigned)]))
+        #expect(ShardTable(workloads: ["kv": unplaced]).owner(workload: "kv", key: [1]) == nil, "an unplaced owner is no owner")
     }
 }

@@ -48,6 +48,7 @@ public struct APIServer: Sendable {
         (.get, "/v1/workloads/:name/explain"), (.post, "/v1/workloads/:name/scale"),
         (.get, "/v1/quotas"), (.put, "/v1/quotas/:tenant"), (.delete, "/v1/quotas/:tenant"), (.get, "/v1/audit"),
         (.get, "/v1/tokens"), (.post, "/v1/tokens"), (.delete, "/v1/tokens/:id"),
+        (.get, "/v1/workloads/:name/shards"), (.post, "/v1/workloads/:name/shards/:shard/migrate"),
     ]
 
     public func router() -> Router<APIRequestContext> {
@@ -71,6 +72,7 @@ public struct APIServer: Sendable {
         router.addRoutes(quotaRoutes(), atPath: "/v1")
         router.addRoutes(auditRoutes(), atPath: "/v1")
         router.addRoutes(tokenRoutes(), atPath: "/v1")
+        router.addRoutes(shardRoutes(), atPath: "/v1")
         return router
     }
 

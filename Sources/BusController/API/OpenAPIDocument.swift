@@ -1318,6 +1318,20 @@ enum OpenAPIDocument {
      "restart": {
       "type": "string"
      },
+     "shards": {
+      "properties": {
+       "count": {
+        "type": "integer"
+       },
+       "maxShardBytes": {
+        "type": "integer"
+       }
+      },
+      "required": [
+       "count"
+      ],
+      "type": "object"
+     },
      "tenant": {
       "type": "string"
      }
@@ -1534,6 +1548,33 @@ enum OpenAPIDocument {
       ],
       "type": [
        "string",
+       "null"
+      ]
+     },
+     "shards": {
+      "additionalProperties": false,
+      "description": "a sharded workload: the key space starts in count shards, which its replicas own between them (ARCHITECTURE.md, Sharding and migration)",
+      "properties": {
+       "count": {
+        "description": "how many shards the key space starts in",
+        "maximum": 4096,
+        "minimum": 1,
+        "type": "integer"
+       },
+       "max_shard_bytes": {
+        "description": "a shard larger than this is marked as due for a split, e.g. 64Mi",
+        "type": [
+         "string",
+         "integer",
+         "null"
+        ]
+       }
+      },
+      "required": [
+       "count"
+      ],
+      "type": [
+       "object",
        "null"
       ]
      },

@@ -17,6 +17,8 @@ public struct ContainerSpec: Hashable, Sendable {
     public var workload: String = ""
     public var liveness: Probe?
     public var readiness: Probe?
+    /// Host directories the container sees (read-write, nosuid, nodev); runc only.
+    public var bindMounts: [BindMount] = []
 
     public init(id: String, incarnation: UInt64 = 0, image: String, command: [String], env: [String: String] = [:], resources: Resources, pidsLimit: Int64 = 256) {
         self.id = id
@@ -26,6 +28,18 @@ public struct ContainerSpec: Hashable, Sendable {
         self.env = env
         self.resources = resources
         self.pidsLimit = pidsLimit
+    }
+}
+
+/// A host directory mounted into a container.
+public struct BindMount: Hashable, Sendable {
+    public var source: String
+    /// Below `/tmp` (the container's private scratch), where a mount point can be made in a
+    /// read-only image.
+    public var destination: String
+    public init(source: String, destination: String) {
+        self.source = source
+        self.destination = destination
     }
 }
 

@@ -116,7 +116,7 @@ enum OCIConfig {
                 // The private scratch directory (0700, owned by the container's root): nothing
                 // planted there is setuid or a device on the host or in the container.
                 ["destination": "/tmp", "type": "bind", "source": scratch, "options": ["rbind", "rw", "nosuid", "nodev"]],
-            ],
+            ] + spec.bindMounts.map { ["destination": $0.destination, "type": "bind", "source": $0.source, "options": ["rbind", "rw", "nosuid", "nodev", "noexec"]] },
             "linux": linux,
         ]
     }

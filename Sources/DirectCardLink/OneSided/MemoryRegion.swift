@@ -20,6 +20,15 @@ public final class MemoryRegion: Sendable {
         self.storage = Mutex(Array(repeating: 0, count: length))
     }
 
+    /// A region holding `contents` (e.g. a snapshot peers read one-sided).
+    public init(id: UInt32, key: UInt64, access: RegionAccess, contents: [UInt8]) {
+        self.id = id
+        self.key = key
+        self.access = access
+        self.length = contents.count
+        self.storage = Mutex(contents)
+    }
+
     /// The owner's own access to the bytes (e.g. to read what peers wrote).
     public func withBytes<R>(_ body: (inout [UInt8]) throws -> R) rethrows -> R {
         try storage.withLock { try body(&$0) }

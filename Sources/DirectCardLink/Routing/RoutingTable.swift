@@ -1,4 +1,5 @@
 import BackplaneModel
+import Sharding
 
 /// Where to send a frame addressed to a card this end has no direct link to.
 /// The BMC distributes these entries; they can change at any time.
@@ -32,15 +33,37 @@ public protocol ShardResolver: Sendable {
     func owner(workload: String, key: some Collection<UInt8>) -> (card: CardID, epoch: UInt64)?
 }
 
-/// A shard map held in memory: per workload, an epoch and the owner of each shard; a key goes
-/// to shard `jumpHash(fnv1a(key), shards)`. The `Sharding` module brings richer maps later.
+/// The routing view of shard maps (ARCHITECTURE.md, "Sharding and migration"): per workload, an
+/// epoch and contiguous ranges of the 64-bit key-hash space (``KeyHash``), each with its shard id
+/// and the card its owning instance runs on. Built from `Sharding.ShardMap` by the BMC.
 public struct ShardTable: ShardResolver, Hashable {
     public struct Entry: Sendable, Hashable {
         public var epoch: UInt64
-        public var owners: [CardID]
-        public init(epoch: UInt64, owners: [CardID]) {
+        /// The first hash of each range, ascending, starting at 0.
+        public private(set) var lowers: [UInt64]
+        public private(set) var shards: [UInt32]
+        /// The card of each range's owner (`.unassigned` while the owner is not placed).
+        public private(set) var owners: [CardID]
+
+        /// `ranges`: (first hash, shard id, owner card), in any order; the first hashes must be
+        /// distinct and one of them 0 (so every hash has a range). Nil when they are not.
+        public init?(epoch: UInt64, ranges: [(lower: UInt64, shard: UInt32, owner: CardID)]) {
+            let sorted = ranges.sorted { $0.lower < $1.lower }
+            guard sorted.first?.lower == 0, zip(sorted, sorted.dropFirst()).allSatisfy({ $0.lower < $1.lower }) else { return nil }
             self.epoch = epoch
-            self.owners = owners
+            lowers = sorted.map(\.lower)
+            shards = sorted.map(\.shard)
+            owners = sorted.map(\.owner)
+        }
+
+        /// The range holding `hash`.
+        public func index(of hash: UInt64) -> Int {
+            var low = 0, high = lowers.count  // the answer is the last lower <= hash
+            while high - low > 1 {
+                let mid = (low + high) / 2
+                if lowers[mid] <= hash { low = mid } else { high = mid }
+            }
+            return low
         }
     }
 
@@ -48,31 +71,14 @@ public struct ShardTable: ShardResolver, Hashable {
     public init(workloads: [String: Entry] = [:]) { self.workloads = workloads }
 
     public func owner(workload: String, key: some Collection<UInt8>) -> (card: CardID, epoch: UInt64)? {
-        guard let entry = workloads[workload], !entry.owners.isEmpty else { return nil }
-        let shard = Self.jumpHash(Self.fnv1a(key), buckets: entry.owners.count)
-        return (entry.owners[shard], entry.epoch)
+        guard let found = shard(workload: workload, key: key), found.card != .unassigned else { return nil }
+        return (found.card, found.epoch)
     }
 
-    /// 64-bit FNV-1a.
-    public static func fnv1a(_ bytes: some Collection<UInt8>) -> UInt64 {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in bytes {
-            hash ^= UInt64(b)
-            hash = hash &* 0x100_0000_01b3
-        }
-        return hash
-    }
-
-    /// Lamping & Veach's jump consistent hash.
-    public static func jumpHash(_ key: UInt64, buckets: Int) -> Int {
-        var key = key
-        var b: Int64 = -1
-        var j: Int64 = 0
-        while j < buckets {
-            b = j
-            key = key &* 2_862_933_555_777_941_757 &+ 1
-            j = Int64(Double(b + 1) * (Double(Int64(1) << 31) / Double((key >> 33) + 1)))
-        }
-        return Int(b)
+    /// The shard a key of `workload` belongs to, its owner's card and the epoch.
+    public func shard(workload: String, key: some Collection<UInt8>) -> (shard: UInt32, card: CardID, epoch: UInt64)? {
+        guard let entry = workloads[workload] else { return nil }
+        let i = entry.index(of: KeyHash.of(key))
+        return (entry.shards[i], entry.owners[i], entry.epoch)
     }
 }

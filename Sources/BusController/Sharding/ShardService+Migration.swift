@@ -1,0 +1,218 @@
+import BackplaneModel
+import DirectCardLink
+import DirectCardLinkNIO
+import Foundation
+import NIOCore
+import Sharding
+
+/// The Migration Engine: carries out `Sharding.Migration`'s actions with the source's and the
+/// target's shard hosts and feeds back what happened (docs/sharding.md has the steps).
+extension ShardService {
+    public struct MigrationStep: Codable, Hashable, Sendable {
+        public var phase: String
+        public var milliseconds: Double
+        public var detail: String?
+    }
+
+    public struct MigrationReport: Codable, Hashable, Sendable {
+        public var workload: String
+        public var shard: UInt32
+        public var from: String
+        public var to: String
+        public var fromCard: CardID?
+        public var toCard: CardID?
+        /// `done` or `aborted`.
+        public var outcome: String
+        public var reason: String?
+        public var epoch: UInt64
+        public var bytes: UInt64
+        /// From the fence to the release of held requests: how long the shard's requests waited.
+        public var pauseMilliseconds: Double?
+        public var totalMilliseconds: Double
+        public var steps: [MigrationStep]
+    }
+
+    public struct MigrationRefused: Error, CustomStringConvertible, Sendable {
+        public var message: String
+        public var description: String { message }
+    }
+
+    /// Where a migration may go: the workload's running instances, by card.
+    func target(for workload: String, shard: UInt32, card: CardID?, instance: String?) async throws -> (source: String, target: String) {
+        guard let map = try await maps()[workload]?.map else { throw MigrationRefused(message: "\(workload) is not a sharded workload (or has no replicas yet)") }
+        guard let current = map.shard(id: shard) else {
+            throw MigrationRefused(message: "shard: \(workload) has no shard \(shard) (its shards: \(map.shards.map { String($0.id) }.joined(separator: ", ")))")
+        }
+        let placements = state.withLock { $0.placements }
+        let running = placements.filter { $0.key.hasPrefix(Self.instancePrefix(workload)) }
+        let target: String
+        if let instance {
+            guard running[instance] != nil else { throw MigrationRefused(message: "to: instance \(instance) of \(workload) is not running") }
+            target = instance
+        } else if let card {
+            let there = running.filter { $0.value == card }.map(\.key).sorted()
+            guard let first = there.first(where: { $0 != current.owner }) ?? there.first else {
+                throw MigrationRefused(message: "to: no instance of \(workload) runs on card \(card) (they run on \(Set(running.values).map(\.description).sorted().joined(separator: ", ")))")
+            }
+            target = first
+        } else {
+            // The running instance owning the fewest shards.
+            let counts = Dictionary(map.shards.map { ($0.owner, 1) }, uniquingKeysWith: +)
+            guard let least = running.keys.filter({ $0 != current.owner }).min(by: { (counts[$0] ?? 0, $0) < (counts[$1] ?? 0, $1) }) else {
+                throw MigrationRefused(message: "to: \(workload) has no other running instance to move shard \(shard) to")
+            }
+            target = least
+        }
+        guard target != current.owner else { throw MigrationRefused(message: "to: shard \(shard) is already on \(target)") }
+        return (current.owner, target)
+    }
+
+    static func instancePrefix(_ workload: String) -> String {
+        let parts = workload.split(separator: "/", maxSplits: 1).map(String.init)
+        guard parts.count == 2 else { return workload }
+        return InstanceRecord.id(tenant: parts[0], workload: parts[1], ordinal: 0).dropLast(1) + ""
+    }
+
+    /// Moves shard `shard` of `workload` to `target` (an instance of it), make-before-break.
+    /// Returns when it is done or aborted; throws ``MigrationRefused`` when it cannot start.
+    public func migrate(workload: String, shard: UInt32, toCard card: CardID? = nil, toInstance instance: String? = nil) async throws -> MigrationReport {
+        let (source, target) = try await target(for: workload, shard: shard, card: card, instance: instance)
+        guard let entry = try await maps()[workload] else { throw MigrationRefused(message: "\(workload) has no shard map") }
+        let placements = state.withLock { $0.placements }
+        guard let sourceCard = placements[source] else { throw MigrationRefused(message: "the owner \(source) is not running: nothing to copy from") }
+        guard let targetCard = placements[target] else { throw MigrationRefused(message: "to: \(target) is not running") }
+        let started = state.withLock { $0.migrating[workload, default: []].insert(shard).inserted }
+        guard started else { throw MigrationRefused(message: "shard \(shard) of \(workload) is already moving") }
+        defer {
+            state.withLock { s in
+                s.migrating[workload]?.remove(shard)
+                if s.migrating[workload]?.isEmpty == true { s.migrating[workload] = nil }
+            }
+        }
+        let tenant = workload.split(separator: "/").first.map(String.init)
+        let clock = ContinuousClock()
+        let begin = clock.now
+        var report = MigrationReport(workload: workload, shard: shard, from: source, to: target, fromCard: sourceCard, toCard: targetCard, outcome: "done", epoch: entry.map.epoch, bytes: 0, totalMilliseconds: 0, steps: [])
+        var migration = try Migration(shard: shard, source: source, target: target, epoch: entry.map.epoch)
+        var pending = migration.start()
+        var fencedAt: ContinuousClock.Instant?
+        let sourceStep = ShardProtocol.Step(workload: workload, shard: shard, instance: source, peer: targetCard, peerInstance: target)
+        let targetStep = ShardProtocol.Step(workload: workload, shard: shard, instance: target, peer: sourceCard, peerInstance: source)
+        record("shard.migration", "\(workload) shard \(shard): \(source) (\(sourceCard)) → \(target) (\(targetCard)) starts", tenant)
+
+        func command(_ card: CardID, _ name: String, _ step: ShardProtocol.Step, timeout: Duration = .seconds(30)) async throws -> ByteBuffer {
+            var step = step
+            step.issued = issue()
+            return try await node.command(to: card, name: name, body: ByteBuffer(bytes: try JSONEncoder().encode(step)), timeout: timeout)
+        }
+        func decode<T: Decodable>(_ type: T.Type, _ b: ByteBuffer) throws -> T { try JSONDecoder().decode(T.self, from: Data(b.readableBytesView)) }
+        func millis(_ d: Duration) -> Double { Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15 }
+
+        while !pending.isEmpty {
+            let action = pending.removeFirst()
+            let stepStart = clock.now
+            var event: Migration.Event?
+            var detail: String?
+            do {
+                switch action {
+                case .prepareTarget:
+                    _ = try await command(targetCard, ShardProtocol.prepare, targetStep)
+                    event = .targetPrepared
+                case .pullSnapshot:
+                    let snapshot = try decode(ShardProtocol.Snapshot.self, try await command(sourceCard, ShardProtocol.snapshot, sourceStep, timeout: .seconds(120)))
+                    var pull = ShardProtocol.Pull(step: targetStep, snapshot: snapshot)
+                    pull.step.issued = issue()
+                    let progress = try decode(ShardProtocol.Progress.self, try await node.command(to: targetCard, name: ShardProtocol.pull, body: ByteBuffer(bytes: try JSONEncoder().encode(pull)), timeout: .seconds(300)))
+                    report.bytes += progress.bytes
+                    detail = "\(progress.bytes) bytes up to change \(snapshot.sequence)"
+                    event = .snapshotCopied(upTo: snapshot.sequence)
+                case .sendChanges:
+                    let progress = try decode(ShardProtocol.Progress.self, try await command(targetCard, ShardProtocol.catchUp, targetStep, timeout: .seconds(60)))
+                    report.bytes += progress.bytes
+                    detail = "up to change \(progress.sequence) (\(progress.bytes) bytes)"
+                    event = .changesApplied(upTo: progress.sequence, sourceAt: progress.sourceSequence ?? progress.sequence)
+                case .fenceSource:
+                    fencedAt = clock.now
+                    let progress = try decode(ShardProtocol.Progress.self, try await command(sourceCard, ShardProtocol.fence, sourceStep))
+                    detail = "last change \(progress.sequence)"
+                    event = .fenced(sourceAt: progress.sequence)
+                case .commit:
+                    let next = try entry.map.reassigning(shard, to: target)
+                    guard let current = try await maps()[workload], current.map.epoch == entry.map.epoch else {
+                        event = .commitConflict
+                        break
+                    }
+                    if try await store(next, expecting: current.revision) {
+                        report.epoch = next.epoch
+                        // The new owner learns first, then the BMC routes to it: a request never
+                        // reaches a card that does not know it owns the shard.
+                        if let a = state.withLock({ assignment(workload, $0) }) { try? await send(a, to: targetCard) }
+                        refreshTable()
+                        event = .committed
+                    } else {
+                        event = .commitConflict
+                    }
+                case .releaseHeld:
+                    var step = sourceStep
+                    step.epoch = report.epoch
+                    _ = try? await command(sourceCard, ShardProtocol.commit, step, timeout: .seconds(5))
+                    if let fencedAt { report.pauseMilliseconds = millis(clock.now - fencedAt) }
+                    // Every router (every card) gets the new epoch before the source drops.
+                    let linked = linkedCards()
+                    if let a = state.withLock({ assignment(workload, $0) }) {
+                        await withTaskGroup(of: Void.self) { group in
+                            for card in linked where card != targetCard {
+                                group.addTask { try? await self.send(a, to: card) }
+                            }
+                        }
+                    }
+                    event = .routersUpdated
+                case .dropSource:
+                    _ = try? await command(sourceCard, ShardProtocol.drop, sourceStep)
+                    event = .sourceDropped
+                case .abort(let reason):
+                    report.outcome = "aborted"
+                    report.reason = reason
+                    _ = try? await command(targetCard, ShardProtocol.abort, targetStep, timeout: .seconds(10))
+                    _ = try? await command(sourceCard, ShardProtocol.abort, sourceStep, timeout: .seconds(10))
+                case .finish:
+                    break
+                }
+            } catch {
+                event = .failed("\(action): \(error)")
+            }
+            report.steps.append(MigrationStep(phase: Self.name(action), milliseconds: millis(clock.now - stepStart), detail: detail))
+            if let event {
+                do {
+                    pending += try migration.handle(event)
+                } catch {
+                    pending += (try? migration.handle(.failed("\(error)"))) ?? []
+                }
+            }
+        }
+        report.totalMilliseconds = millis(clock.now - begin)
+        if report.outcome == "done", migration.failure == nil {
+            record("shard.migrated", "\(workload) shard \(shard): \(source) → \(target) at epoch \(report.epoch); \(report.bytes) bytes; paused \(String(format: "%.2f", report.pauseMilliseconds ?? 0)) ms; \(String(format: "%.0f", report.totalMilliseconds)) ms in all", tenant)
+        } else if report.outcome == "done" {
+            report.reason = migration.failure
+            record("shard.migrated", "\(workload) shard \(shard): \(target) owns it at epoch \(report.epoch); after the commit: \(migration.failure ?? "")", tenant)
+        } else {
+            record("shard.migration.aborted", "\(workload) shard \(shard): \(source) → \(target) aborted: \(report.reason ?? "?")", tenant)
+        }
+        return report
+    }
+
+    static func name(_ action: Migration.Action) -> String {
+        switch action {
+        case .prepareTarget: return "prepare"
+        case .pullSnapshot: return "snapshot"
+        case .sendChanges: return "catch-up"
+        case .fenceSource: return "fence"
+        case .commit: return "commit"
+        case .releaseHeld: return "release"
+        case .dropSource: return "drop"
+        case .abort: return "abort"
+        case .finish: return "finish"
+        }
+    }
+}
