@@ -177,7 +177,7 @@ let package = Package(
         .testTarget(
             name: "BusControllerTests",
             dependencies: [
-                "BusController", "ClusterStore", "WorkloadBalancer", "BackplaneModel", "CardOS", "DirectCardLinkNIO", "BusSecurity",
+                "BusController", "ClusterStore", "WorkloadBalancer", "BackplaneModel", "CardOS", "DirectCardLinkNIO", "BusSecurity", "ShardSDK", "KeyValueApp", "Sharding",
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "X509", package: "swift-certificates"),
@@ -194,6 +194,10 @@ let package = Package(
             dependencies: ["BusSecurity", "BackplaneModel", "DirectCardLinkNIO", "DirectCardLink",
                            .product(name: "X509", package: "swift-certificates"), .product(name: "Crypto", package: "swift-crypto"),
                            .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl")]
+        ),
+        .testTarget(
+            name: "ShardSDKTests",
+            dependencies: ["ShardSDK", "KeyValueApp", .product(name: "NIOCore", package: "swift-nio")]
         ),
         .testTarget(
             name: "ShardingTests",

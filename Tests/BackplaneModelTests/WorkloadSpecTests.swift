@@ -42,6 +42,13 @@ struct WorkloadSpecTests {
         (#"{"name":"w","image":"busybox","command":["x"],"resources":{"cpu":"1","memory":"1Mi","gpu":1,"gpu_models":["T4|V100"]}}"#, "resources.gpu_models"),
         (#"{"name":"w","image":"busybox","command":["x"],"resources":{"cpu":"1","memory":"1Mi","gpus":1}}"#, "resources.gpus"),
         (#"{"name":"w","image":"busybox","command":["x"],"resources":{"cpu":"1","memory":"1Mi"},"replicas":"two"}"#, "replicas"),
+        (#"{"name":"w","image":"busybox","command":["x"],"resources":{"cpu":"1","memory":"1Mi"},"shards":{"count":0}}"#, "shards.count"),
+        (#"{"name":"w","image":"busybox","command":["x"],"resources":{"cpu":"1","memory":"1Mi"},"shards":{"count":99999999999}}"#, "shards.count"),
+        (#"{"name":"w","image":"busybox","command":["x"],"resources":{"cpu":"1","memory":"1Mi"},"shards":{}}"#, "shards.count"),
+        (#"{"name":"w","image":"busybox","command":["x"],"resources":{"cpu":"1","memory":"1Mi"},"shards":{"count":"many"}}"#, "shards.count"),
+        (#"{"name":"w","image":"busybox","command":["x"],"resources":{"cpu":"1","memory":"1Mi"},"shards":{"count":4,"max_shard_bytes":"1k"}}"#, "shards.max_shard_bytes"),
+        (#"{"name":"w","image":"busybox","command":["x"],"resources":{"cpu":"1","memory":"1Mi"},"shards":{"count":4,"split_at":1}}"#, "shards.split_at"),
+        (#"{"name":"w","image":"busybox","command":["x"],"resources":{"cpu":"1","memory":"1Mi"},"shards":8}"#, "shards"),
     ])
     func badField(json: String, field: String) {
         do {
@@ -50,6 +57,16 @@ struct WorkloadSpecTests {
         } catch {
             #expect(error.errors.map(\.field).contains(field), "\(error)")
         }
+    }
+
+    @Test("a sharded workload: shards.count, optional max_shard_bytes; absent means not sharded")
+    func shards() throws {
+        let spec = try WorkloadSpec.fromJSON(Data(#"{"name":"kv","image":"kv","command":["/backplane-kv"],"resources":{"cpu":"1","memory":"64Mi"},"replicas":3,"shards":{"count":64,"max_shard_bytes":"64Mi"}}"#.utf8))
+        #expect(spec.shards == ShardSpec(count: 64, maxShardBytes: 64 << 20))
+        #expect(try WorkloadSpec.fromJSON(Data(#"{"name":"w","image":"busybox","command":["x"],"resources":{"cpu":"1","memory":"1Mi"}}"#.utf8)).shards == nil)
+        // A stored record from before sharding decodes without the field.
+        let old = try JSONEncoder().encode(WorkloadSpec(name: "w", image: "busybox", command: ["x"], resources: Resources(cpuMillis: 1000, memoryBytes: 1 << 20)))
+        #expect(try JSONDecoder().decode(WorkloadSpec.self, from: old).shards == nil)
     }
 
     @Test("GPUs: whole devices, a share of one device, and allowed models")

@@ -23,6 +23,9 @@ struct LocalBus {
     /// Seconds per usage point (profilers and the BMC's buckets); 10 in production.
     var usageStep: Double = 10
 
+    static let dataToken = "data-token"
+    static let tenantBDataToken = "tenant-b-data-token"
+
     static var runtimeKind: String { RuncRuntime.unavailableReason() == nil ? "runc" : "process" }
 
     /// The bus CA (mutual TLS on every link, as `backplane up` runs it); nil for plain TCP.
@@ -36,6 +39,8 @@ struct LocalBus {
         var config = BusManagementController.Configuration(listen: .tcp(host: "127.0.0.1", port: 0), token: "test-token")
         config.reconcileInterval = .milliseconds(100)
         config.stopGrace = .milliseconds(300)
+        // Data clients (shard-routed requests): one token for every tenant, one for tenant b.
+        config.authenticateClient = { token in [LocalBus.dataToken: "", LocalBus.tenantBDataToken: "b"][token] }
         let ca = secure ? try BusCA.create(now: Date()) : nil
         config.security = try ca.map { ca in
             var security = try BusLinkSecurity(ca: ca)

@@ -1,0 +1,274 @@
+import BackplaneModel
+import BusSecurity
+import CardOS
+import DirectCardLink
+import DirectCardLinkNIO
+import Foundation
+import KeyValueApp
+import NIOCore
+import ShardSDK
+import Sharding
+import Synchronization
+import Testing
+@testable import BusController
+
+/// A sharded workload on a bus in this process: its instances run (containers or processes)
+/// and their apps are the reference key-value store, linked to each card's shard host over its
+/// real Unix socket with the instance's token. A data client drives it over mutual-TLS DCL.
+@Suite("sharded workloads on a bus in one process", .serialized)
+struct ShardedWorkloadTests {
+    static func spec(shards: Int = 16) -> WorkloadSpec {
+        var spec = WorkloadSpec(name: "kv", image: "busybox", command: ["sleep", "100000"], resources: Resources(cpuMillis: 100, memoryBytes: 32 << 20), replicas: 3)
+        spec.shards = ShardSpec(count: shards)
+        return spec
+    }
+
+    /// Links an app to the shard host of every card for each instance it runs.
+    static func startApps(_ bus: LocalBus, _ s: Reconciler.Snapshot, app: @escaping @Sendable (String) -> any ShardApp, tasks: inout ThrowingTaskGroup<Void, any Error>) {
+        for r in running(s, "kv") {
+            guard let card = bus.cards.first(where: { $0.cardID == r.instance.card }) else { continue }
+            let env = card.shardHost.register(instance: r.instance.id, inContainer: false)
+            let settings = ShardAppConnection.Settings(socket: env[ShardAppWire.socketVariable]!, token: env[ShardAppWire.tokenVariable]!, instance: r.instance.id)
+            let store = app(r.instance.id)
+            tasks.addTask { try await ShardAppConnection.serve(store, settings: settings, group: bus.group) }
+        }
+    }
+
+    /// A data client of the bus (mutual TLS's server half, an API token).
+    static func client(_ bus: LocalBus, token: String = LocalBus.dataToken) async throws -> DCLNode {
+        var config = DCLNode.Configuration(cardID: .unassigned, role: .client)
+        config.token = token
+        config.metadata = [CardProtocol.purposeKey: CardProtocol.dataPurpose]
+        let node = DCLNode(configuration: config, group: bus.group)
+        let ca = try #require(bus.ca)
+        try await node.connect(to: await bus.bmc.listening(), tls: try BusTLS.client(trusting: ca.certificate), serverHostname: BusCA.bmcServerName)
+        return node
+    }
+
+    static func call(_ node: DCLNode, _ key: String, _ body: ByteBuffer) async throws -> KeyValueWire.Answer {
+        let reply = try await node.request(workload: "default/kv", shardKey: ByteBuffer(string: key), endpoint: ShardProtocol.request, body: body, via: .bmc, timeout: .seconds(15))
+        return try KeyValueWire.decodeAnswer(reply)
+    }
+
+    /// Waits until every shard of default/kv has a running owner the BMC routes to.
+    static func waitForRoutes(_ bus: LocalBus, _ node: DCLNode) async throws {
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
+            if let view = try await bus.bmc.shards.view("default/kv", limit: nil), view.shards.allSatisfy({ $0.card != nil }) {
+                if (try? await call(node, "probe", KeyValueWire.request(.get))) != nil { return }
+            }
+            await Task.yield()
+            bus.bmc.poke()  // the next reconciliation pushes maps and builds the routing table
+            try await Task.sleep(for: .milliseconds(20))  // polling the BMC's view for routes, not synchronising work
+        }
+        throw RuntimeError("no route to every shard of default/kv within 30 s")
+    }
+
+    /// Writers that each own some keys, write them with increasing versions and check that every
+    /// read of them returns the last acknowledged version. Returns (acknowledged, failed, wrong).
+    static func load(_ node: DCLNode, writers: Int, keysEach: Int, until stop: StopFlag) async -> (ok: Int, failed: [String], wrong: [String], last: [String: Int]) {
+        await withTaskGroup(of: (Int, [String], [String], [String: Int]).self) { group in
+            for w in 0..<writers {
+                group.addTask {
+                    var ok = 0, failed: [String] = [], wrong: [String] = [], last: [String: Int] = [:]
+                    var round = 0
+                    while !stop.isSet || round < 2 {
+                        round += 1
+                        for k in 0..<keysEach {
+                            let key = "w\(w)-k\(k)"
+                            do {
+                                let answer = try await call(node, key, KeyValueWire.request(.set, value: ByteBuffer(string: "\(key)#\(round)")))
+                                if answer == .stored { ok += 1; last[key] = round } else { wrong.append("\(key): set answered \(answer)") }
+                                let read = try await call(node, key, KeyValueWire.request(.get))
+                                if read == .value(ByteBuffer(string: "\(key)#\(round)")) { ok += 1 } else { wrong.append("\(key): read \(read), wrote #\(round)") }
+                            } catch {
+                                failed.append("\(key): \(error)")
+                            }
+                        }
+                    }
+                    return (ok, failed, wrong, last)
+                }
+            }
+            var total = (ok: 0, failed: [String](), wrong: [String](), last: [String: Int]())
+            for await (ok, failed, wrong, last) in group {
+                total.ok += ok
+                total.failed += failed
+                total.wrong += wrong
+                total.last.merge(last) { a, _ in a }
+            }
+            return total
+        }
+    }
+
+    @Test("half the shards move while clients write and read: no request fails, every read is the last write, the map and epochs follow")
+    func migrateUnderLoad() async throws {
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            let bus = try await LocalBus.start(cards: 3, tasks: &tasks)
+            _ = try await bus.waitFor("3 ready cards") { $0.cards.filter { $0.state == .ready }.count == 3 }
+            try await bus.bmc.registry.putWorkload(Self.spec())
+            bus.bmc.poke()
+            let s = try await bus.waitFor("3 running kv instances") { running($0, "kv").count == 3 }
+            Self.startApps(bus, s, app: { _ in KeyValueStore() }, tasks: &tasks)
+            let node = try await Self.client(bus)
+            try await Self.waitForRoutes(bus, node)
+
+            let before = try #require(try await bus.bmc.shards.view("default/kv", limit: nil))
+            #expect(before.epoch == 1 && before.shards.count == 16)
+            #expect(Set(before.shards.map(\.owner)) == ["kv-0", "kv-1", "kv-2"], "16 shards dealt to 3 instances")
+            let stop = StopFlag()
+            async let traffic = Self.load(node, writers: 4, keysEach: 25, until: stop)
+            var moved: [ShardService.MigrationReport] = []
+            for shard in before.shards.prefix(8) {
+                moved.append(try await bus.bmc.shards.migrate(workload: "default/kv", shard: shard.id))
+            }
+            stop.set()
+            let result = await traffic
+            #expect(result.failed.isEmpty, "failed requests: \(result.failed.prefix(5))")
+            #expect(result.wrong.isEmpty, "wrong answers: \(result.wrong.prefix(5))")
+            #expect(result.ok >= 400, "4 writers × 25 keys × 2 rounds × (write + read)")
+            #expect(moved.allSatisfy { $0.outcome == "done" }, "\(moved.filter { $0.outcome != "done" }.map { "\($0.shard): \($0.reason ?? "")" })")
+            let after = try #require(try await bus.bmc.shards.view("default/kv", limit: nil))
+            #expect(after.epoch == 9, "one epoch per migration")
+            for (report, old) in zip(moved, before.shards) {
+                #expect(after.shards.first { $0.id == old.id }?.owner == report.to && report.from == old.owner)
+            }
+            // Every acknowledged write reads back, after all the moves.
+            for (key, round) in result.last {
+                #expect(try await Self.call(node, key, KeyValueWire.request(.get)) == .value(ByteBuffer(string: "\(key)#\(round)")))
+            }
+            let events = bus.bmc.recentEvents.withLock { $0 }.filter { $0.kind.hasPrefix("shard") }
+            #expect(events.filter { $0.kind == "shard.migrated" }.count == 8)
+            await node.shutdown()
+            try await bus.stop()
+            tasks.cancelAll()
+        }
+    }
+
+    /// A key-value store whose restore fails: a migration to it must abort.
+    final class FailingRestore: ShardApp {
+        let inner = KeyValueStore()
+        func serve(shard: UInt32, key: ByteBuffer, request: ByteBuffer) async throws -> ByteBuffer { try await inner.serve(shard: shard, key: key, request: request) }
+        func prepare(shard: UInt32) async throws { try await inner.prepare(shard: shard) }
+        func snapshot(shard: UInt32) async throws -> (sequence: UInt64, data: ByteBuffer) { try await inner.snapshot(shard: shard) }
+        func changes(shard: UInt32, since: UInt64) async throws -> (sequence: UInt64, data: ByteBuffer) { try await inner.changes(shard: shard, since: since) }
+        func sequence(shard: UInt32) async throws -> UInt64 { try await inner.sequence(shard: shard) }
+        func restore(shard: UInt32, snapshot: ByteBuffer) async throws { throw KeyValueError("disk full (a test's failure)") }
+        func apply(shard: UInt32, changes: ByteBuffer) async throws { try await inner.apply(shard: shard, changes: changes) }
+        func release(shard: UInt32) async throws { try await inner.release(shard: shard) }
+        func drop(shard: UInt32) async throws { try await inner.drop(shard: shard) }
+        func sizes() async -> [UInt32: UInt64] { await inner.sizes() }
+    }
+
+    @Test("a migration whose target fails aborts: the shard stays, keeps its data and serves; the epoch does not move")
+    func abortKeepsTheShard() async throws {
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            let bus = try await LocalBus.start(cards: 2, tasks: &tasks)
+            _ = try await bus.waitFor("2 ready cards") { $0.cards.filter { $0.state == .ready }.count == 2 }
+            var spec = Self.spec(shards: 4)
+            spec.replicas = 2
+            try await bus.bmc.registry.putWorkload(spec)
+            bus.bmc.poke()
+            let s = try await bus.waitFor("2 running kv instances") { running($0, "kv").count == 2 }
+            Self.startApps(bus, s, app: { $0 == "kv-1" ? FailingRestore() as any ShardApp : KeyValueStore() }, tasks: &tasks)
+            let node = try await Self.client(bus)
+            try await Self.waitForRoutes(bus, node)
+            let view = try #require(try await bus.bmc.shards.view("default/kv", limit: nil))
+            let shard = try #require(view.shards.first { $0.owner == "kv-0" })
+            // Keys of that shard, written before the move.
+            let map = try #require(try await bus.bmc.shards.maps()["default/kv"]?.map)
+            let keys = (0..<2000).map { "key-\($0)" }.filter { map.shard(forKey: Array($0.utf8)).id == shard.id }.prefix(20)
+            for key in keys { #expect(try await Self.call(node, key, KeyValueWire.request(.set, value: ByteBuffer(string: key))) == .stored) }
+
+            let report = try await bus.bmc.shards.migrate(workload: "default/kv", shard: shard.id, toInstance: "kv-1")
+            #expect(report.outcome == "aborted")
+            #expect(report.reason?.contains("disk full") == true, "\(report.reason ?? "")")
+            let after = try #require(try await bus.bmc.shards.view("default/kv", limit: nil))
+            #expect(after.epoch == view.epoch && after.shards.first { $0.id == shard.id }?.owner == "kv-0")
+            for key in keys { #expect(try await Self.call(node, key, KeyValueWire.request(.get)) == .value(ByteBuffer(string: key)), "\(key) after the abort") }
+            #expect(try await Self.call(node, keys.first!, KeyValueWire.request(.set, value: ByteBuffer(string: "again"))) == .stored, "the source serves writes again (unfenced)")
+            #expect(bus.bmc.recentEvents.withLock { $0 }.contains { $0.kind == "shard.migration.aborted" })
+            // A second migration of the same shard is not refused by leftovers of the first.
+            do {
+                _ = try await bus.bmc.shards.migrate(workload: "default/kv", shard: 99_999)
+                Issue.record("a migration of a shard that does not exist started")
+            } catch let refused as ShardService.MigrationRefused {
+                #expect(refused.message.contains("no shard 99999"))
+            }
+            await node.shutdown()
+            try await bus.stop()
+            tasks.cancelAll()
+        }
+    }
+
+    @Test("data clients: a token of another tenant is refused the workload, no token is refused the link, a client cannot reach a card")
+    func dataClientsAreScoped() async throws {
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            let bus = try await LocalBus.start(cards: 1, tasks: &tasks)
+            let s = try await bus.waitFor("a ready card") { $0.cards.contains { $0.state == .ready } }
+            var spec = Self.spec(shards: 2)
+            spec.replicas = 1
+            try await bus.bmc.registry.putWorkload(spec)
+            bus.bmc.poke()
+            let running1 = try await bus.waitFor("a running kv instance") { running($0, "kv").count == 1 }
+            Self.startApps(bus, running1, app: { _ in KeyValueStore() }, tasks: &tasks)
+            let admin = try await Self.client(bus)
+            try await Self.waitForRoutes(bus, admin)
+
+            let other = try await Self.client(bus, token: LocalBus.tenantBDataToken)
+            do {
+                _ = try await Self.call(other, "k", KeyValueWire.request(.get))
+                Issue.record("tenant b's client read default/kv")
+            } catch let error as DCLError {
+                #expect(error.status == .unauthorized)
+            }
+            do {
+                _ = try await Self.client(bus, token: "guess")
+                Issue.record("a client without a valid token linked")
+            } catch let error as DCLError {
+                #expect(error.status == .unauthorized)
+            }
+            // Straight to the card: the BMC closes a client's link that asks it to forward.
+            let card = try #require(s.cards.first?.id)
+            do {
+                _ = try await admin.request(to: card, endpoint: ShardProtocol.stats, body: ByteBuffer(), timeout: .seconds(5))
+                Issue.record("a client reached a card through the BMC")
+            } catch let error as DCLError {
+                #expect([.unauthorized, .peerDead, .shuttingDown, .noRoute].contains(error.status), "\(error)")
+            }
+            await other.shutdown()
+            await admin.shutdown()
+            try await bus.stop()
+            tasks.cancelAll()
+        }
+    }
+
+    @Test("an app with another instance's token, or none, is refused by the shard host")
+    func shardHostTokens() async throws {
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            let bus = try await LocalBus.start(cards: 1, tasks: &tasks)
+            _ = try await bus.waitFor("a ready card") { $0.cards.contains { $0.state == .ready } }
+            let host = bus.cards[0].shardHost
+            let real = host.register(instance: "kv-0", inContainer: false)
+            let other = host.register(instance: "kv-1", inContainer: false)
+            #expect(real[ShardAppWire.tokenVariable] != other[ShardAppWire.tokenVariable])
+            #expect(host.register(instance: "kv-0", inContainer: true)[ShardAppWire.socketVariable] == ShardHost.containerDirectory + "/shard.sock")
+            for (token, instance) in [(other[ShardAppWire.tokenVariable]!, "kv-0"), ("", "kv-0"), (real[ShardAppWire.tokenVariable]!, "../kv-0")] {
+                let settings = ShardAppConnection.Settings(socket: real[ShardAppWire.socketVariable]!, token: token, instance: instance)
+                do {
+                    try await ShardAppConnection.serve(KeyValueStore(), settings: settings, group: bus.group)
+                    Issue.record("an app linked as \(instance) with a wrong token")
+                } catch let error as DCLError {
+                    #expect(error.status == .unauthorized)
+                }
+            }
+            try await bus.stop()
+            tasks.cancelAll()
+        }
+    }
+}
+
+final class StopFlag: Sendable {
+    private let value = Atomic(false)
+    var isSet: Bool { value.load(ordering: .relaxed) }
+    func set() { value.store(true, ordering: .relaxed) }
+}
