@@ -88,7 +88,7 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
         ], exclude: ["README.md"]),
         // The reference sharded app: an in-memory key-value store on the shard SDK.
-        .target(name: "KeyValueApp", dependencies: ["ShardSDK", .product(name: "NIOCore", package: "swift-nio")]),
+        .target(name: "KeyValueApp", dependencies: ["ShardSDK", "BackplaneModel", "DirectCardLinkNIO", .product(name: "NIOCore", package: "swift-nio")]),
         .executableTarget(name: "backplane-kv", dependencies: ["KeyValueApp", "ShardSDK"]),
         // The card agent: inventory, container runtimes (runc, process), later profiler and shard host.
         .target(name: "CardOS", dependencies: [
@@ -146,6 +146,7 @@ let package = Package(
             name: "backplane-bench",
             dependencies: [
                 "DirectCardLink", "DirectCardLinkNIO", "BackplaneModel", "Forecasting", "WorkloadBalancer", "BusSecurity",
+                "BusController", "CardOS", "ClusterStore", "KeyValueApp", "ShardSDK", "Sharding",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Crypto", package: "swift-crypto"),

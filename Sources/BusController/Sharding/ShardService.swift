@@ -55,7 +55,8 @@ public final class ShardService: Sendable {
 
     // MARK: Maps
 
-    func maps() async throws -> [String: (map: ShardMap, revision: Int64)] {
+    /// The stored maps and their revisions, by workload key.
+    public func maps() async throws -> [String: (map: ShardMap, revision: Int64)] {
         if let maps = state.withLock({ $0.maps }) { return maps }
         let (kvs, _) = try await registry.store.range(prefix: "/shards/")
         var maps: [String: (map: ShardMap, revision: Int64)] = [:]

@@ -1,6 +1,6 @@
 import NIOCore
 import Testing
-@testable import BackplaneCLI
+import KeyValueApp
 
 @Suite("the load generator's read oracle")
 struct ReadOracleTests {
