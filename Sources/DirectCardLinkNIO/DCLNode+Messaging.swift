@@ -249,9 +249,13 @@ extension DCLNode {
             replyError(to: h, .unauthorized, "\(h.source) may not use workload '\(m.workload)'")
             return
         }
-        let resolved = state.withLockedValue { $0.shards.owner(workload: m.workload, key: m.shardKey.readableBytesView) }
-        guard let (owner, epoch) = resolved else {
+        let resolved = state.withLockedValue { $0.shards.shard(workload: m.workload, key: m.shardKey.readableBytesView) }
+        guard let (shard, owner, epoch) = resolved else {
             replyError(to: h, .noShardOwner, "no shard map for workload '\(m.workload)' on \(cardID)")
+            return
+        }
+        guard owner != .unassigned else {
+            replyError(to: h, .noShardOwner, "shard \(shard) of '\(m.workload)' has no running owner (epoch \(epoch))")
             return
         }
         if owner == cardID {

@@ -215,7 +215,7 @@ public struct KeyValueLoad: Sendable {
 
     /// Whether a failure may pass if the request is sent again: the owner's card is
     /// unreachable for now, or the request timed out (a SET of one version is idempotent).
-    static func isTransient(_ error: any Error) -> Bool {
+    public static func isTransient(_ error: any Error) -> Bool {
         guard let error = error as? DCLError else { return false }
         return [.noRoute, .peerDead, .shuttingDown, .noShardOwner, .timeout].contains(error.status)
     }

@@ -70,7 +70,11 @@ public enum ShardAppConnection {
             }
             await node.shutdown()
             attempt += 1
-            try await Task.sleep(for: .milliseconds(min(1000, 20 << min(attempt, 6))))  // reconnect backoff
+            do {
+                try await Task.sleep(for: .milliseconds(min(1000, 20 << min(attempt, 6))))  // reconnect backoff
+            } catch {
+                return  // cancelled
+            }
         }
     }
 

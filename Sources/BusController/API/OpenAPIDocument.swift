@@ -490,6 +490,99 @@ enum OpenAPIDocument {
     ],
     "type": "object"
    },
+   "MigrationReport": {
+    "properties": {
+     "bytes": {
+      "type": "integer"
+     },
+     "epoch": {
+      "type": "integer"
+     },
+     "from": {
+      "type": "string"
+     },
+     "fromCard": {
+      "type": [
+       "string",
+       "null"
+      ]
+     },
+     "outcome": {
+      "enum": [
+       "done",
+       "aborted"
+      ],
+      "type": "string"
+     },
+     "pauseMilliseconds": {
+      "description": "from the fence to the release of held requests",
+      "type": [
+       "number",
+       "null"
+      ]
+     },
+     "reason": {
+      "type": [
+       "string",
+       "null"
+      ]
+     },
+     "shard": {
+      "type": "integer"
+     },
+     "steps": {
+      "items": {
+       "properties": {
+        "detail": {
+         "type": [
+          "string",
+          "null"
+         ]
+        },
+        "milliseconds": {
+         "type": "number"
+        },
+        "phase": {
+         "type": "string"
+        }
+       },
+       "required": [
+        "phase",
+        "milliseconds"
+       ],
+       "type": "object"
+      },
+      "type": "array"
+     },
+     "to": {
+      "type": "string"
+     },
+     "toCard": {
+      "type": [
+       "string",
+       "null"
+      ]
+     },
+     "totalMilliseconds": {
+      "type": "number"
+     },
+     "workload": {
+      "type": "string"
+     }
+    },
+    "required": [
+     "workload",
+     "shard",
+     "from",
+     "to",
+     "outcome",
+     "epoch",
+     "bytes",
+     "totalMilliseconds",
+     "steps"
+    ],
+    "type": "object"
+   },
    "ProbeDocument": {
     "additionalProperties": false,
     "description": "exactly one of exec, tcp, http (null means absent, as everywhere in the spec)",
@@ -815,6 +908,86 @@ enum OpenAPIDocument {
       "type": "integer"
      }
     },
+    "type": "object"
+   },
+   "ShardsView": {
+    "properties": {
+     "epoch": {
+      "minimum": 0,
+      "type": "integer"
+     },
+     "shards": {
+      "items": {
+       "properties": {
+        "bytes": {
+         "type": [
+          "integer",
+          "null"
+         ]
+        },
+        "card": {
+         "type": [
+          "string",
+          "null"
+         ]
+        },
+        "id": {
+         "type": "integer"
+        },
+        "lower": {
+         "description": "first hash, 16 hex digits",
+         "type": "string"
+        },
+        "migrating": {
+         "type": "boolean"
+        },
+        "overLimit": {
+         "type": "boolean"
+        },
+        "owner": {
+         "type": "string"
+        },
+        "requests": {
+         "type": [
+          "integer",
+          "null"
+         ]
+        },
+        "requestsPerSecond": {
+         "type": [
+          "number",
+          "null"
+         ]
+        },
+        "share": {
+         "type": "number"
+        },
+        "upper": {
+         "type": "string"
+        }
+       },
+       "required": [
+        "id",
+        "lower",
+        "upper",
+        "share",
+        "owner",
+        "migrating",
+        "overLimit"
+       ],
+       "type": "object"
+      },
+      "type": "array"
+     },
+     "workload": {
+      "type": "string"
+     }
+    },
+    "required": [
+     "workload",
+     "epoch",
+     "shards"
+    ],
     "type": "object"
    },
    "TokenInfo": {
@@ -3110,6 +3283,195 @@ enum OpenAPIDocument {
      }
     },
     "summary": "Set the replica count"
+   }
+  },
+  "/v1/workloads/{name}/shards": {
+   "get": {
+    "description": "One row per shard: its range of the 64-bit key-hash space, the owning instance and its card, requests and bytes as the cards report them (null for a card that did not answer), and whether it is moving. 409 for a workload that is not sharded or has no map yet.",
+    "parameters": [
+     {
+      "in": "path",
+      "name": "name",
+      "required": true,
+      "schema": {
+       "examples": [
+        "web"
+       ],
+       "maxLength": 63,
+       "minLength": 1,
+       "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$",
+       "type": "string"
+      }
+     },
+     {
+      "in": "query",
+      "name": "tenant",
+      "required": false,
+      "schema": {
+       "description": "default: the token's tenant (a bus-admin's: default). Another tenant's object is 404 to a read, 403 to a change",
+       "examples": [
+        "default"
+       ],
+       "maxLength": 63,
+       "minLength": 1,
+       "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$",
+       "type": "string"
+      }
+     }
+    ],
+    "responses": {
+     "200": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/ShardsView"
+        }
+       }
+      },
+      "description": "the map"
+     },
+     "400": {
+      "$ref": "#/components/responses/BadRequest"
+     },
+     "401": {
+      "$ref": "#/components/responses/Unauthorized"
+     },
+     "403": {
+      "$ref": "#/components/responses/Forbidden"
+     },
+     "404": {
+      "$ref": "#/components/responses/NotFound"
+     },
+     "405": {
+      "$ref": "#/components/responses/MethodNotAllowed"
+     },
+     "409": {
+      "$ref": "#/components/responses/Conflict"
+     },
+     "default": {
+      "$ref": "#/components/responses/Error"
+     }
+    },
+    "summary": "A sharded workload's shard map with each shard's load"
+   }
+  },
+  "/v1/workloads/{name}/shards/{shard}/migrate": {
+   "post": {
+    "description": "Answered when the migration is done or aborted (`outcome`), with each step's duration and the cut-over pause. `to`: a card where an instance of the workload runs; `instance`: that instance; neither: the running instance with the fewest shards. 409 when it cannot start (not sharded, no such shard, no target, already moving).",
+    "parameters": [
+     {
+      "in": "path",
+      "name": "name",
+      "required": true,
+      "schema": {
+       "examples": [
+        "web"
+       ],
+       "maxLength": 63,
+       "minLength": 1,
+       "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$",
+       "type": "string"
+      }
+     },
+     {
+      "in": "query",
+      "name": "tenant",
+      "required": false,
+      "schema": {
+       "description": "default: the token's tenant (a bus-admin's: default). Another tenant's object is 404 to a read, 403 to a change",
+       "examples": [
+        "default"
+       ],
+       "maxLength": 63,
+       "minLength": 1,
+       "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$",
+       "type": "string"
+      }
+     },
+     {
+      "in": "path",
+      "name": "shard",
+      "required": true,
+      "schema": {
+       "examples": [
+        3
+       ],
+       "maximum": 4294967295,
+       "minimum": 0,
+       "type": "integer"
+      }
+     }
+    ],
+    "requestBody": {
+     "content": {
+      "application/json": {
+       "schema": {
+        "additionalProperties": false,
+        "properties": {
+         "instance": {
+          "examples": [
+           "kv-1"
+          ],
+          "pattern": "^[a-z0-9_-]{1,148}$",
+          "type": [
+           "string",
+           "null"
+          ]
+         },
+         "to": {
+          "examples": [
+           "c-0001-000002"
+          ],
+          "pattern": "^c-[0-9a-f]{4}-[0-9a-f]{6}$",
+          "type": [
+           "string",
+           "null"
+          ]
+         }
+        },
+        "type": "object"
+       }
+      }
+     },
+     "required": false
+    },
+    "responses": {
+     "200": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/MigrationReport"
+        }
+       }
+      },
+      "description": "the migration's report"
+     },
+     "400": {
+      "$ref": "#/components/responses/BadRequest"
+     },
+     "401": {
+      "$ref": "#/components/responses/Unauthorized"
+     },
+     "403": {
+      "$ref": "#/components/responses/Forbidden"
+     },
+     "404": {
+      "$ref": "#/components/responses/NotFound"
+     },
+     "405": {
+      "$ref": "#/components/responses/MethodNotAllowed"
+     },
+     "409": {
+      "$ref": "#/components/responses/Conflict"
+     },
+     "413": {
+      "$ref": "#/components/responses/PayloadTooLarge"
+     },
+     "default": {
+      "$ref": "#/components/responses/Error"
+     }
+    },
+    "summary": "Move one shard to another instance, live (make-before-break)"
    }
   }
  },

@@ -44,7 +44,7 @@ extension ShardService {
             throw MigrationRefused(message: "shard: \(workload) has no shard \(shard) (its shards: \(map.shards.map { String($0.id) }.joined(separator: ", ")))")
         }
         let placements = state.withLock { $0.placements }
-        let running = placements.filter { $0.key.hasPrefix(Self.instancePrefix(workload)) }
+        let running = placements.filter { Self.isInstance($0.key, of: workload) }
         let target: String
         if let instance {
             guard running[instance] != nil else { throw MigrationRefused(message: "to: instance \(instance) of \(workload) is not running") }
@@ -67,10 +67,16 @@ extension ShardService {
         return (current.owner, target)
     }
 
-    static func instancePrefix(_ workload: String) -> String {
+    /// Whether `id` is an instance of `workload` (`<tenant>/<name>`): its id for some ordinal,
+    /// never one of `kv-cache` for `kv`, nor of tenant `kv-x`.
+    static func isInstance(_ id: String, of workload: String) -> Bool {
         let parts = workload.split(separator: "/", maxSplits: 1).map(String.init)
-        guard parts.count == 2 else { return workload }
-        return InstanceRecord.id(tenant: parts[0], workload: parts[1], ordinal: 0).dropLast(1) + ""
+        guard parts.count == 2 else { return false }
+        let prefix = String(InstanceRecord.id(tenant: parts[0], workload: parts[1], ordinal: 0).dropLast(1))
+        guard id.hasPrefix(prefix) else { return false }
+        let ordinal = id.dropFirst(prefix.count)
+        guard !ordinal.isEmpty, ordinal.allSatisfy(\.isASCII), let n = Int(ordinal), n >= 0 else { return false }
+        return id == InstanceRecord.id(tenant: parts[0], workload: parts[1], ordinal: n)
     }
 
     /// Moves shard `shard` of `workload` to `target` (an instance of it), make-before-break.
@@ -146,7 +152,7 @@ extension ShardService {
                         report.epoch = next.epoch
                         // The new owner learns first, then the BMC routes to it: a request never
                         // reaches a card that does not know it owns the shard.
-                        if let a = state.withLock({ assignment(workload, $0) }) { try? await send(a, to: targetCard) }
+                        if let a = issuedAssignment(workload) { try? await send(a, to: targetCard) }
                         refreshTable()
                         event = .committed
                     } else {
@@ -159,7 +165,7 @@ extension ShardService {
                     if let fencedAt { report.pauseMilliseconds = millis(clock.now - fencedAt) }
                     // Every router (every card) gets the new epoch before the source drops.
                     let linked = linkedCards()
-                    if let a = state.withLock({ assignment(workload, $0) }) {
+                    if let a = issuedAssignment(workload) {
                         await withTaskGroup(of: Void.self) { group in
                             for card in linked where card != targetCard {
                                 group.addTask { try? await self.send(a, to: card) }
@@ -200,6 +206,15 @@ extension ShardService {
             record("shard.migration.aborted", "\(workload) shard \(shard): \(source) → \(target) aborted: \(report.reason ?? "?")", tenant)
         }
         return report
+    }
+
+    /// The workload's assignment now, issued under the lock (see ``push(to:only:)``).
+    func issuedAssignment(_ workload: String) -> ShardProtocol.Assignment? {
+        state.withLock { s in
+            guard var a = assignment(workload, s) else { return nil }
+            a.issued = issue()
+            return a
+        }
     }
 
     static func name(_ action: Migration.Action) -> String {

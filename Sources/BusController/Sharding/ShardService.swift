@@ -92,7 +92,11 @@ public final class ShardService: Sendable {
         let sharded = Dictionary(snapshot.workloads.compactMap { w in w.shards.map { (w.key, (w, $0)) } }, uniquingKeysWith: { a, _ in a })
         for (key, (spec, shards)) in sharded where maps[key] == nil && spec.replicas > 0 {
             let owners = (0..<spec.replicas).map { InstanceRecord.id(tenant: spec.tenant, workload: spec.name, ordinal: $0) }
-            let map = try ShardMap.uniform(workload: key, count: shards.count, owners: owners)
+            // Epochs never go back, even for a deleted and re-created namesake whose old map
+            // cards may still hold: a new map starts above the store's revision, which every
+            // earlier epoch of it is below (each epoch was one store write).
+            let uniform = try ShardMap.uniform(workload: key, count: shards.count, owners: owners)
+            let map = try ShardMap(workload: key, epoch: UInt64(max(1, try await registry.store.revision() + 1)), shards: uniform.shards)
             if try await store(map, expecting: 0) {
                 record("shards.created", "\(key): \(shards.count) shards over \(owners.count) instances (epoch \(map.epoch))", spec.tenant)
             }
@@ -147,14 +151,16 @@ public final class ShardService: Sendable {
                 let digest = a.hashValue
                 for card in cards where s.sent[card]?[key] != digest {
                     s.sent[card, default: [:]][key] = digest
-                    work.append((card, a, digest))
+                    // Issued under the lock: a migration step issued later sees this shard
+                    // in `migrating` in every assignment issued after it.
+                    var issued = a
+                    issued.issued = issue()
+                    work.append((card, issued, digest))
                 }
             }
             return work
         }
         for (card, a, digest) in work {
-            var a = a
-            a.issued = issue()
             Task { [self] in  // one command per card and map, answered quickly
                 do {
                     try await send(a, to: card)
@@ -166,8 +172,6 @@ public final class ShardService: Sendable {
     }
 
     func send(_ a: ShardProtocol.Assignment, to card: CardID) async throws {
-        var a = a
-        if a.issued == 0 { a.issued = issue() }
         _ = try await node.command(to: card, name: ShardProtocol.map, body: ByteBuffer(bytes: try JSONEncoder().encode(a)), timeout: .seconds(5))
     }
 

@@ -343,25 +343,41 @@ public final class ShardHost: Sendable {
             throw DCLError(.protocolError, "shard map of \(a.workload) at epoch \(a.epoch): its ranges do not start at 0 or overlap")
         }
         var stale: [(instance: String, shard: UInt32)] = []
+        var released: [(instance: String, shard: UInt32, region: UInt32?)] = []
         state.withLock { s in
             if let current = s.workloads[a.workload], current.assignment.epoch > a.epoch { return }
             var w = s.workloads[a.workload] ?? WorkloadState(assignment: a, table: entry)
             w.assignment = a
             w.table = entry
-            // What an interrupted migration left (the BMC restarted): fences lift, copies go.
-            for (id, shard) in w.shards where !a.migrating.contains(id) && a.issued > shard.issued {
+            for (id, shard) in w.shards {
+                let owner = a.ranges.first { $0.shard == id }?.owner
+                // A copy whose instance the map now names owner is the shard itself.
+                if let incoming = shard.incoming, incoming == owner { w.shards[id]!.incoming = nil }
+                // What an interrupted migration left (the BMC restarted, a step was lost):
+                // fences lift, copies go, the source's snapshot and change log are released.
+                guard !a.migrating.contains(id), a.issued > shard.issued else { continue }
                 if shard.fenced { w.shards[id]!.fenced = false }
-                if let incoming = shard.incoming, a.ranges.first(where: { $0.shard == id })?.owner != incoming {
+                if let incoming = shard.incoming, incoming != owner {
                     stale.append((incoming, id))
                     w.shards[id]!.incoming = nil
+                }
+                if shard.region != nil || shard.target != nil, let owner {
+                    released.append((owner, id, shard.region))
+                    w.shards[id]!.region = nil
+                    w.shards[id]!.target = nil
                 }
             }
             s.workloads[a.workload] = w
         }
         changed()
+        // Best effort, in the background: the map no longer routes to what is cleaned up.
         for (instance, shard) in stale {
             logger.info("dropping the copy of an abandoned migration", metadata: ["workload": "\(a.workload)", "shard": "\(shard)"])
-            Task { [self] in _ = try? await callApp(instance, ShardAppWire.drop, ShardAppWire.shardBody(shard)) }  // best effort; the map no longer routes to it
+            Task { [self] in _ = try? await callApp(instance, ShardAppWire.drop, ShardAppWire.shardBody(shard)) }
+        }
+        for (instance, shard, region) in released {
+            if let region { _ = bmc.withLock({ $0 })?.regions.deregister(region) }
+            Task { [self] in _ = try? await callApp(instance, ShardAppWire.release, ShardAppWire.shardBody(shard)) }
         }
     }
 
@@ -422,7 +438,7 @@ public final class ShardHost: Sendable {
     func catchUp(_ step: ShardProtocol.Step, node: DCLNode) async throws -> ShardProtocol.Progress {
         guard let source = step.peer else { throw DCLError(.protocolError, "catch-up: the step names no source card") }
         let since = state.withLock { $0.workloads[step.workload]?.shards[step.shard]?.applied } ?? 0
-        // The source's instance is named by the BMC in the step's `epoch`-less copy it sends on.
+        // Ask the source card for the changes of its instance (the step's peer) after `since`.
         var ask = step
         ask.since = since
         ask.instance = step.peerInstance ?? step.instance
@@ -471,7 +487,9 @@ public final class ShardHost: Sendable {
     func abort(_ step: ShardProtocol.Step, node: DCLNode) async throws {
         let (incoming, hadRegion) = state.withLock { s -> (String?, Bool) in
             guard var shard = s.workloads[step.workload]?.shards[step.shard] else { return (nil, false) }
-            let incoming = shard.incoming
+            let owner = s.workloads[step.workload]?.assignment.ranges.first { $0.shard == step.shard }?.owner
+            // Never the owner's own data (a copy that became the shard).
+            let incoming = shard.incoming == owner ? nil : shard.incoming
             let hadRegion = shard.region != nil || shard.target != nil
             shard.fenced = false
             shard.incoming = nil

@@ -26,20 +26,19 @@ extension APIServer {
                 throw APIError(.badRequest, "shard: '\(Quantity.excerpt(shardText))' is not a shard id (a whole number from 0 to \(UInt32.max))", details: ["shard": "is not a shard id"])
             }
             let body = try await request.body.collect(upTo: Self.bodyLimit)
-            struct Move: Decodable {
-                var to: String?
-                var instance: String?
-            }
-            let move: Move
-            if body.readableBytes == 0 {
-                move = Move()
-            } else {
-                do {
-                    move = try JSONDecoder().decode(Move.self, from: Data(body.readableBytesView))
-                } catch {
+            // Exactly the documented form: an object with optional "to" and "instance" (strings or null).
+            var to: String?, instance: String?
+            if body.readableBytes > 0 {
+                guard let object = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any],
+                      object.keys.allSatisfy({ $0 == "to" || $0 == "instance" }),
+                      object.values.allSatisfy({ $0 is String || $0 is NSNull }) else {
                     throw APIError(.badRequest, "body: must be {\"to\": CARD} or {\"instance\": INSTANCE} (or empty: the instance with the fewest shards)", details: ["body": "must be {\"to\": CARD} or {\"instance\": INSTANCE}"])
                 }
+                to = object["to"] as? String
+                instance = object["instance"] as? String
             }
+            struct Move { var to: String?; var instance: String? }
+            let move = Move(to: to, instance: instance)
             var card: CardID?
             if let to = move.to {
                 guard let id = CardID(to) else { throw APIError(.badRequest, "to: '\(Quantity.excerpt(to))' is not a CardID such as c-0001-000000", details: ["to": "is not a CardID"]) }
