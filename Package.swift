@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "Sharding", targets: ["Sharding"]),
         .library(name: "CardOS", targets: ["CardOS"]),
         .library(name: "BusController", targets: ["BusController"]),
+        .library(name: "RedisGateway", targets: ["RedisGateway"]),
         .executable(name: "backplane", targets: ["backplane"]),
         .executable(name: "backplane-bench", targets: ["backplane-bench"]),
         .executable(name: "backplane-shim", targets: ["backplane-shim"]),
@@ -77,6 +78,12 @@ let package = Package(
             .product(name: "X509", package: "swift-certificates"),
             .product(name: "SwiftASN1", package: "swift-asn1"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        ], exclude: ["README.md"]),
+        // A server speaking a subset of the Redis protocol (RESP2) that hands each key operation
+        // to a KeyValueBackend; protocol logic pure (decoder, commands, connection state machine).
+        .target(name: "RedisGateway", dependencies: [
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
         ], exclude: ["README.md"]),
         // The card agent: inventory, container runtimes (runc, process), later profiler and shard host.
         .target(name: "CardOS", dependencies: [
@@ -186,6 +193,14 @@ let package = Package(
         .testTarget(
             name: "ShardingTests",
             dependencies: ["Sharding", .product(name: "PropertyBased", package: "swift-property-based")]
+        ),
+        .testTarget(
+            name: "RedisGatewayTests",
+            dependencies: [
+                "RedisGateway",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
         ),
         .testTarget(
             name: "ControlPlaneTests",
