@@ -1,10 +1,14 @@
 /// Runs the commands ``RedisSession`` does not answer: key commands on the backend, and INFO.
 ///
 /// A multi-key command (`MGET`, `DEL`, `EXISTS`, `MSET`) calls the backend for its distinct
-/// keys concurrently, so keys on different shards cost one round trip, not one each. Any backend
+/// keys concurrently (at most ``maxConcurrentKeys`` at a time), so keys on different shards
+/// cost about one round trip, not one each, and a million-key MGET is not a million tasks. Any backend
 /// error makes the whole reply `-ERR <message>`; the keys already done stay done (MSET and DEL
 /// are not atomic).
 struct RedisCommandExecutor: Sendable {
+    /// Backend calls one command has running at once.
+    static let maxConcurrentKeys = 64
+
     let backend: any KeyValueBackend
     /// INFO's numbers, read when an INFO runs.
     let stats: @Sendable () -> RedisGatewayStats
@@ -61,16 +65,21 @@ struct RedisCommandExecutor: Sendable {
         return keys.filter { seen.insert($0).inserted }
     }
 
-    /// Runs `operation` for every key concurrently (inline for one key).
+    /// Runs `operation` for every key, ``maxConcurrentKeys`` at a time (inline for one key).
     private func forEach<T: Sendable>(
         _ keys: [[UInt8]], _ operation: @escaping @Sendable ([UInt8]) async throws -> T
     ) async throws -> [[UInt8]: T] {
         if keys.count == 1 { return [keys[0]: try await operation(keys[0])] }
         return try await withThrowingTaskGroup(of: ([UInt8], T).self) { group in
-            for key in keys { group.addTask { (key, try await operation(key)) } }
+            var pending = keys[...]
+            for key in pending.prefix(Self.maxConcurrentKeys) { group.addTask { (key, try await operation(key)) } }
+            pending = pending.dropFirst(Self.maxConcurrentKeys)
             var results: [[UInt8]: T] = [:]
             results.reserveCapacity(keys.count)
-            for try await (key, value) in group { results[key] = value }
+            while let (key, value) = try await group.next() {
+                results[key] = value
+                if let next = pending.popFirst() { group.addTask { (next, try await operation(next)) } }
+            }
             return results
         }
     }

@@ -34,9 +34,9 @@ final class RedisConnectionHandler: ChannelDuplexHandler {
     private var flushScheduled = false
     private var closing = false
 
-    init(session: RedisSession, maxInFlight: Int, limits: RESPDecoder.Limits,
+    init(session: RedisSession, maxInFlight: Int, maxInFlightBytes: Int, limits: RESPDecoder.Limits,
          jobs: AsyncStream<Job>.Continuation, counters: RedisGatewayCounters) {
-        self.machine = RedisConnectionStateMachine(session: session, maxInFlight: maxInFlight)
+        self.machine = RedisConnectionStateMachine(session: session, maxInFlight: maxInFlight, maxInFlightBytes: maxInFlightBytes)
         self.decoder = RESPDecoder(limits: limits)
         self.jobs = jobs
         self.counters = counters

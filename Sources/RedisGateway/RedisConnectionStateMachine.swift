@@ -4,8 +4,10 @@
 /// - Commands run concurrently, except that a command waits for the connection's earlier
 ///   unfinished commands that share a key with it when either of them writes: a pipelined
 ///   `SET k v` then `GET k` reads `v`, as with Redis.
-/// - At most `maxInFlight` commands are between decoding and their reply being written;
-///   ``acceptsCommands`` turns false at the limit and the shell stops decoding and reading.
+/// - At most `maxInFlight` commands, holding at most `maxInFlightBytes` of arguments, are
+///   between decoding and their reply being written (one command may take it past the byte
+///   bound: it is admitted while the bound is not reached); ``acceptsCommands`` turns false at
+///   either bound and the shell stops decoding and reading.
 /// - `QUIT` and a protocol error end the connection: nothing after them is read, and once every
 ///   earlier reply and theirs is written the action is ``Action/close``.
 ///
@@ -33,6 +35,13 @@ struct RedisConnectionStateMachine {
     }
 
     let maxInFlight: Int
+    let maxInFlightBytes: Int
+    /// Argument bytes of the unanswered commands, each argument counted 16 bytes more, so a
+    /// million empty arguments weigh something.
+    private(set) var inFlightBytes = 0
+    /// Cost of each unanswered command, oldest (``nextToWrite``) at `costs[costsHead]`.
+    private var costs: [Int] = []
+    private var costsHead = 0
     private(set) var session: RedisSession
     /// Sequence number the next decoded command gets.
     private var nextSequence: UInt64 = 0
@@ -49,17 +58,22 @@ struct RedisConnectionStateMachine {
     private(set) var isClosed = false
     private var isWritable = true
 
-    init(session: RedisSession, maxInFlight: Int) {
-        precondition(maxInFlight > 0)
+    static let argumentOverhead = 16
+
+    init(session: RedisSession, maxInFlight: Int, maxInFlightBytes: Int = 256 << 20) {
+        precondition(maxInFlight > 0 && maxInFlightBytes > 0)
         self.session = session
         self.maxInFlight = maxInFlight
+        self.maxInFlightBytes = maxInFlightBytes
     }
 
     /// Commands decoded whose reply is not written yet.
     var inFlight: Int { Int(nextSequence - nextToWrite) }
 
     /// True while the shell may decode (and so read) another command.
-    var acceptsCommands: Bool { !isClosed && closeAfter == nil && inFlight < maxInFlight }
+    var acceptsCommands: Bool {
+        !isClosed && closeAfter == nil && inFlight < maxInFlight && inFlightBytes < maxInFlightBytes
+    }
 
     /// True while the shell should read from the socket: it accepts commands and the peer is
     /// reading its replies (a client that never reads cannot make the server buffer without end).
@@ -70,6 +84,10 @@ struct RedisConnectionStateMachine {
         precondition(acceptsCommands, "command received while not accepting commands")
         let sequence = nextSequence
         nextSequence += 1
+        var cost = 0
+        for argument in arguments { cost += argument.count + Self.argumentOverhead }
+        inFlightBytes += cost
+        costs.append(cost)
         let command: RedisCommand
         do {
             command = try RedisCommand.parse(arguments)
@@ -82,7 +100,7 @@ struct RedisConnectionStateMachine {
             replyReady(sequence, reply, into: &actions)
             return
         }
-        let keys = RedisCommandExecutor.distinct(command.keys)
+        let keys = Self.distinctKeys(command.keys)
         guard !keys.isEmpty else {
             actions.append(.execute(sequence: sequence, command: command))
             return
@@ -102,6 +120,7 @@ struct RedisConnectionStateMachine {
     mutating func protocolErrorOccurred(_ error: RESPError, into actions: inout [Action]) {
         let sequence = nextSequence
         nextSequence += 1
+        costs.append(0)
         closeAfter = sequence
         replyReady(sequence, .err("Protocol error: \(error.message)"), into: &actions)
     }
@@ -111,7 +130,7 @@ struct RedisConnectionStateMachine {
         guard !isClosed else { return }
         if let command = keyCommands.removeValue(forKey: sequence) {
             var candidates: [UInt64] = []
-            for key in RedisCommandExecutor.distinct(command.keys) {
+            for key in Self.distinctKeys(command.keys) {
                 guard var queue = keyQueues[key] else { continue }
                 queue.removeAll { $0.sequence == sequence }
                 if queue.isEmpty {
@@ -134,7 +153,7 @@ struct RedisConnectionStateMachine {
             for candidate in candidates where candidate != previous {
                 previous = candidate
                 guard let waiting = keyCommands[candidate] else { continue }
-                let keys = RedisCommandExecutor.distinct(waiting.keys)
+                let keys = Self.distinctKeys(waiting.keys)
                 if !isStarted(candidate, key: keys[0]) && canStart(candidate, keys: keys, writes: waiting.writes) {
                     start(candidate, keys: keys, into: &actions)
                 }
@@ -154,9 +173,16 @@ struct RedisConnectionStateMachine {
         ready = [:]
         keyCommands = [:]
         keyQueues = [:]
+        costs = []
+        costsHead = 0
+        inFlightBytes = 0
     }
 
     // MARK: Pieces
+
+    private static func distinctKeys(_ keys: [[UInt8]]) -> [[UInt8]] {
+        keys.count <= 1 ? keys : RedisCommandExecutor.distinct(keys)
+    }
 
     private mutating func replyReady(_ sequence: UInt64, _ reply: RESPValue, into actions: inout [Action]) {
         guard sequence == nextToWrite else {
@@ -172,6 +198,12 @@ struct RedisConnectionStateMachine {
                 return
             }
             nextToWrite += 1
+            inFlightBytes -= costs[costsHead]
+            costsHead += 1
+            if costsHead >= 1024 && costsHead * 2 >= costs.count {
+                costs.removeFirst(costsHead)
+                costsHead = 0
+            }
             next = ready.isEmpty ? nil : ready.removeValue(forKey: nextToWrite)
         }
     }

@@ -17,13 +17,17 @@ public final class RedisGatewayServer: Sendable {
     public struct Configuration: Hashable, Sendable {
         /// Commands decoded but not yet answered, per connection, before reading stops.
         public var maxInFlightPerConnection: Int
+        /// Argument bytes (plus 16 per argument) of those commands, per connection, before
+        /// reading stops. One command may go past it; the next waits.
+        public var maxInFlightBytesPerConnection: Int
         /// Open connections; one more is told `-ERR max number of clients reached` and closed.
         public var maxConnections: Int
         public var decoderLimits: RESPDecoder.Limits
 
-        public init(maxInFlightPerConnection: Int = 1024, maxConnections: Int = 10_000,
-                    decoderLimits: RESPDecoder.Limits = .init()) {
+        public init(maxInFlightPerConnection: Int = 1024, maxInFlightBytesPerConnection: Int = 256 << 20,
+                    maxConnections: Int = 10_000, decoderLimits: RESPDecoder.Limits = .init()) {
             self.maxInFlightPerConnection = maxInFlightPerConnection
+            self.maxInFlightBytesPerConnection = maxInFlightBytesPerConnection
             self.maxConnections = maxConnections
             self.decoderLimits = decoderLimits
         }
@@ -51,7 +55,8 @@ public final class RedisGatewayServer: Sendable {
     /// - Parameter group: event loops for the sockets; the process-wide NIO singleton by default.
     public init(backend: some KeyValueBackend, configuration: Configuration = .init(),
                 group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
-        precondition(configuration.maxInFlightPerConnection > 0 && configuration.maxConnections > 0)
+        precondition(configuration.maxInFlightPerConnection > 0 && configuration.maxInFlightBytesPerConnection > 0
+                     && configuration.maxConnections > 0)
         self.configuration = configuration
         self.group = group
         let counters = RedisGatewayCounters()
@@ -67,11 +72,12 @@ public final class RedisGatewayServer: Sendable {
     public var stats: RedisGatewayStats { counters.snapshot() }
 
     /// Binds and starts serving. Returns the bound address: with `port` 0, the port the system chose.
-    /// MUST be called once; ``shutdown()`` MUST follow, even when this throws.
+    /// MUST be called once; ``shutdown()`` MUST follow when it returns. When it throws (the
+    /// address is in use, say) the server is already shut down.
     @discardableResult
     public func start(host: String = "127.0.0.1", port: Int) async throws -> SocketAddress {
         try state.withLock { state in
-            guard state.phase == .idle else { throw RedisGatewayError("start() called twice") }
+            guard state.phase == .idle else { throw RedisGatewayError("start() may be called once, on a server never started or shut down") }
             state.phase = .starting
         }
         let (connections, sink) = AsyncStream<ConnectionJobs>.makeStream()
@@ -95,7 +101,13 @@ public final class RedisGatewayServer: Sendable {
             .childChannelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture { try self.accept(channel) }
             }
-        let listener = try await bootstrap.bind(host: host, port: port).get()
+        let listener: any Channel
+        do {
+            listener = try await bootstrap.bind(host: host, port: port).get()
+        } catch {
+            await shutdown()  // nothing is left running when start() throws
+            throw error
+        }
         let stillStarting = state.withLock { state in
             guard state.phase == .starting else { return false }
             state.phase = .running
@@ -186,7 +198,7 @@ public final class RedisGatewayServer: Sendable {
             let (jobs, jobSink) = AsyncStream<RedisConnectionHandler.Job>.makeStream()
             let handler = RedisConnectionHandler(
                 session: RedisSession(id: clientID), maxInFlight: configuration.maxInFlightPerConnection,
-                limits: configuration.decoderLimits, jobs: jobSink, counters: counters
+                maxInFlightBytes: configuration.maxInFlightBytesPerConnection, limits: configuration.decoderLimits, jobs: jobSink, counters: counters
             )
             try channel.pipeline.syncOperations.addHandler(handler)
             let work = ConnectionJobs(jobs: jobs, executor: executor,

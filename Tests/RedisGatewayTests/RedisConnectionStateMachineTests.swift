@@ -90,6 +90,22 @@ struct RedisConnectionStateMachineTests {
         #expect(m.inFlight == 1)
     }
 
+    @Test("argument bytes in flight are bounded too: one big command is admitted, the next waits")
+    func inFlightBytesBound() {
+        var m = Machine(session: RedisSession(id: 1), maxInFlight: 100, maxInFlightBytes: 100)
+        _ = m.receive("SET", "a", String(repeating: "x", count: 40))
+        #expect(m.inFlightBytes == 3 + 1 + 40 + 3 * Machine.argumentOverhead)
+        #expect(m.acceptsCommands, "92 bytes: under the bound")
+        _ = m.receive("SET", "b", "y")
+        #expect(!m.acceptsCommands)
+        _ = m.finish(0, .ok)
+        #expect(m.acceptsCommands)
+        _ = m.finish(1, .ok)
+        #expect(m.inFlightBytes == 0)
+        #expect(m.receive("PING") == [.write(.simpleString("PONG"))])
+        #expect(m.inFlightBytes == 0, "a command answered at once holds nothing")
+    }
+
     @Test("a peer that does not read its replies stops reading, not decoding")
     func writability() {
         var m = Machine(session: RedisSession(id: 1), maxInFlight: 3)

@@ -208,4 +208,29 @@ struct RedisGatewayServerTests {
             }
         }
     }
+
+    @Test("a many-key MGET runs at most 64 backend calls at once and answers every key in order")
+    func manyKeyMget() async throws {
+        let backend = GatedBackend()
+        try await withServer(backend) { _, port in
+            try await RawConnection.with(port: port) { c in
+                let keys = (0..<1000).map { "k\($0)" }
+                try await c.send(multibulk((["MGET"] + keys).map(b)))
+                await backend.waitUntilStarted(RedisCommandExecutor.maxConcurrentKeys)
+                await backend.openGate()
+                #expect(try await c.reply() == .array(keys.map { .bulk($0) }))
+                #expect(await backend.maxActive == RedisCommandExecutor.maxConcurrentKeys)
+            }
+        }
+    }
+
+    @Test("start on a port in use throws, and the server is left shut down")
+    func portInUse() async throws {
+        try await withServer { _, port in
+            let second = RedisGatewayServer(backend: InMemoryKeyValueBackend())
+            await #expect(throws: (any Error).self) { try await second.start(port: port) }
+            await #expect(throws: RedisGatewayError.self) { try await second.start(port: 0) }
+            await second.shutdown()
+        }
+    }
 }
