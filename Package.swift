@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "Sharding", targets: ["Sharding"]),
         .library(name: "CardOS", targets: ["CardOS"]),
         .library(name: "BusController", targets: ["BusController"]),
+        .library(name: "RedisGateway", targets: ["RedisGateway"]),
         .executable(name: "backplane", targets: ["backplane"]),
         .executable(name: "backplane-bench", targets: ["backplane-bench"]),
         .executable(name: "backplane-shim", targets: ["backplane-shim"]),
@@ -90,6 +91,12 @@ let package = Package(
         // The reference sharded app: an in-memory key-value store on the shard SDK.
         .target(name: "KeyValueApp", dependencies: ["ShardSDK", "BackplaneModel", "DirectCardLinkNIO", .product(name: "NIOCore", package: "swift-nio")]),
         .executableTarget(name: "backplane-kv", dependencies: ["KeyValueApp", "ShardSDK"]),
+        // A server speaking a subset of the Redis protocol (RESP2) that hands each key operation
+        // to a KeyValueBackend; protocol logic pure (decoder, commands, connection state machine).
+        .target(name: "RedisGateway", dependencies: [
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+        ], exclude: ["README.md"]),
         // The card agent: inventory, container runtimes (runc, process), later profiler and shard host.
         .target(name: "CardOS", dependencies: [
             "BackplaneModel", "DirectCardLink", "DirectCardLinkNIO", "CPidfd", "BusSecurity", "ShardSDK", "Sharding",
@@ -118,7 +125,7 @@ let package = Package(
         ], exclude: ["README.md"]),
         // The command line, as a library so it is testable; `backplane` is only @main.
         .target(name: "BackplaneCLI", dependencies: [
-            "BusController", "CardOS", "ClusterStore", "ControlPlane", "DirectCardLinkNIO", "BackplaneModel", "Forecasting", "WorkloadBalancer", "BusSecurity", "Sharding", "KeyValueApp",
+            "BusController", "CardOS", "ClusterStore", "ControlPlane", "DirectCardLinkNIO", "BackplaneModel", "Forecasting", "WorkloadBalancer", "BusSecurity", "Sharding", "KeyValueApp", "RedisGateway",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Subprocess", package: "swift-subprocess"),
@@ -203,6 +210,14 @@ let package = Package(
         .testTarget(
             name: "ShardingTests",
             dependencies: ["Sharding", .product(name: "PropertyBased", package: "swift-property-based")]
+        ),
+        .testTarget(
+            name: "RedisGatewayTests",
+            dependencies: [
+                "RedisGateway",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
         ),
         .testTarget(
             name: "ControlPlaneTests",
