@@ -118,7 +118,10 @@ public final class RedisGatewayServer: Sendable {
             try? await listener.close()
             throw RedisGatewayError("shutdown() was called during start()")
         }
-        guard let address = listener.localAddress else { throw RedisGatewayError("the listener has no local address") }
+        guard let address = listener.localAddress else {
+            await shutdown()
+            throw RedisGatewayError("the listener has no local address")
+        }
         counters.started(port: address.port ?? 0, at: .now)
         return address
     }

@@ -54,7 +54,7 @@ struct RedisGatewayServerTests {
 
     @Test("replies keep request order when the backend finishes them out of order")
     func outOfOrderBackend() async throws {
-        let backend = GatedBackend(gated: { $0 == b("slow") })
+        let backend = GatedBackend(gated: { _, key in key == b("slow") })
         try await withServer(backend) { _, port in
             try await RawConnection.with(port: port) { c in
                 try await c.send(multibulk("GET", "slow") + multibulk("GET", "fast1") + b("PING\r\n") + multibulk("GET", "fast2"))
@@ -81,6 +81,20 @@ struct RedisGatewayServerTests {
                 let replies = try await c.replies(200)
                 #expect(replies == (0..<200).map { .bulk("k\($0)") })
                 #expect(await backend.maxActive <= 8)
+            }
+        }
+    }
+
+    @Test("a pipelined GET after a SET of the same key reads the new value, however slow the SET")
+    func readYourWrites() async throws {
+        let backend = GatedBackend(gated: { operation, _ in operation == "set" })
+        try await withServer(backend) { _, port in
+            try await RawConnection.with(port: port) { c in
+                try await c.send(multibulk("SET", "k", "v") + multibulk("GET", "k") + multibulk("GET", "other"))
+                await backend.waitUntilFinished(1)  // GET other, not held back by the slow SET of k
+                await backend.openGate()
+                #expect(try await c.replies(3) == [.ok, .bulk("v"), .bulk("other")])
+                #expect(await backend.finishOrder == [b("other"), b("k"), b("k")])
             }
         }
     }

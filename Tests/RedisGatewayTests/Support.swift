@@ -152,10 +152,11 @@ struct RawConnection {
     }
 }
 
-/// A backend whose `get` of a gated key waits until the test opens the gate; counts concurrency.
+/// A backend whose gated operations ("get", "set", "delete" of a key) wait until the test opens
+/// the gate; counts concurrency. An unset key reads as itself.
 actor GatedBackend: KeyValueBackend {
     private var values: [[UInt8]: [UInt8]] = [:]
-    private let gated: @Sendable ([UInt8]) -> Bool
+    private let gated: @Sendable (String, [UInt8]) -> Bool
     private var open = false
     private var waiting: [CheckedContinuation<Void, Never>] = []
     private var startedWaiters: [(Int, CheckedContinuation<Void, Never>)] = []
@@ -167,24 +168,24 @@ actor GatedBackend: KeyValueBackend {
     /// Keys in the order their operations finished.
     private(set) var finishOrder: [[UInt8]] = []
 
-    init(gated: @escaping @Sendable ([UInt8]) -> Bool = { _ in true }) {
+    init(gated: @escaping @Sendable (_ operation: String, _ key: [UInt8]) -> Bool = { _, _ in true }) {
         self.gated = gated
     }
 
     func get(_ key: [UInt8]) async -> [UInt8]? {
-        await enter(key)
+        await enter("get", key)
         defer { leave(key) }
         return values[key] ?? key  // echoes the key when unset, so replies show which key they answer
     }
 
     func set(_ key: [UInt8], _ value: [UInt8]) async {
-        await enter(key)
+        await enter("set", key)
         values[key] = value
         leave(key)
     }
 
     func delete(_ key: [UInt8]) async -> Bool {
-        await enter(key)
+        await enter("delete", key)
         defer { leave(key) }
         return values.removeValue(forKey: key) != nil
     }
@@ -205,7 +206,7 @@ actor GatedBackend: KeyValueBackend {
         await withCheckedContinuation { finishedWaiters.append((n, $0)) }
     }
 
-    private func enter(_ key: [UInt8]) async {
+    private func enter(_ operation: String, _ key: [UInt8]) async {
         started += 1
         active += 1
         maxActive = max(maxActive, active)
@@ -213,7 +214,7 @@ actor GatedBackend: KeyValueBackend {
             if started >= n { c.resume(); return true }
             return false
         }
-        if !open && gated(key) {
+        if !open && gated(operation, key) {
             await withCheckedContinuation { waiting.append($0) }
         }
     }
