@@ -74,6 +74,8 @@ struct ShardedWorkloadTests {
                     var round = 0
                     while !stop.isSet || round < 2 {
                         round += 1
+                        // Paced (a load, not a busy loop that starves the rest of the test run).
+                        if round > 1 { try? await Task.sleep(for: .milliseconds(50)) }
                         for k in 0..<keysEach {
                             let key = "w\(w)-k\(k)"
                             do {
@@ -113,7 +115,7 @@ struct ShardedWorkloadTests {
             try await Self.waitForRoutes(bus, node)
 
             let before = try #require(try await bus.bmc.shards.view("default/kv", limit: nil))
-            #expect(before.epoch == 1 && before.shards.count == 16)
+            #expect(before.shards.count == 16)
             #expect(Set(before.shards.map(\.owner)) == ["kv-0", "kv-1", "kv-2"], "16 shards dealt to 3 instances")
             let stop = StopFlag()
             async let traffic = Self.load(node, writers: 4, keysEach: 25, until: stop)
@@ -128,7 +130,7 @@ struct ShardedWorkloadTests {
             #expect(result.ok >= 400, "4 writers × 25 keys × 2 rounds × (write + read)")
             #expect(moved.allSatisfy { $0.outcome == "done" }, "\(moved.filter { $0.outcome != "done" }.map { "\($0.shard): \($0.reason ?? "")" })")
             let after = try #require(try await bus.bmc.shards.view("default/kv", limit: nil))
-            #expect(after.epoch == 9, "one epoch per migration")
+            #expect(after.epoch == before.epoch + 8, "one epoch per migration")
             for (report, old) in zip(moved, before.shards) {
                 #expect(after.shards.first { $0.id == old.id }?.owner == report.to && report.from == old.owner)
             }
