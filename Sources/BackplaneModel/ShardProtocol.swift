@@ -112,9 +112,13 @@ public enum ShardProtocol {
     public struct Pull: Codable, Hashable, Sendable {
         public var step: Step
         public var snapshot: Snapshot
-        public init(step: Step, snapshot: Snapshot) {
+        /// At most this many bytes a second (nil: as fast as the link allows), so a copy leaves
+        /// the link and the cards' CPUs to interactive requests.
+        public var bytesPerSecond: UInt64?
+        public init(step: Step, snapshot: Snapshot, bytesPerSecond: UInt64? = nil) {
             self.step = step
             self.snapshot = snapshot
+            self.bytesPerSecond = bytesPerSecond
         }
     }
 

@@ -43,6 +43,8 @@ public final class BusManagementController: Service, Sendable {
         /// API token in the hello's token. Returns the tenant the token is scoped to ("" for
         /// every tenant), or nil to refuse. Nil: no data clients.
         public var authenticateClient: (@Sendable (String) async -> String?)?
+        /// How fast a shard migration copies its snapshot, bytes a second (nil: unpaced).
+        public var migrationCopyRate: UInt64?
         public init(listen: DCLAddress, token: String) {
             self.listen = listen
             self.token = token
@@ -217,7 +219,7 @@ public final class BusManagementController: Service, Sendable {
         nodeBox.withLock { $0 = dclNode }
         let recentEvents = LockedBox<[BusEvent]>([])
         self.recentEvents = recentEvents
-        shards = ShardService(registry: registry, node: dclNode, linkedCards: {
+        shards = ShardService(registry: registry, node: dclNode, copyRate: configuration.migrationCopyRate, linkedCards: {
             let notCards = enrolling.withLock { $0 }.union(clients.withLock { Set($0.keys) })
             return Set(dclNode.connectedPeers).subtracting(notCards)
         }, record: { kind, message, tenant in

@@ -35,6 +35,7 @@ struct MigrateBench: AsyncParsableCommand {
     @Option(help: "Requests per second (half reads, half writes).") var rate = 1000
     @Option(help: "Seconds of load before any migration.") var idle = 10.0
     @Option(help: "Shards moved, one after another.") var migrate = 32
+    @Option(help: "Snapshot copy rate in MB/s (0: unpaced, the BMC's default).") var copyRate = 0.0
 
     func validate() throws {
         guard (3...4096).contains(shards), (1...shards).contains(migrate) else { throw ValidationError("--shards 3…4096 and --migrate 1…shards") }
@@ -51,6 +52,7 @@ struct MigrateBench: AsyncParsableCommand {
         var config = BusManagementController.Configuration(listen: .tcp(host: "127.0.0.1", port: 0), token: "bench-join")
         config.reconcileInterval = .milliseconds(200)
         config.authenticateClient = { $0 == token ? "" : nil }
+        config.migrationCopyRate = copyRate > 0 ? UInt64(copyRate * 1e6) : nil
         let ca = try BusCA.create(now: Date())
         config.security = try BusLinkSecurity(ca: ca)
         let bmc = BusManagementController(configuration: config, store: store, group: group)
@@ -123,7 +125,7 @@ struct MigrateBench: AsyncParsableCommand {
             let pauses = reports.compactMap(\.pauseMilliseconds)
             let bytes = reports.reduce(UInt64(0)) { $0 + $1.bytes }
             return [
-                ("shards", shards), ("keys", keys), ("value_bytes", valueBytes), ("rate", rate), ("migrations", reports.count),
+                ("copy_rate_mb_per_s", copyRate), ("shards", shards), ("keys", keys), ("value_bytes", valueBytes), ("rate", rate), ("migrations", reports.count),
                 ("aborted", reports.filter { $0.outcome != "done" }.count),
                 ("cutover_pause_p50_ms", Stats.round2(Stats.percentile(pauses, 50))),
                 ("cutover_pause_p99_ms", Stats.round2(Stats.percentile(pauses, 99))),

@@ -126,7 +126,7 @@ extension ShardService {
                     event = .targetPrepared
                 case .pullSnapshot:
                     let snapshot = try decode(ShardProtocol.Snapshot.self, try await command(sourceCard, ShardProtocol.snapshot, sourceStep, timeout: .seconds(120)))
-                    var pull = ShardProtocol.Pull(step: targetStep, snapshot: snapshot)
+                    var pull = ShardProtocol.Pull(step: targetStep, snapshot: snapshot, bytesPerSecond: copyRate)
                     pull.step.issued = issue()
                     let progress = try decode(ShardProtocol.Progress.self, try await node.command(to: targetCard, name: ShardProtocol.pull, body: ByteBuffer(bytes: try JSONEncoder().encode(pull)), timeout: .seconds(300)))
                     report.bytes += progress.bytes

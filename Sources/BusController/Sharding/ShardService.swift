@@ -36,6 +36,9 @@ public final class ShardService: Sendable {
     /// Records a bus event (kind, message, tenant).
     let record: @Sendable (String, String, String?) -> Void
     let state = Mutex(State())
+    /// How fast a migration copies a snapshot (bytes a second; nil: unpaced). A paced copy
+    /// leaves the link and the cards' CPUs to interactive requests.
+    let copyRate: UInt64?
     /// The source of ``ShardProtocol/Assignment/issued``: wall-clock nanoseconds at start, then +1
     /// per use, so it grows across BMC restarts.
     private let issuedCounter = Atomic<UInt64>(UInt64(max(0, Date().timeIntervalSince1970 * 1e9)))
@@ -44,7 +47,8 @@ public final class ShardService: Sendable {
 
     func issue() -> UInt64 { issuedCounter.add(1, ordering: .relaxed).newValue }
 
-    init(registry: Registry, node: DCLNode, linkedCards: @escaping @Sendable () -> Set<CardID>, record: @escaping @Sendable (String, String, String?) -> Void) {
+    init(registry: Registry, node: DCLNode, copyRate: UInt64?, linkedCards: @escaping @Sendable () -> Set<CardID>, record: @escaping @Sendable (String, String, String?) -> Void) {
+        self.copyRate = copyRate
         self.linkedCards = linkedCards
         self.registry = registry
         self.node = node

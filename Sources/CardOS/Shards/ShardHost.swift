@@ -423,12 +423,22 @@ public final class ShardHost: Sendable {
         var data = ByteBuffer()
         data.reserveCapacity(Int(p.snapshot.length))
         var offset: UInt64 = 0
+        let clock = ContinuousClock()
+        let began = clock.now
+        // Smaller chunks when the copy is paced, so that it flows rather than bursts.
+        let chunk = p.bytesPerSecond.map { Int(min(UInt64(Self.pullChunk), max(64 << 10, $0 / 20))) } ?? Self.pullChunk
         while offset < p.snapshot.length {
-            let length = Int(min(UInt64(Self.pullChunk), p.snapshot.length - offset))
-            var chunk = try await node.remoteRead(from: source, region: p.snapshot.region, key: p.snapshot.key, offset: offset, length: length, qos: .bulk, timeout: .seconds(30))
-            guard chunk.readableBytes == length else { throw DCLError(.protocolError, "read \(chunk.readableBytes) bytes of \(length) at \(offset)") }
-            data.writeBuffer(&chunk)
+            let length = Int(min(UInt64(chunk), p.snapshot.length - offset))
+            var part = try await node.remoteRead(from: source, region: p.snapshot.region, key: p.snapshot.key, offset: offset, length: length, qos: .bulk, timeout: .seconds(30))
+            guard part.readableBytes == length else { throw DCLError(.protocolError, "read \(part.readableBytes) bytes of \(length) at \(offset)") }
+            data.writeBuffer(&part)
             offset += UInt64(length)
+            if let rate = p.bytesPerSecond, rate > 0 {
+                // Pacing: the bytes so far may not have taken less than bytes / rate.
+                let due = Duration.nanoseconds(Int64(clamping: offset.multipliedReportingOverflow(by: 1_000_000_000).partialValue / rate))
+                let ahead = due - (clock.now - began)
+                if ahead > .zero { try await Task.sleep(for: ahead) }  // the copy's rate limit
+            }
         }
         _ = try await callApp(p.step.instance, ShardAppWire.restore, ShardAppWire.shardBody(p.step.shard, data), timeout: .seconds(120))
         try update(p.step) { $0.applied = p.snapshot.sequence }
