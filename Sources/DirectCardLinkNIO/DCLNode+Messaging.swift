@@ -79,7 +79,7 @@ extension DCLNode {
     /// owning card from its shard table and forwards it; the owner replies directly.
     public func request(workload: String, shardKey: ByteBuffer, endpoint: String, body: ByteBuffer, via router: CardID, epoch: UInt64 = 0, qos: QoS = .interactive, timeout: Duration? = nil) async throws -> ByteBuffer {
         let message = RoutedRequest(workload: workload, epoch: epoch, shardKey: shardKey, endpoint: endpoint, body: body)
-        let frame = try await exchange(.routedRequest(message), to: router, qos: qos, timeout: timeout)
+        let frame = try await exchange(.routedRequest(message), to: router, qos: qos, timeout: timeout, routed: true)
         return try Self.replyBody(frame)
     }
 
@@ -128,7 +128,7 @@ extension DCLNode {
     // MARK: Correlation
 
     /// Sends `message` as a request and waits for the frame that answers it.
-    func exchange(_ message: Message, to destination: CardID, qos: QoS, timeout: Duration?) async throws -> Frame {
+    func exchange(_ message: Message, to destination: CardID, qos: QoS, timeout: Duration?, routed: Bool = false) async throws -> Frame {
         let correlation = nextCorrelation()
         let outbound = OutboundMessage(message, qos: qos.class, priority: qos.priority, source: cardID, destination: destination, correlation: correlation)
         let limit = timeout ?? configuration.defaultRequestTimeout
@@ -137,7 +137,7 @@ extension DCLNode {
                 let deadline = NIODeadline.now() + .nanoseconds(limit.nanoseconds)
                 let registered = state.withLockedValue { state -> Bool in
                     if state.shutDown { return false }
-                    state.pending[correlation] = Pending(continuation: continuation, deadline: deadline, destination: destination, limit: limit)
+                    state.pending[correlation] = Pending(continuation: continuation, deadline: deadline, destination: destination, limit: limit, routed: routed)
                     if state.sweeper == nil { state.sweeper = startSweeper() }
                     return true
                 }
@@ -157,7 +157,16 @@ extension DCLNode {
     }
 
     func resolve(_ correlation: UInt64, with result: Result<Frame, any Error>) {
-        guard let pending = state.withLockedValue({ $0.pending.removeValue(forKey: correlation) }) else { return }
+        guard let pending = state.withLockedValue({ state -> Pending? in
+            // An answer must come from the card the request went to, or be an error the BMC
+            // (the router on every path) answered on its behalf; a shard-routed request's
+            // owner is whoever the router chose. Anything else is a forged answer: dropped.
+            if case .success(let frame) = result, let p = state.pending[correlation], !p.routed {
+                let source = frame.header.source
+                guard source == p.destination || (source == .bmc && frame.header.type == .errorReply) else { return nil }
+            }
+            return state.pending.removeValue(forKey: correlation)
+        }) else { return }
         pending.continuation.resume(with: result)
     }
 
@@ -260,6 +269,12 @@ extension DCLNode {
         }
         if owner == cardID {
             dispatch(endpoint: m.endpoint, body: m.body, header: h, shard: (m.workload, m.shardKey, epoch), cache: &cache)
+            return
+        }
+        guard owner != h.source else {
+            // The sender passed it on because its map names another owner; sending it back
+            // would loop until the maps agree.
+            replyError(to: h, .noShardOwner, "shard \(shard) of '\(m.workload)': \(owner) passed it on, and this router's map (epoch \(epoch)) names it the owner")
             return
         }
         var forwarded = m

@@ -59,6 +59,8 @@ public final class DCLNode: Sendable {
         var deadline: NIODeadline
         var destination: CardID
         var limit: Duration
+        /// A shard-routed request: the owner answers, whoever it is.
+        var routed = false
     }
 
     struct State {
@@ -85,7 +87,8 @@ public final class DCLNode: Sendable {
     /// Frames and bytes its links carried, per QoS class.
     public let traffic = DCLTraffic()
     let state: NIOLockedValueBox<State>
-    private let correlations = Atomic<UInt64>(0)
+    /// Starts at a random value: a peer cannot guess which numbers are pending from zero.
+    private let correlations = Atomic<UInt64>(UInt64.random(in: 0...(UInt64.max >> 2)))
     /// Moves whenever a handler is registered (see ``HandlerCache``).
     let handlerGeneration = Atomic<Int>(0)
     private let jobs: AsyncStream<@Sendable () async -> Void>

@@ -214,10 +214,10 @@ public struct KeyValueLoad: Sendable {
     }
 
     /// Whether a failure may pass if the request is sent again: the owner's card is
-    /// unreachable for now, or the request timed out (a SET of one version is idempotent).
+    /// unreachable for now. Not a timeout: the first request may still land, after a newer one.
     public static func isTransient(_ error: any Error) -> Bool {
         guard let error = error as? DCLError else { return false }
-        return [.noRoute, .peerDead, .shuttingDown, .noShardOwner, .timeout].contains(error.status)
+        return [.noRoute, .peerDead, .shuttingDown, .noShardOwner].contains(error.status)
     }
 
     func sending(_ key: ByteBuffer, _ body: ByteBuffer, tally: Locked<LoadTally>?) async throws -> ByteBuffer {

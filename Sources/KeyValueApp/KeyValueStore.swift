@@ -78,7 +78,7 @@ public final class KeyValueStore: ShardApp {
         let (sequence, tail) = try shards.withLock { shards throws(KeyValueError) -> (UInt64, [Change]) in
             guard let s = shards[shard] else { throw KeyValueError("shard \(shard) is not here") }
             guard let log = s.log else { throw KeyValueError("shard \(shard) keeps no changes (no snapshot was taken)") }
-            if let first = log.first, first.sequence > since + 1 { throw KeyValueError("changes after \(since) are gone (the log starts at \(first.sequence))") }
+            if let first = log.first, first.sequence - 1 > since { throw KeyValueError("changes after \(since) are gone (the log starts at \(first.sequence))") }
             return (s.sequence, log.filter { $0.sequence > since })
         }
         var out = ByteBuffer()
@@ -115,7 +115,12 @@ public final class KeyValueStore: ShardApp {
             s.bytes += UInt64(klen) + UInt64(vlen)
         }
         guard b.readableBytes == 0 else { throw KeyValueError("snapshot: \(b.readableBytes) bytes after the last entry") }
-        shards.withLock { $0[shard] = s }
+        try shards.withLock { shards throws(KeyValueError) in
+            // Into a prepared shard only: an instance that restarted mid-migration has none, and
+            // must not become the owner of an empty copy.
+            guard shards[shard] != nil else { throw KeyValueError("shard \(shard) was not prepared here (did this instance restart?)") }
+            shards[shard] = s
+        }
     }
 
     public func apply(shard: UInt32, changes: ByteBuffer) async throws {
@@ -132,8 +137,9 @@ public final class KeyValueStore: ShardApp {
                 decoded.append((key, value))
             }
         }
-        shards.withLock { shards in
-            for (key, value) in decoded { shards[shard, default: Shard()].set(key, value) }
+        try shards.withLock { shards throws(KeyValueError) in
+            guard shards[shard] != nil else { throw KeyValueError("shard \(shard) is not here: no snapshot was restored (did this instance restart?)") }
+            for (key, value) in decoded { shards[shard]!.set(key, value) }
         }
     }
 

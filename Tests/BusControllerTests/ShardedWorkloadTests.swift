@@ -23,15 +23,23 @@ struct ShardedWorkloadTests {
         return spec
     }
 
-    /// Links an app to the shard host of every card for each instance it runs.
-    static func startApps(_ bus: LocalBus, _ s: Reconciler.Snapshot, app: @escaping @Sendable (String) -> any ShardApp, tasks: inout ThrowingTaskGroup<Void, any Error>) {
+    /// Links an app to the shard host of every card for each instance it runs. The apps MUST be
+    /// stopped (``stopApps(_:)``) before the bus's event loops shut down.
+    static func startApps(_ bus: LocalBus, _ s: Reconciler.Snapshot, app: @escaping @Sendable (String) -> any ShardApp) -> [Task<Void, any Error>] {
+        var apps: [Task<Void, any Error>] = []
         for r in running(s, "kv") {
             guard let card = bus.cards.first(where: { $0.cardID == r.instance.card }) else { continue }
             let env = card.shardHost.register(instance: r.instance.id, inContainer: false)
             let settings = ShardAppConnection.Settings(socket: env[ShardAppWire.socketVariable]!, token: env[ShardAppWire.tokenVariable]!, instance: r.instance.id)
             let store = app(r.instance.id)
-            tasks.addTask { try await ShardAppConnection.serve(store, settings: settings, group: bus.group) }
+            apps.append(Task { try await ShardAppConnection.serve(store, settings: settings, group: bus.group) })
         }
+        return apps
+    }
+
+    static func stopApps(_ apps: [Task<Void, any Error>]) async {
+        for app in apps { app.cancel() }
+        for app in apps { _ = try? await app.value }
     }
 
     /// A data client of the bus (mutual TLS's server half, an API token).
@@ -110,7 +118,7 @@ struct ShardedWorkloadTests {
             try await bus.bmc.registry.putWorkload(Self.spec())
             bus.bmc.poke()
             let s = try await bus.waitFor("3 running kv instances") { running($0, "kv").count == 3 }
-            Self.startApps(bus, s, app: { _ in KeyValueStore() }, tasks: &tasks)
+            let apps = Self.startApps(bus, s, app: { _ in KeyValueStore() })
             let node = try await Self.client(bus)
             try await Self.waitForRoutes(bus, node)
 
@@ -141,6 +149,7 @@ struct ShardedWorkloadTests {
             let events = bus.bmc.recentEvents.withLock { $0 }.filter { $0.kind.hasPrefix("shard") }
             #expect(events.filter { $0.kind == "shard.migrated" }.count == 8)
             await node.shutdown()
+            await Self.stopApps(apps)
             try await bus.stop()
             tasks.cancelAll()
         }
@@ -171,7 +180,7 @@ struct ShardedWorkloadTests {
             try await bus.bmc.registry.putWorkload(spec)
             bus.bmc.poke()
             let s = try await bus.waitFor("2 running kv instances") { running($0, "kv").count == 2 }
-            Self.startApps(bus, s, app: { $0 == "kv-1" ? FailingRestore() as any ShardApp : KeyValueStore() }, tasks: &tasks)
+            let apps = Self.startApps(bus, s, app: { $0 == "kv-1" ? FailingRestore() as any ShardApp : KeyValueStore() })
             let node = try await Self.client(bus)
             try await Self.waitForRoutes(bus, node)
             let view = try #require(try await bus.bmc.shards.view("default/kv", limit: nil))
@@ -197,6 +206,7 @@ struct ShardedWorkloadTests {
                 #expect(refused.message.contains("no shard 99999"))
             }
             await node.shutdown()
+            await Self.stopApps(apps)
             try await bus.stop()
             tasks.cancelAll()
         }
@@ -212,7 +222,7 @@ struct ShardedWorkloadTests {
             try await bus.bmc.registry.putWorkload(spec)
             bus.bmc.poke()
             let running1 = try await bus.waitFor("a running kv instance") { running($0, "kv").count == 1 }
-            Self.startApps(bus, running1, app: { _ in KeyValueStore() }, tasks: &tasks)
+            let apps = Self.startApps(bus, running1, app: { _ in KeyValueStore() })
             let admin = try await Self.client(bus)
             try await Self.waitForRoutes(bus, admin)
 
@@ -239,6 +249,7 @@ struct ShardedWorkloadTests {
             }
             await other.shutdown()
             await admin.shutdown()
+            await Self.stopApps(apps)
             try await bus.stop()
             tasks.cancelAll()
         }

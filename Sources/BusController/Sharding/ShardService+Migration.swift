@@ -84,6 +84,8 @@ extension ShardService {
     public func migrate(workload: String, shard: UInt32, toCard card: CardID? = nil, toInstance instance: String? = nil) async throws -> MigrationReport {
         let (source, target) = try await target(for: workload, shard: shard, card: card, instance: instance)
         guard let entry = try await maps()[workload] else { throw MigrationRefused(message: "\(workload) has no shard map") }
+        // The map may have moved on since the target was chosen (another migration finished).
+        guard entry.map.shard(id: shard)?.owner == source else { throw MigrationRefused(message: "shard \(shard) of \(workload) changed owner while this migration was being set up; ask again") }
         let placements = state.withLock { $0.placements }
         guard let sourceCard = placements[source] else { throw MigrationRefused(message: "the owner \(source) is not running: nothing to copy from") }
         guard let targetCard = placements[target] else { throw MigrationRefused(message: "to: \(target) is not running") }
@@ -148,7 +150,15 @@ extension ShardService {
                         event = .commitConflict
                         break
                     }
-                    if try await store(next, expecting: current.revision) {
+                    let stored: Bool
+                    do {
+                        stored = try await store(next, expecting: current.revision)
+                    } catch {
+                        // The write may have landed: the store decides, not the error.
+                        state.withLock { $0.maps = nil }
+                        stored = (try? await maps()[workload]?.map) == next
+                    }
+                    if stored {
                         report.epoch = next.epoch
                         // The new owner learns first, then the BMC routes to it: a request never
                         // reaches a card that does not know it owns the shard.

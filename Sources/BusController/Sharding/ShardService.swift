@@ -20,6 +20,8 @@ public final class ShardService: Sendable {
     struct State {
         /// The stored maps and their revisions, by workload key; nil until first read.
         var maps: [String: (map: ShardMap, revision: Int64)]?
+        /// Bumped by every write of a map: a read that began before one is not cached.
+        var writes: UInt64 = 0
         /// Where each running instance is.
         var placements: [String: CardID] = [:]
         /// What each card was last sent, by workload: the assignment's digest.
@@ -61,7 +63,8 @@ public final class ShardService: Sendable {
 
     /// The stored maps and their revisions, by workload key.
     public func maps() async throws -> [String: (map: ShardMap, revision: Int64)] {
-        if let maps = state.withLock({ $0.maps }) { return maps }
+        let (cached, writes) = state.withLock { ($0.maps, $0.writes) }
+        if let cached { return cached }
         let (kvs, _) = try await registry.store.range(prefix: "/shards/")
         var maps: [String: (map: ShardMap, revision: Int64)] = [:]
         for kv in kvs {
@@ -74,18 +77,37 @@ public final class ShardService: Sendable {
                 logger.error("unreadable shard map left aside", metadata: ["key": "\(kv.key)", "error": "\(error)"])
             }
         }
-        state.withLock { if $0.maps == nil { $0.maps = maps } }
+        state.withLock { if $0.maps == nil && $0.writes == writes { $0.maps = maps } }
         return state.withLock { $0.maps ?? maps }
     }
 
     /// Writes `map` if the stored one is still at `revision` (0: absent). False when it moved.
     func store(_ map: ShardMap, expecting revision: Int64) async throws -> Bool {
         let value = Array(try JSONEncoder().encode(map))
-        guard let written = try await registry.store.compareAndSwap(Self.mapKey(map.workload), expecting: revision, value) else {
-            state.withLock { $0.maps = nil }  // read again
+        let written: Int64?
+        state.withLock { $0.writes &+= 1 }
+        do {
+            written = try await registry.store.compareAndSwap(Self.mapKey(map.workload), expecting: revision, value)
+        } catch {
+            state.withLock {
+                $0.maps = nil  // unknown outcome: read again
+                $0.writes &+= 1
+            }
+            throw error
+        }
+        guard let written else {
+            state.withLock {
+                $0.maps = nil  // read again
+                $0.writes &+= 1
+            }
             return false
         }
-        state.withLock { $0.maps?[map.workload] = (map, written) }
+        // With the bump in the same lock: a read that began before the write either lands
+        // before this (and is overwritten here) or is not cached.
+        state.withLock {
+            $0.maps?[map.workload] = (map, written)
+            $0.writes &+= 1
+        }
         return true
     }
 

@@ -31,6 +31,8 @@ public final class ShardHost: Sendable {
         /// Source side: the snapshot region, and the card allowed to fetch changes.
         var region: UInt32?
         var target: CardID?
+        /// The source instance whose changes the target may fetch.
+        var source: String?
         /// Target side: a prepared copy that is not (yet) owned, and the source sequence it holds.
         var incoming: String?
         var applied: UInt64 = 0
@@ -213,6 +215,8 @@ public final class ShardHost: Sendable {
         node.onRequest(ShardProtocol.prepare, async: { [self] d in
             try CardAgent.fromBMC(d)
             let step = try decode(ShardProtocol.Step.self, d.body)
+            let owner = state.withLock { $0.workloads[step.workload]?.assignment.ranges.first { $0.shard == step.shard }?.owner }
+            guard owner != step.instance else { throw DCLError(.protocolError, "\(step.instance) owns shard \(step.shard) of \(step.workload): it cannot be a migration's target (prepare would empty it)") }
             _ = try await callApp(step.instance, ShardAppWire.prepare, ShardAppWire.shardBody(step.shard))
             try update(step) { s in
                 s.incoming = step.instance
@@ -223,24 +227,28 @@ public final class ShardHost: Sendable {
         })
         node.onRequest(ShardProtocol.snapshot, async: { [self] d in
             try CardAgent.fromBMC(d)
+            guard let node = self.bmc.withLock({ $0 }) else { throw DCLError(.shuttingDown, "no link to the BMC") }
             return try await encode(snapshot(try decode(ShardProtocol.Step.self, d.body), node: node))
         })
         node.onRequest(ShardProtocol.pull, async: { [self] d in
             try CardAgent.fromBMC(d)
+            guard let node = self.bmc.withLock({ $0 }) else { throw DCLError(.shuttingDown, "no link to the BMC") }
             return try await encode(pull(try decode(ShardProtocol.Pull.self, d.body), node: node))
         })
         node.onRequest(ShardProtocol.catchUp, async: { [self] d in
             try CardAgent.fromBMC(d)
+            guard let node = self.bmc.withLock({ $0 }) else { throw DCLError(.shuttingDown, "no link to the BMC") }
             return try await encode(catchUp(try decode(ShardProtocol.Step.self, d.body), node: node))
         })
         node.onRequest(ShardProtocol.changes, async: { [self] d in
             // From the migration's target card (the BMC named it in the snapshot step).
             let step = try decode(ShardProtocol.Step.self, d.body)
-            let allowed = state.withLock { $0.workloads[step.workload]?.shards[step.shard]?.target }
-            guard allowed == d.source else { throw DCLError(.unauthorized, "\(d.source) is not the target of a migration of \(step.workload) shard \(step.shard)") }
+            let (allowed, source) = state.withLock { s in (s.workloads[step.workload]?.shards[step.shard]?.target, s.workloads[step.workload]?.shards[step.shard]?.source) }
+            guard allowed == d.source, let source else { throw DCLError(.unauthorized, "\(d.source) is not the target of a migration of \(step.workload) shard \(step.shard)") }
             var body = ShardAppWire.shardBody(step.shard)
             body.writeInteger(step.since ?? 0)
-            return try await callApp(step.instance, ShardAppWire.changes, body)
+            // The instance recorded at the snapshot, whatever the request names.
+            return try await callApp(source, ShardAppWire.changes, body)
         })
         node.onRequest(ShardProtocol.fence, async: { [self] d in
             try CardAgent.fromBMC(d)
@@ -253,6 +261,7 @@ public final class ShardHost: Sendable {
         })
         node.onRequest(ShardProtocol.abort, async: { [self] d in
             try CardAgent.fromBMC(d)
+            guard let node = self.bmc.withLock({ $0 }) else { throw DCLError(.shuttingDown, "no link to the BMC") }
             try await abort(try decode(ShardProtocol.Step.self, d.body), node: node)
             return ByteBuffer()
         })
@@ -260,7 +269,7 @@ public final class ShardHost: Sendable {
             try CardAgent.fromBMC(d)
             let step = try decode(ShardProtocol.Step.self, d.body)
             _ = try await callApp(step.instance, ShardAppWire.drop, ShardAppWire.shardBody(step.shard))
-            release(step, node: node)
+            if let node = self.bmc.withLock({ $0 }) { release(step, node: node) }
             return ByteBuffer()
         })
         node.onRequest(ShardProtocol.stats, async: { [self] d in
@@ -281,6 +290,9 @@ public final class ShardHost: Sendable {
     /// A shard-routed request that reached this card.
     func serveRouted(_ d: Delivery) async throws -> ByteBuffer {
         guard let (workload, key, epoch) = d.shard else { throw DCLError(.protocolError, "\(ShardProtocol.request) is only for shard-routed requests") }
+        guard key.readableBytes <= ShardAppWire.maximumKeyLength else {
+            throw DCLError(.protocolError, "key of \(key.readableBytes) bytes: at most \(ShardAppWire.maximumKeyLength)")
+        }
         let me = bmc.withLock { $0?.cardID }
         let deadline = ContinuousClock.now + holdLimit
         while true {
@@ -345,7 +357,8 @@ public final class ShardHost: Sendable {
         var stale: [(instance: String, shard: UInt32)] = []
         var released: [(instance: String, shard: UInt32, region: UInt32?)] = []
         state.withLock { s in
-            if let current = s.workloads[a.workload], current.assignment.epoch > a.epoch { return }
+            // Older maps, and the same epoch issued earlier (pushes may arrive out of order), lose.
+            if let current = s.workloads[a.workload], current.assignment.epoch > a.epoch || (current.assignment.epoch == a.epoch && current.assignment.issued > a.issued) { return }
             var w = s.workloads[a.workload] ?? WorkloadState(assignment: a, table: entry)
             w.assignment = a
             w.table = entry
@@ -361,10 +374,11 @@ public final class ShardHost: Sendable {
                     stale.append((incoming, id))
                     w.shards[id]!.incoming = nil
                 }
-                if shard.region != nil || shard.target != nil, let owner {
-                    released.append((owner, id, shard.region))
+                if shard.region != nil || shard.target != nil, let source = shard.source ?? owner {
+                    released.append((source, id, shard.region))
                     w.shards[id]!.region = nil
                     w.shards[id]!.target = nil
+                    w.shards[id]!.source = nil
                 }
             }
             s.workloads[a.workload] = w
@@ -409,6 +423,8 @@ public final class ShardHost: Sendable {
             old = s.region
             s.region = id
             s.target = target
+            s.source = step.instance
+            s.issued = max(s.issued, step.issued ?? 0)
         }
         if let old { _ = node.regions.deregister(old) }
         return ShardProtocol.Snapshot(region: id, key: key, length: UInt64(data.readableBytes), sequence: sequence)
@@ -419,7 +435,9 @@ public final class ShardHost: Sendable {
 
     func pull(_ p: ShardProtocol.Pull, node: DCLNode) async throws -> ShardProtocol.Progress {
         guard let source = p.step.peer else { throw DCLError(.protocolError, "pull: the step names no source card") }
-        guard p.snapshot.length <= UInt64(Int32.max) else { throw DCLError(.messageTooLarge, "snapshot of \(p.snapshot.length) bytes: at most 2 GiB") }
+        // The restore goes to the app as one DCL message: no larger snapshot can be used.
+        let limit = UInt64(node.configuration.maxMessageBytes)
+        guard p.snapshot.length <= limit else { throw DCLError(.messageTooLarge, "snapshot of \(p.snapshot.length) bytes: at most \(limit) (one message to the app)") }
         var data = ByteBuffer()
         data.reserveCapacity(Int(p.snapshot.length))
         var offset: UInt64 = 0
@@ -524,6 +542,7 @@ public final class ShardHost: Sendable {
             region = s.region
             s.region = nil
             s.target = nil
+            s.source = nil
         }
         if let region { _ = node.regions.deregister(region) }
     }
@@ -539,11 +558,18 @@ public final class ShardHost: Sendable {
             }
             return (rows, Array(s.apps.keys))
         }
-        var sizes: [String: [UInt32: UInt64]] = [:]
-        for instance in apps {
-            if let reply = try? await callApp(instance, ShardAppWire.sizes, ByteBuffer(), timeout: .seconds(5)) {
-                sizes[instance] = try? ShardAppWire.decodeSizes(reply)
+        // In parallel, a second each: one hung app blanks only its own rows.
+        let owners = Set(owned.map(\.2))
+        let sizes = await withTaskGroup(of: (String, [UInt32: UInt64]?).self) { group in
+            for instance in apps where owners.contains(instance) {
+                group.addTask { [self] in
+                    let reply = try? await callApp(instance, ShardAppWire.sizes, ByteBuffer(), timeout: .seconds(1))
+                    return (instance, reply.flatMap { try? ShardAppWire.decodeSizes($0) })
+                }
             }
+            var sizes: [String: [UInt32: UInt64]] = [:]
+            for await (instance, answer) in group { sizes[instance] = answer }
+            return sizes
         }
         return ShardProtocol.Stats(shards: owned.map { ShardProtocol.ShardStats(workload: $0.0, shard: $0.1, instance: $0.2, requests: $0.3, bytes: sizes[$0.2]?[$0.1] ?? 0) })
     }

@@ -28,6 +28,9 @@ public enum LinkPolicy {
         if forwarding && (header.type == .command || header.type == .event) {
             return .refuse(.unauthorized, "\(peer) sent a \(header.type) to \(header.destination): only the BMC commands cards")
         }
+        if forwarding && header.type == .routedRequest && header.flags.contains(.shardResolved) {
+            return .refuse(.unauthorized, "\(peer) sent a shard-resolved request to \(header.destination): only the BMC resolves shard owners (and checks who may use the workload)")
+        }
         if forwarding && role == .client {
             return .refuse(.unauthorized, "client \(peer) sent a \(header.type) to \(header.destination): a client talks only to the BMC")
         }
