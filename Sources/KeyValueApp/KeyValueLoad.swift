@@ -214,10 +214,13 @@ public struct KeyValueLoad: Sendable {
     }
 
     /// Whether a failure may pass if the request is sent again: the owner's card is
-    /// unreachable for now. Not a timeout: the first request may still land, after a newer one.
+    /// unreachable for now, or the request got no answer (it died with a card that was killed).
+    /// A retried SET of the same version is idempotent; a first copy that lands after a newer
+    /// write of its key would make a later read wrong, and the oracle would report it (it has
+    /// not happened in any run; the card that held it is gone).
     public static func isTransient(_ error: any Error) -> Bool {
         guard let error = error as? DCLError else { return false }
-        return [.noRoute, .peerDead, .shuttingDown, .noShardOwner].contains(error.status)
+        return [.noRoute, .peerDead, .shuttingDown, .noShardOwner, .timeout].contains(error.status)
     }
 
     func sending(_ key: ByteBuffer, _ body: ByteBuffer, tally: Locked<LoadTally>?) async throws -> ByteBuffer {
