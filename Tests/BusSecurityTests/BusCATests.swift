@@ -128,6 +128,9 @@ import X509
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let seen = NIOLockedValueBoxCompat<CardID?>(nil)
         var config = DCLNode.Configuration(cardID: .bmc, role: .controller)
+        // What is checked is who gets through, not how fast: in a full parallel test run on
+        // 2 cores this test was starved past the 5 s default (a handshake timeout, twice in CI).
+        config.handshakeTimeout = .seconds(120)
         config.admission = Admission { hello, link in
             let id = link.peerCertificate.flatMap(CardCertificate.cardID(der:))
             seen.set(id)
@@ -135,7 +138,9 @@ import X509
         }
         let bmc = DCLNode(configuration: config, group: group)
         let address = try await bmc.listen(on: .tcp(host: "127.0.0.1", port: 0), tls: try BusTLS.bmcServer(certificate: server, key: serverKey, ca: ca.certificate))
-        let card = DCLNode(configuration: .init(cardID: .unassigned, role: .card), group: group)
+        var cardConfig = DCLNode.Configuration(cardID: .unassigned, role: .card)
+        cardConfig.handshakeTimeout = .seconds(120)
+        let card = DCLNode(configuration: cardConfig, group: group)
         let (key, csr) = try CardCredentials.request(name: "x")
         let mine = try CardCredentials(key: key, certificate: try ca.issueCard(csr, cardID: CardID(0x1_000000 + 44), now: Date()), ca: ca.certificate)
         let peer = try await card.connect(to: address, tls: try BusTLS.cardClient(mine), serverHostname: BusCA.bmcServerName)
@@ -146,7 +151,7 @@ import X509
         let otherCA = try BusCA.create(now: Date())
         let (k2, c2) = try CardCredentials.request(name: "y")
         let foreign = try CardCredentials(key: k2, certificate: try otherCA.issueCard(c2, cardID: CardID(0x1_000000 + 45), now: Date()), ca: otherCA.certificate)
-        let intruder = DCLNode(configuration: .init(cardID: .unassigned, role: .card), group: group)
+        let intruder = DCLNode(configuration: cardConfig, group: group)
         await #expect(throws: (any Error).self) { try await intruder.connect(to: address, tls: try BusTLS.cardClient(foreign), serverHostname: BusCA.bmcServerName) }
         #expect(seen.get() == CardID(0x1_000000 + 44))
         await card.shutdown()
