@@ -1735,12 +1735,12 @@ enum OpenAPIDocument {
         "type": "integer"
        },
        "max_shard_bytes": {
-        "description": "a shard larger than this is marked as due for a split, e.g. 64Mi",
-        "type": [
-         "string",
-         "integer",
-         "null"
-        ]
+        "description": "a shard larger than this is marked as due for a split; at least 1Mi, at most 1Pi",
+        "examples": [
+         "128Mi"
+        ],
+        "pattern": "^([1-9][0-9]{0,5}(Mi|Gi|MiB|GiB)|[1-9][0-9]{0,2}(Ti|TiB))$",
+        "type": "string"
        }
       },
       "required": [
