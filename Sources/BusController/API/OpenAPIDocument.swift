@@ -1740,7 +1740,10 @@ enum OpenAPIDocument {
          "128Mi"
         ],
         "pattern": "^([1-9][0-9]{0,5}(Mi|Gi|MiB|GiB)|[1-9][0-9]{0,2}(Ti|TiB))$",
-        "type": "string"
+        "type": [
+         "string",
+         "null"
+        ]
        }
       },
       "required": [
