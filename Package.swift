@@ -89,7 +89,7 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
         ], exclude: ["README.md"]),
         // The reference sharded app: an in-memory key-value store on the shard SDK.
-        .target(name: "KeyValueApp", dependencies: ["ShardSDK", "BackplaneModel", "DirectCardLinkNIO", .product(name: "NIOCore", package: "swift-nio")], exclude: ["README.md"]),
+        .target(name: "KeyValueApp", dependencies: ["ShardSDK", "Sharding", "BackplaneModel", "DirectCardLinkNIO", .product(name: "NIOCore", package: "swift-nio")], exclude: ["README.md"]),
         .executableTarget(name: "backplane-kv", dependencies: ["KeyValueApp", "ShardSDK"]),
         // A server speaking a subset of the Redis protocol (RESP2) that hands each key operation
         // to a KeyValueBackend; protocol logic pure (decoder, commands, connection state machine).
@@ -205,7 +205,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ShardSDKTests",
-            dependencies: ["ShardSDK", "KeyValueApp", .product(name: "NIOCore", package: "swift-nio")]
+            dependencies: ["ShardSDK", "KeyValueApp", "Sharding", .product(name: "NIOCore", package: "swift-nio")]
         ),
         .testTarget(
             name: "ShardingTests",

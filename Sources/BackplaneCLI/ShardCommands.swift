@@ -93,6 +93,82 @@ struct Migrate: AsyncParsableCommand {
     }
 }
 
+struct Split: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Split a shard of a sharded workload in two.",
+        discussion: """
+        The shard keeps the lower part of its key-hash range; the upper part, from --at (a hash \
+        in hex; default: the middle), becomes a new shard with the next unused id. Both stay \
+        with the same instance: apps keep their data by key hash (docs/shard-sdk.md), so \
+        nothing is copied and no request waits. Move one part afterwards with \
+        `backplane migrate`. `backplane shards` marks SPLIT? the shards over the spec's \
+        shards.max_shard_bytes.
+
+        Examples:
+          backplane split kv --shard 3
+          backplane split kv --shard 3 --at 0c00000000000000
+          backplane split kv --shard 3 && backplane migrate kv --shard 64 --to c-0003-000000
+        """)
+    @Argument(help: "The workload name.") var name: String
+    @Option(name: .long, help: "The shard to split.") var shard: UInt32
+    @Option(name: .long, help: "The first hash of the new upper shard, 1 to 16 hex digits (default: the middle of the range).") var at: String?
+    @Option(help: "The workload's tenant (default: the token's; a bus-admin's is default).") var tenant: String?
+    @OptionGroup var options: BMCOptions
+
+    func validate() throws {
+        if let at, at.isEmpty || at.count > 16 || UInt64(at, radix: 16) == nil { throw ValidationError("--at: '\(at.prefix(40))' is not a key hash of 1 to 16 hex digits") }
+    }
+
+    func run() async throws {
+        try await runClient {
+            let client = try options.client()
+            let query = tenant.map { ["tenant": $0] } ?? [:]
+            var body: [String: String] = [:]
+            body["at"] = at
+            let data = try await client.request("POST", "v1/workloads/\(name)/shards/\(shard)/split", query: query, body: try JSONEncoder().encode(body))
+            if options.json { printJSON(data); return }
+            let change = try JSONDecoder().decode(ShardService.RangeChange.self, from: data)
+            print("shard \(change.shard) split: shard \(change.other) is new; both on \(change.owner), epoch \(change.epoch)")
+            printRanges(change.shards)
+        }
+    }
+}
+
+struct Merge: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Merge a shard with its neighbour above it in the key-hash space.",
+        discussion: """
+        Both shards must belong to the same instance (move one with `backplane migrate` \
+        first). The shard keeps its id and takes in its neighbour's range; nothing is copied \
+        and no request waits.
+
+        Example:
+          backplane merge kv --shard 3
+        """)
+    @Argument(help: "The workload name.") var name: String
+    @Option(name: .long, help: "The shard that takes in the shard right above it.") var shard: UInt32
+    @Option(help: "The workload's tenant (default: the token's; a bus-admin's is default).") var tenant: String?
+    @OptionGroup var options: BMCOptions
+
+    func run() async throws {
+        try await runClient {
+            let client = try options.client()
+            let query = tenant.map { ["tenant": $0] } ?? [:]
+            let data = try await client.request("POST", "v1/workloads/\(name)/shards/\(shard)/merge", query: query, body: Data("{}".utf8))
+            if options.json { printJSON(data); return }
+            let change = try JSONDecoder().decode(ShardService.RangeChange.self, from: data)
+            print("shard \(change.other) merged into shard \(change.shard) on \(change.owner), epoch \(change.epoch)")
+            printRanges(change.shards)
+        }
+    }
+}
+
+private func printRanges(_ rows: [ShardService.ShardRow]) {
+    print(table(["SHARD", "RANGE", "SHARE", "OWNER", "CARD"], rows.map { s in
+        ["\(s.id)", "\(s.lower)–\(s.upper)", String(format: "%.2f%%", s.share * 100), s.owner, s.card.map { "\($0)" } ?? "(not running)"]
+    }))
+}
+
 struct Load: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Drive a sharded key-value workload over DCL and check every read.",

@@ -84,6 +84,10 @@ public enum ShardProtocol {
         public var epoch: UInt64?
         /// When the BMC sent the step (see ``Assignment/issued``).
         public var issued: UInt64?
+        /// The shard's range when the migration started (it cannot change while the shard
+        /// moves); the app's calls name it. Absent: the card's map's.
+        public var lower: UInt64?
+        public var upper: UInt64?
         public init(workload: String, shard: UInt32, instance: String, peer: CardID? = nil, peerInstance: String? = nil, since: UInt64? = nil, epoch: UInt64? = nil) {
             self.workload = workload
             self.shard = shard

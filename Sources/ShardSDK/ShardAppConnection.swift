@@ -81,55 +81,58 @@ public enum ShardAppConnection {
     static func register(_ app: some ShardApp, on node: DCLNode) {
         node.onRequest(ShardAppWire.serve, async: { d in
             let (shard, key, request) = try ShardAppWire.decodeServe(d.body)
-            return try await app.serve(shard: shard, key: key, request: request)
+            return try await app.serve(shard, key: key, request: request)
         })
         node.onRequest(ShardAppWire.prepare, async: { d in
             var body = d.body
-            try await app.prepare(shard: try ShardAppWire.shardField(&body))
+            try await app.prepare(try ShardAppWire.rangeField(&body))
             return ByteBuffer()
         })
         node.onRequest(ShardAppWire.snapshot, async: { d in
             var body = d.body
-            let (sequence, data) = try await app.snapshot(shard: try ShardAppWire.shardField(&body))
+            let (sequence, data) = try await app.snapshot(try ShardAppWire.rangeField(&body))
             return ShardAppWire.sequenced(sequence, data)
         })
         node.onRequest(ShardAppWire.changes, async: { d in
             var body = d.body
-            let shard = try ShardAppWire.shardField(&body)
+            let shard = try ShardAppWire.rangeField(&body)
             guard let since = body.readInteger(as: UInt64.self) else { throw ShardAppWireError("since: expected 8 bytes") }
-            let (sequence, data) = try await app.changes(shard: shard, since: since)
+            let (sequence, data) = try await app.changes(shard, since: since)
             return ShardAppWire.sequenced(sequence, data)
         })
         node.onRequest(ShardAppWire.sequence, async: { d in
             var body = d.body
             var out = ByteBuffer()
-            out.writeInteger(try await app.sequence(shard: try ShardAppWire.shardField(&body)))
+            out.writeInteger(try await app.sequence(try ShardAppWire.rangeField(&body)))
             return out
         })
         node.onRequest(ShardAppWire.restore, async: { d in
             var body = d.body
-            let shard = try ShardAppWire.shardField(&body)
-            try await app.restore(shard: shard, snapshot: body)
+            let shard = try ShardAppWire.rangeField(&body)
+            try await app.restore(shard, snapshot: body)
             return ByteBuffer()
         })
         node.onRequest(ShardAppWire.apply, async: { d in
             var body = d.body
-            let shard = try ShardAppWire.shardField(&body)
-            try await app.apply(shard: shard, changes: body)
+            let shard = try ShardAppWire.rangeField(&body)
+            try await app.apply(shard, changes: body)
             return ByteBuffer()
         })
         node.onRequest(ShardAppWire.release, async: { d in
             var body = d.body
-            try await app.release(shard: try ShardAppWire.shardField(&body))
+            try await app.release(try ShardAppWire.rangeField(&body))
             return ByteBuffer()
         })
         node.onRequest(ShardAppWire.drop, async: { d in
             var body = d.body
-            try await app.drop(shard: try ShardAppWire.shardField(&body))
+            try await app.drop(try ShardAppWire.rangeField(&body))
             return ByteBuffer()
         })
-        node.onRequest(ShardAppWire.sizes, async: { _ in
-            ShardAppWire.sizesBody(await app.sizes())
+        node.onRequest(ShardAppWire.sizes, async: { d in
+            let shards = try ShardAppWire.decodeSizesRequest(d.body)
+            let sizes = await app.sizes(shards)
+            guard sizes.count == shards.count else { throw ShardAppWireError("sizes: the app answered \(sizes.count) sizes for \(shards.count) ranges") }
+            return ShardAppWire.sizesAnswer(sizes)
         })
     }
 }

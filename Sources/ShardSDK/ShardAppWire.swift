@@ -4,26 +4,31 @@ import NIOCore
 /// (big-endian). Both sides use these; a body that does not decode is refused with a
 /// ``ShardAppWireError`` naming the field.
 public enum ShardAppWire {
-    /// `[u32 shard][u16 key length][key][request]` → the answer.
+    // A `range` is `[u32 shard][u64 lower][u64 upper]` (20 bytes; lower ≤ upper).
+
+    /// `[range][u16 key length][key][request]` → the answer.
     public static let serve = "app.serve"
-    /// `[u32 shard]` → empty.
+    /// `[range]` → empty.
     public static let prepare = "app.prepare"
-    /// `[u32 shard]` → `[u64 sequence][snapshot]`.
+    /// `[range]` → `[u64 sequence][snapshot]`.
     public static let snapshot = "app.snapshot"
-    /// `[u32 shard][u64 since]` → `[u64 sequence][changes]`.
+    /// `[range][u64 since]` → `[u64 sequence][changes]`.
     public static let changes = "app.changes"
-    /// `[u32 shard]` → `[u64 sequence]`.
+    /// `[range]` → `[u64 sequence]`.
     public static let sequence = "app.sequence"
-    /// `[u32 shard][snapshot]` → empty.
+    /// `[range][snapshot]` → empty.
     public static let restore = "app.restore"
-    /// `[u32 shard][changes]` → empty.
+    /// `[range][changes]` → empty.
     public static let apply = "app.apply"
-    /// `[u32 shard]` → empty.
+    /// `[range]` → empty.
     public static let release = "app.release"
-    /// `[u32 shard]` → empty.
+    /// `[range]` → empty.
     public static let drop = "app.drop"
-    /// empty → `[u32 count]` then `[u32 shard][u64 bytes]` per shard.
+    /// `[u32 count][range]…` → `[u64 bytes]` per range, in the order asked.
     public static let sizes = "app.sizes"
+
+    /// The most ranges one `app.sizes` call may name.
+    public static let maximumSizesRanges = 65_536
 
     /// Hello metadata: the instance the app runs as (its token proves it).
     public static let instanceKey = "instance"
@@ -35,35 +40,43 @@ public enum ShardAppWire {
     /// Keys are at most this long (they travel with a 16-bit length).
     public static let maximumKeyLength = Int(UInt16.max)
 
-    public static func serveBody(shard: UInt32, key: ByteBuffer, request: ByteBuffer) -> ByteBuffer {
+    public static func serveBody(_ shard: ShardRange, key: ByteBuffer, request: ByteBuffer) -> ByteBuffer {
         var b = ByteBuffer()
-        b.reserveCapacity(6 + key.readableBytes + request.readableBytes)
-        b.writeInteger(shard)
+        b.reserveCapacity(22 + key.readableBytes + request.readableBytes)
+        write(shard, to: &b)
         b.writeInteger(UInt16(clamping: key.readableBytes))
         b.writeImmutableBuffer(key.getSlice(at: key.readerIndex, length: min(key.readableBytes, maximumKeyLength))!)
         b.writeImmutableBuffer(request)
         return b
     }
 
-    public static func decodeServe(_ body: ByteBuffer) throws(ShardAppWireError) -> (shard: UInt32, key: ByteBuffer, request: ByteBuffer) {
+    public static func decodeServe(_ body: ByteBuffer) throws(ShardAppWireError) -> (shard: ShardRange, key: ByteBuffer, request: ByteBuffer) {
         var b = body
-        let shard = try shardField(&b)
+        let shard = try rangeField(&b)
         guard let length = b.readInteger(as: UInt16.self) else { throw ShardAppWireError("key length: missing") }
         guard let key = b.readSlice(length: Int(length)) else { throw ShardAppWireError("key: \(length) bytes declared, \(b.readableBytes) present") }
         return (shard, key, b)
     }
 
-    public static func shardBody(_ shard: UInt32, _ rest: ByteBuffer = ByteBuffer()) -> ByteBuffer {
+    public static func rangeBody(_ shard: ShardRange, _ rest: ByteBuffer = ByteBuffer()) -> ByteBuffer {
         var b = ByteBuffer()
-        b.writeInteger(shard)
+        b.reserveCapacity(20 + rest.readableBytes)
+        write(shard, to: &b)
         b.writeImmutableBuffer(rest)
         return b
     }
 
-    /// The shard id at the front of a body, the rest left in `body`.
-    public static func shardField(_ body: inout ByteBuffer) throws(ShardAppWireError) -> UInt32 {
-        guard let shard = body.readInteger(as: UInt32.self) else { throw ShardAppWireError("shard: expected 4 bytes, got \(body.readableBytes)") }
-        return shard
+    static func write(_ shard: ShardRange, to b: inout ByteBuffer) {
+        b.writeMultipleIntegers(shard.id, shard.lower, shard.upper)
+    }
+
+    /// The range at the front of a body, the rest left in `body`.
+    public static func rangeField(_ body: inout ByteBuffer) throws(ShardAppWireError) -> ShardRange {
+        guard let (id, lower, upper) = body.readMultipleIntegers(as: (UInt32, UInt64, UInt64).self) else {
+            throw ShardAppWireError("range: expected 20 bytes (shard, lower, upper), got \(body.readableBytes)")
+        }
+        guard lower <= upper else { throw ShardAppWireError("range: lower \(String(lower, radix: 16)) is above upper \(String(upper, radix: 16))") }
+        return ShardRange(id: id, lower: lower, upper: upper)
     }
 
     public static func sequenced(_ sequence: UInt64, _ data: ByteBuffer) -> ByteBuffer {
@@ -80,23 +93,37 @@ public enum ShardAppWire {
         return (sequence, b)
     }
 
-    public static func sizesBody(_ sizes: [UInt32: UInt64]) -> ByteBuffer {
+    public static func sizesRequest(_ shards: [ShardRange]) -> ByteBuffer {
         var b = ByteBuffer()
-        b.writeInteger(UInt32(sizes.count))
-        for (shard, bytes) in sizes.sorted(by: { $0.key < $1.key }) { b.writeMultipleIntegers(shard, bytes) }
+        b.reserveCapacity(4 + 20 * shards.count)
+        b.writeInteger(UInt32(clamping: shards.count))
+        for shard in shards.prefix(maximumSizesRanges) { write(shard, to: &b) }
         return b
     }
 
-    public static func decodeSizes(_ body: ByteBuffer) throws(ShardAppWireError) -> [UInt32: UInt64] {
+    public static func decodeSizesRequest(_ body: ByteBuffer) throws(ShardAppWireError) -> [ShardRange] {
         var b = body
         guard let count = b.readInteger(as: UInt32.self) else { throw ShardAppWireError("count: missing") }
-        guard UInt64(count) * 12 == UInt64(b.readableBytes) else { throw ShardAppWireError("sizes: \(count) entries need \(UInt64(count) * 12) bytes, got \(b.readableBytes)") }
-        var sizes: [UInt32: UInt64] = [:]
-        for _ in 0..<count {
-            guard let (shard, bytes) = b.readMultipleIntegers(as: (UInt32, UInt64).self) else { break }
-            sizes[shard] = bytes
-        }
-        return sizes
+        guard count <= maximumSizesRanges else { throw ShardAppWireError("count: at most \(maximumSizesRanges) ranges, got \(count)") }
+        guard UInt64(count) * 20 == UInt64(b.readableBytes) else { throw ShardAppWireError("ranges: \(count) need \(UInt64(count) * 20) bytes, got \(b.readableBytes)") }
+        var shards: [ShardRange] = []
+        shards.reserveCapacity(Int(count))
+        for _ in 0..<count { shards.append(try rangeField(&b)) }
+        return shards
+    }
+
+    public static func sizesAnswer(_ sizes: [UInt64]) -> ByteBuffer {
+        var b = ByteBuffer()
+        b.reserveCapacity(8 * sizes.count)
+        for bytes in sizes { b.writeInteger(bytes) }
+        return b
+    }
+
+    /// `count`: how many ranges were asked (the answer must have one size for each).
+    public static func decodeSizesAnswer(_ body: ByteBuffer, count: Int) throws(ShardAppWireError) -> [UInt64] {
+        var b = body
+        guard b.readableBytes == 8 * count else { throw ShardAppWireError("sizes: \(count) ranges need \(8 * count) bytes, got \(b.readableBytes)") }
+        return (0..<count).map { _ in b.readInteger(as: UInt64.self)! }
     }
 }
 

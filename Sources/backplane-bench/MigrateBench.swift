@@ -92,7 +92,7 @@ struct MigrateBench: AsyncParsableCommand {
             for i in 0..<keys {
                 let key = ByteBuffer(string: "key:\(i)")
                 let shard = map.shard(forKey: key.readableBytesView)
-                _ = try await apps[shard.owner]!.serve(shard: shard.id, key: key, request: KeyValueWire.request(.set, value: padding))
+                _ = try await apps[shard.owner]!.serve(ShardRange(id: shard.id, lower: shard.lower, upper: shard.upper), key: key, request: KeyValueWire.request(.set, value: padding))
             }
             var client = DCLNode.Configuration(cardID: .unassigned, role: .client)
             client.token = token

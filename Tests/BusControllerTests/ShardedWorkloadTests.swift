@@ -155,19 +155,77 @@ struct ShardedWorkloadTests {
         }
     }
 
+    @Test("splits and merges change only the map: under load no request fails or reads wrong; a split's new half moves and back; merging needs one owner; another shard's migration commits across a split")
+    func splitAndMergeUnderLoad() async throws {
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            let bus = try await LocalBus.start(cards: 3, tasks: &tasks)
+            _ = try await bus.waitFor("3 ready cards") { $0.cards.filter { $0.state == .ready }.count == 3 }
+            try await bus.bmc.registry.putWorkload(Self.spec(shards: 4))
+            bus.bmc.poke()
+            let s = try await bus.waitFor("3 running kv instances") { running($0, "kv").count == 3 }
+            let apps = Self.startApps(bus, s, app: { _ in KeyValueStore() })
+            let node = try await Self.client(bus)
+            try await Self.waitForRoutes(bus, node)
+            let shards = bus.bmc.shards
+            let before = try #require(try await shards.view("default/kv", limit: nil))
+            let zero = try #require(before.shards.first { $0.id == 0 })
+
+            let stop = StopFlag()
+            async let traffic = Self.load(node, writers: 4, keysEach: 25, until: stop)
+            // Shard 1 moves while shard 0 splits: the migration's commit lands on the split map.
+            async let moving = shards.migrate(workload: "default/kv", shard: 1)
+            let split = try await shards.split(workload: "default/kv", shard: 0)
+            #expect(split.kind == "split" && split.shards.map(\.id) == [0, split.other] && split.other == 4)
+            #expect(split.shards[0].lower == zero.lower && split.shards[1].upper == zero.upper && split.shards.allSatisfy { $0.owner == zero.owner })
+            let movedOne = try await moving
+            #expect(movedOne.outcome == "done", "\(movedOne.reason ?? "")")
+            // The new half moves away; now the halves have different owners and cannot merge.
+            let away = try await shards.migrate(workload: "default/kv", shard: split.other)
+            #expect(away.outcome == "done" && away.to != zero.owner, "\(away.reason ?? "")")
+            await #expect(throws: ShardService.MigrationRefused.self) { _ = try await shards.merge(workload: "default/kv", shard: 0) }
+            let back = try await shards.migrate(workload: "default/kv", shard: split.other, toInstance: zero.owner)
+            #expect(back.outcome == "done", "\(back.reason ?? "")")
+            let merged = try await shards.merge(workload: "default/kv", shard: 0)
+            #expect(merged.shards.count == 1 && merged.shards[0].lower == zero.lower && merged.shards[0].upper == zero.upper && merged.other == split.other)
+            // Refusals name what is wrong and change nothing.
+            let epoch = try #require(try await shards.view("default/kv", limit: nil)).epoch
+            await #expect(throws: ShardService.MigrationRefused.self) { _ = try await shards.split(workload: "default/kv", shard: 99) }
+            await #expect(throws: ShardService.MigrationRefused.self) { _ = try await shards.split(workload: "default/kv", shard: 0, at: 0) }
+            await #expect(throws: ShardService.MigrationRefused.self) { _ = try await shards.split(workload: "default/kv", shard: 0, at: UInt64(zero.upper, radix: 16)! &+ 1) }
+            let last = try #require(try await shards.view("default/kv", limit: nil)?.shards.last)
+            await #expect(throws: ShardService.MigrationRefused.self) { _ = try await shards.merge(workload: "default/kv", shard: last.id) }
+            #expect(try #require(try await shards.view("default/kv", limit: nil)).epoch == epoch)
+
+            stop.set()
+            let result = await traffic
+            #expect(result.failed.isEmpty, "failed requests: \(result.failed.prefix(5))")
+            #expect(result.wrong.isEmpty, "wrong answers: \(result.wrong.prefix(5))")
+            for (key, round) in result.last {
+                #expect(try await Self.call(node, key, KeyValueWire.request(.get)) == .value(ByteBuffer(string: "\(key)#\(round)")))
+            }
+            let kinds = bus.bmc.recentEvents.withLock { $0 }.map(\.kind)
+            #expect(kinds.contains("shard.split") && kinds.contains("shard.merge"))
+            #expect(kinds.filter { $0 == "shard.migration.step" }.count >= 3 * 7, "each migration's steps are events")
+            await node.shutdown()
+            await Self.stopApps(apps)
+            try await bus.stop()
+            tasks.cancelAll()
+        }
+    }
+
     /// A key-value store whose restore fails: a migration to it must abort.
     final class FailingRestore: ShardApp {
         let inner = KeyValueStore()
-        func serve(shard: UInt32, key: ByteBuffer, request: ByteBuffer) async throws -> ByteBuffer { try await inner.serve(shard: shard, key: key, request: request) }
-        func prepare(shard: UInt32) async throws { try await inner.prepare(shard: shard) }
-        func snapshot(shard: UInt32) async throws -> (sequence: UInt64, data: ByteBuffer) { try await inner.snapshot(shard: shard) }
-        func changes(shard: UInt32, since: UInt64) async throws -> (sequence: UInt64, data: ByteBuffer) { try await inner.changes(shard: shard, since: since) }
-        func sequence(shard: UInt32) async throws -> UInt64 { try await inner.sequence(shard: shard) }
-        func restore(shard: UInt32, snapshot: ByteBuffer) async throws { throw KeyValueError("disk full (a test's failure)") }
-        func apply(shard: UInt32, changes: ByteBuffer) async throws { try await inner.apply(shard: shard, changes: changes) }
-        func release(shard: UInt32) async throws { try await inner.release(shard: shard) }
-        func drop(shard: UInt32) async throws { try await inner.drop(shard: shard) }
-        func sizes() async -> [UInt32: UInt64] { await inner.sizes() }
+        func serve(_ shard: ShardRange, key: ByteBuffer, request: ByteBuffer) async throws -> ByteBuffer { try await inner.serve(shard, key: key, request: request) }
+        func prepare(_ shard: ShardRange) async throws { try await inner.prepare(shard) }
+        func snapshot(_ shard: ShardRange) async throws -> (sequence: UInt64, data: ByteBuffer) { try await inner.snapshot(shard) }
+        func changes(_ shard: ShardRange, since: UInt64) async throws -> (sequence: UInt64, data: ByteBuffer) { try await inner.changes(shard, since: since) }
+        func sequence(_ shard: ShardRange) async throws -> UInt64 { try await inner.sequence(shard) }
+        func restore(_ shard: ShardRange, snapshot: ByteBuffer) async throws { throw KeyValueError("disk full (a test's failure)") }
+        func apply(_ shard: ShardRange, changes: ByteBuffer) async throws { try await inner.apply(shard, changes: changes) }
+        func release(_ shard: ShardRange) async throws { try await inner.release(shard) }
+        func drop(_ shard: ShardRange) async throws { try await inner.drop(shard) }
+        func sizes(_ shards: [ShardRange]) async -> [UInt64] { await inner.sizes(shards) }
     }
 
     @Test("a migration whose target fails aborts: the shard stays, keeps its data and serves; the epoch does not move")

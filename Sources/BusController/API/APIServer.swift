@@ -49,6 +49,7 @@ public struct APIServer: Sendable {
         (.get, "/v1/quotas"), (.put, "/v1/quotas/:tenant"), (.delete, "/v1/quotas/:tenant"), (.get, "/v1/audit"),
         (.get, "/v1/tokens"), (.post, "/v1/tokens"), (.delete, "/v1/tokens/:id"),
         (.get, "/v1/workloads/:name/shards"), (.post, "/v1/workloads/:name/shards/:shard/migrate"),
+        (.post, "/v1/workloads/:name/shards/:shard/split"), (.post, "/v1/workloads/:name/shards/:shard/merge"),
     ]
 
     public func router() -> Router<APIRequestContext> {

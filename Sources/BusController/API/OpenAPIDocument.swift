@@ -893,6 +893,109 @@ enum OpenAPIDocument {
     ],
     "type": "object"
    },
+   "RangeChange": {
+    "description": "What a split or a merge did",
+    "properties": {
+     "epoch": {
+      "minimum": 0,
+      "type": "integer"
+     },
+     "kind": {
+      "enum": [
+       "split",
+       "merge"
+      ],
+      "type": "string"
+     },
+     "other": {
+      "description": "the split's new shard, or the merged-away neighbour",
+      "type": "integer"
+     },
+     "owner": {
+      "type": "string"
+     },
+     "shard": {
+      "description": "the shard split (keeps the lower part) or that took in its neighbour",
+      "type": "integer"
+     },
+     "shards": {
+      "items": {
+       "properties": {
+        "bytes": {
+         "type": [
+          "integer",
+          "null"
+         ]
+        },
+        "card": {
+         "type": [
+          "string",
+          "null"
+         ]
+        },
+        "id": {
+         "type": "integer"
+        },
+        "lower": {
+         "description": "first hash, 16 hex digits",
+         "type": "string"
+        },
+        "migrating": {
+         "type": "boolean"
+        },
+        "overLimit": {
+         "type": "boolean"
+        },
+        "owner": {
+         "type": "string"
+        },
+        "requests": {
+         "type": [
+          "integer",
+          "null"
+         ]
+        },
+        "requestsPerSecond": {
+         "type": [
+          "number",
+          "null"
+         ]
+        },
+        "share": {
+         "type": "number"
+        },
+        "upper": {
+         "type": "string"
+        }
+       },
+       "required": [
+        "id",
+        "lower",
+        "upper",
+        "share",
+        "owner",
+        "migrating",
+        "overLimit"
+       ],
+       "type": "object"
+      },
+      "type": "array"
+     },
+     "workload": {
+      "type": "string"
+     }
+    },
+    "required": [
+     "workload",
+     "kind",
+     "shard",
+     "other",
+     "owner",
+     "epoch",
+     "shards"
+    ],
+    "type": "object"
+   },
    "Resources": {
     "properties": {
      "cpuMillis": {
@@ -3358,6 +3461,104 @@ enum OpenAPIDocument {
     "summary": "A sharded workload's shard map with each shard's load"
    }
   },
+  "/v1/workloads/{name}/shards/{shard}/merge": {
+   "post": {
+    "description": "The shard takes in the range of the shard right above it in the hash space and keeps its id. Both must belong to the same instance (migrate one first). 409 when it cannot (not sharded, no such shard, no neighbour above, different owners, one is moving).",
+    "parameters": [
+     {
+      "in": "path",
+      "name": "name",
+      "required": true,
+      "schema": {
+       "examples": [
+        "web"
+       ],
+       "maxLength": 63,
+       "minLength": 1,
+       "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$",
+       "type": "string"
+      }
+     },
+     {
+      "in": "query",
+      "name": "tenant",
+      "required": false,
+      "schema": {
+       "description": "default: the token's tenant (a bus-admin's: default). Another tenant's object is 404 to a read, 403 to a change",
+       "examples": [
+        "default"
+       ],
+       "maxLength": 63,
+       "minLength": 1,
+       "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$",
+       "type": "string"
+      }
+     },
+     {
+      "in": "path",
+      "name": "shard",
+      "required": true,
+      "schema": {
+       "examples": [
+        3
+       ],
+       "maximum": 4294967295,
+       "minimum": 0,
+       "type": "integer"
+      }
+     }
+    ],
+    "requestBody": {
+     "content": {
+      "application/json": {
+       "schema": {
+        "additionalProperties": false,
+        "properties": {},
+        "type": "object"
+       }
+      }
+     },
+     "required": false
+    },
+    "responses": {
+     "200": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/RangeChange"
+        }
+       }
+      },
+      "description": "the shard after the merge"
+     },
+     "400": {
+      "$ref": "#/components/responses/BadRequest"
+     },
+     "401": {
+      "$ref": "#/components/responses/Unauthorized"
+     },
+     "403": {
+      "$ref": "#/components/responses/Forbidden"
+     },
+     "404": {
+      "$ref": "#/components/responses/NotFound"
+     },
+     "405": {
+      "$ref": "#/components/responses/MethodNotAllowed"
+     },
+     "409": {
+      "$ref": "#/components/responses/Conflict"
+     },
+     "413": {
+      "$ref": "#/components/responses/PayloadTooLarge"
+     },
+     "default": {
+      "$ref": "#/components/responses/Error"
+     }
+    },
+    "summary": "Merge one shard with its neighbour above (same owner; no data moves)"
+   }
+  },
   "/v1/workloads/{name}/shards/{shard}/migrate": {
    "post": {
     "description": "Answered when the migration is done or aborted (`outcome`), with each step's duration and the cut-over pause. `to`: a card where an instance of the workload runs; `instance`: that instance; neither: the running instance with the fewest shards. 409 when it cannot start (not sharded, no such shard, no target, already moving).",
@@ -3475,6 +3676,115 @@ enum OpenAPIDocument {
      }
     },
     "summary": "Move one shard to another instance, live (make-before-break)"
+   }
+  },
+  "/v1/workloads/{name}/shards/{shard}/split": {
+   "post": {
+    "description": "The lower part keeps the shard's id, the upper part `[at, upper]` gets the next unused id; both stay with the owner (migrate one afterwards). `at`: a key hash in hex inside the shard above its first hash; absent: the middle. Apps keep data by key hash, so nothing is copied and no request waits. 409 when it cannot (not sharded, no such shard, `at` outside, the shard is moving).",
+    "parameters": [
+     {
+      "in": "path",
+      "name": "name",
+      "required": true,
+      "schema": {
+       "examples": [
+        "web"
+       ],
+       "maxLength": 63,
+       "minLength": 1,
+       "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$",
+       "type": "string"
+      }
+     },
+     {
+      "in": "query",
+      "name": "tenant",
+      "required": false,
+      "schema": {
+       "description": "default: the token's tenant (a bus-admin's: default). Another tenant's object is 404 to a read, 403 to a change",
+       "examples": [
+        "default"
+       ],
+       "maxLength": 63,
+       "minLength": 1,
+       "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$",
+       "type": "string"
+      }
+     },
+     {
+      "in": "path",
+      "name": "shard",
+      "required": true,
+      "schema": {
+       "examples": [
+        3
+       ],
+       "maximum": 4294967295,
+       "minimum": 0,
+       "type": "integer"
+      }
+     }
+    ],
+    "requestBody": {
+     "content": {
+      "application/json": {
+       "schema": {
+        "additionalProperties": false,
+        "properties": {
+         "at": {
+          "examples": [
+           "8000000000000000"
+          ],
+          "pattern": "^[0-9a-fA-F]{1,16}$",
+          "type": [
+           "string",
+           "null"
+          ]
+         }
+        },
+        "type": "object"
+       }
+      }
+     },
+     "required": false
+    },
+    "responses": {
+     "200": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/RangeChange"
+        }
+       }
+      },
+      "description": "the shards after the split"
+     },
+     "400": {
+      "$ref": "#/components/responses/BadRequest"
+     },
+     "401": {
+      "$ref": "#/components/responses/Unauthorized"
+     },
+     "403": {
+      "$ref": "#/components/responses/Forbidden"
+     },
+     "404": {
+      "$ref": "#/components/responses/NotFound"
+     },
+     "405": {
+      "$ref": "#/components/responses/MethodNotAllowed"
+     },
+     "409": {
+      "$ref": "#/components/responses/Conflict"
+     },
+     "413": {
+      "$ref": "#/components/responses/PayloadTooLarge"
+     },
+     "default": {
+      "$ref": "#/components/responses/Error"
+     }
+    },
+    "summary": "Split one shard's hash range in two (no data moves)"
    }
   }
  },

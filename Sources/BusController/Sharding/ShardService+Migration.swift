@@ -104,8 +104,11 @@ extension ShardService {
         var migration = try Migration(shard: shard, source: source, target: target, epoch: entry.map.epoch)
         var pending = migration.start()
         var fencedAt: ContinuousClock.Instant?
-        let sourceStep = ShardProtocol.Step(workload: workload, shard: shard, instance: source, peer: targetCard, peerInstance: target)
-        let targetStep = ShardProtocol.Step(workload: workload, shard: shard, instance: target, peer: sourceCard, peerInstance: source)
+        guard let range = entry.map.shard(id: shard) else { throw MigrationRefused(message: "shard: \(workload) has no shard \(shard)") }
+        var sourceStep = ShardProtocol.Step(workload: workload, shard: shard, instance: source, peer: targetCard, peerInstance: target)
+        var targetStep = ShardProtocol.Step(workload: workload, shard: shard, instance: target, peer: sourceCard, peerInstance: source)
+        // The range cannot change while the shard moves (a split or merge waits for it).
+        (sourceStep.lower, sourceStep.upper, targetStep.lower, targetStep.upper) = (range.lower, range.upper, range.lower, range.upper)
         record("shard.migration", "\(workload) shard \(shard): \(source) (\(sourceCard)) → \(target) (\(targetCard)) starts", tenant)
 
         func command(_ card: CardID, _ name: String, _ step: ShardProtocol.Step, timeout: Duration = .seconds(30)) async throws -> ByteBuffer {
@@ -145,27 +148,18 @@ extension ShardService {
                     detail = "last change \(progress.sequence)"
                     event = .fenced(sourceAt: progress.sequence)
                 case .commit:
-                    let next = try entry.map.reassigning(shard, to: target)
-                    guard let current = try await maps()[workload], current.map.epoch == entry.map.epoch else {
-                        event = .commitConflict
-                        break
-                    }
-                    let stored: Bool
-                    do {
-                        stored = try await store(next, expecting: current.revision)
-                    } catch {
-                        // The write may have landed: the store decides, not the error.
-                        state.withLock { $0.maps = nil }
-                        stored = (try? await maps()[workload]?.map) == next
-                    }
-                    if stored {
+                    // Onto the map as it is now: other shards may have moved, split or merged
+                    // meanwhile; this one (its range and owner) cannot have, unless something
+                    // outside this service wrote the map: then it is a conflict.
+                    switch try await commitMap(workload, expecting: range, { map throws(ShardMapError) in try map.reassigning(shard, to: target) }) {
+                    case .some(let next):
                         report.epoch = next.epoch
                         // The new owner learns first, then the BMC routes to it: a request never
                         // reaches a card that does not know it owns the shard.
                         if let a = issuedAssignment(workload) { try? await send(a, to: targetCard) }
                         refreshTable()
                         event = .committed
-                    } else {
+                    case .none:
                         event = .commitConflict
                     }
                 case .releaseHeld:
@@ -197,7 +191,12 @@ extension ShardService {
             } catch {
                 event = .failed("\(action): \(error)")
             }
-            report.steps.append(MigrationStep(phase: Self.name(action), milliseconds: millis(clock.now - stepStart), detail: detail))
+            let step = MigrationStep(phase: Self.name(action), milliseconds: millis(clock.now - stepStart), detail: detail)
+            report.steps.append(step)
+            if case .finish = action {} else {
+                let outcome = event.map { if case .failed(let why) = $0 { return " failed: \(why)" } else { return "" } } ?? ""
+                record("shard.migration.step", "\(workload) shard \(shard) \(step.phase): \(String(format: "%.2f", step.milliseconds)) ms\(detail.map { "; \($0)" } ?? "")\(outcome)", tenant)
+            }
             if let event {
                 do {
                     pending += try migration.handle(event)
@@ -216,6 +215,26 @@ extension ShardService {
             record("shard.migration.aborted", "\(workload) shard \(shard): \(source) → \(target) aborted: \(report.reason ?? "?")", tenant)
         }
         return report
+    }
+
+    /// Writes `change` of the workload's current map with compare-and-swap, as long as the shard
+    /// `expecting` names is still exactly that (range and owner); a write that lost a race with
+    /// another change of the map is made again on the newer map. Returns the map written, or nil
+    /// when the shard changed. An error from the store is decided by reading the map back: the
+    /// write may have landed.
+    func commitMap(_ workload: String, expecting: ShardMap.Shard, _ change: (ShardMap) throws(ShardMapError) -> ShardMap) async throws -> ShardMap? {
+        for _ in 0..<8 {
+            guard let current = try await maps()[workload], current.map.shard(id: expecting.id) == expecting else { return nil }
+            let next = try change(current.map)
+            do {
+                if try await store(next, expecting: current.revision) { return next }
+            } catch {
+                state.withLock { $0.maps = nil }
+                if (try? await maps()[workload]?.map) == next { return next }
+                throw error
+            }
+        }
+        return nil
     }
 
     /// The workload's assignment now, issued under the lock (see ``push(to:only:)``).

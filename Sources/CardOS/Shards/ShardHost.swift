@@ -38,6 +38,9 @@ public final class ShardHost: Sendable {
         var applied: UInt64 = 0
         /// When the BMC sent the step that fenced it or made the copy (``ShardProtocol/Step/issued``).
         var issued: UInt64 = 0
+        /// The range a migration step named (source: at the snapshot; target: at prepare), for
+        /// the calls that clean up after it.
+        var range: ShardRange?
     }
 
     struct WorkloadState {
@@ -217,11 +220,13 @@ public final class ShardHost: Sendable {
             let step = try decode(ShardProtocol.Step.self, d.body)
             let owner = state.withLock { $0.workloads[step.workload]?.assignment.ranges.first { $0.shard == step.shard }?.owner }
             guard owner != step.instance else { throw DCLError(.protocolError, "\(step.instance) owns shard \(step.shard) of \(step.workload): it cannot be a migration's target (prepare would empty it)") }
-            _ = try await callApp(step.instance, ShardAppWire.prepare, ShardAppWire.shardBody(step.shard))
+            let range = try range(of: step)
+            _ = try await callApp(step.instance, ShardAppWire.prepare, ShardAppWire.rangeBody(range))
             try update(step) { s in
                 s.incoming = step.instance
                 s.applied = 0
                 s.issued = step.issued ?? 0
+                s.range = range
             }
             return ByteBuffer()
         })
@@ -243,9 +248,11 @@ public final class ShardHost: Sendable {
         node.onRequest(ShardProtocol.changes, async: { [self] d in
             // From the migration's target card (the BMC named it in the snapshot step).
             let step = try decode(ShardProtocol.Step.self, d.body)
-            let (allowed, source) = state.withLock { s in (s.workloads[step.workload]?.shards[step.shard]?.target, s.workloads[step.workload]?.shards[step.shard]?.source) }
-            guard allowed == d.source, let source else { throw DCLError(.unauthorized, "\(d.source) is not the target of a migration of \(step.workload) shard \(step.shard)") }
-            var body = ShardAppWire.shardBody(step.shard)
+            let shard = state.withLock { s in s.workloads[step.workload]?.shards[step.shard] }
+            guard let shard, shard.target == d.source, let source = shard.source, let range = shard.range else {
+                throw DCLError(.unauthorized, "\(d.source) is not the target of a migration of \(step.workload) shard \(step.shard)")
+            }
+            var body = ShardAppWire.rangeBody(range)
             body.writeInteger(step.since ?? 0)
             // The instance recorded at the snapshot, whatever the request names.
             return try await callApp(source, ShardAppWire.changes, body)
@@ -268,7 +275,7 @@ public final class ShardHost: Sendable {
         node.onRequest(ShardProtocol.drop, async: { [self] d in
             try CardAgent.fromBMC(d)
             let step = try decode(ShardProtocol.Step.self, d.body)
-            _ = try await callApp(step.instance, ShardAppWire.drop, ShardAppWire.shardBody(step.shard))
+            _ = try await callApp(step.instance, ShardAppWire.drop, ShardAppWire.rangeBody(try range(of: step)))
             if let node = self.bmc.withLock({ $0 }) { release(step, node: node) }
             return ByteBuffer()
         })
@@ -281,7 +288,7 @@ public final class ShardHost: Sendable {
     // MARK: Requests
 
     enum Route {
-        case serve(instance: String, shard: UInt32)
+        case serve(instance: String, shard: ShardRange)
         case hold
         case waitForMap
         case pass
@@ -301,19 +308,20 @@ public final class ShardHost: Sendable {
                 let i = w.table.index(of: KeyHash.of(key.readableBytesView))
                 let shard = w.table.shards[i]
                 if w.shards[shard]?.fenced == true { return .hold }
-                let owner = w.assignment.ranges.first { $0.shard == shard }
+                // The table is built from the ranges in order: the same index, else a search.
+                let owner = i < w.assignment.ranges.count && w.assignment.ranges[i].shard == shard ? w.assignment.ranges[i] : w.assignment.ranges.first { $0.shard == shard }
                 guard let owner, owner.card == me else { return .pass }
                 s.workloads[workload]!.shards[shard, default: ShardState()].inFlight += 1
                 s.workloads[workload]!.shards[shard]!.requests += 1
-                return .serve(instance: owner.owner, shard: shard)
+                return .serve(instance: owner.owner, shard: ShardRange(id: shard, lower: owner.lower, upper: owner.upper))
             }
             switch route {
             case .serve(let instance, let shard):
                 defer {
-                    state.withLock { s in s.workloads[workload]?.shards[shard]?.inFlight -= 1 }
+                    state.withLock { s in s.workloads[workload]?.shards[shard.id]?.inFlight -= 1 }
                     changed()
                 }
-                return try await callApp(instance, ShardAppWire.serve, ShardAppWire.serveBody(shard: shard, key: key, request: d.body))
+                return try await callApp(instance, ShardAppWire.serve, ShardAppWire.serveBody(shard, key: key, request: d.body))
             case .pass:
                 // Another card owns it now: through the BMC, which routes by the newest map.
                 guard let node = bmc.withLock({ $0 }) else { throw DCLError(.noRoute, "no link to the BMC") }
@@ -354,8 +362,8 @@ public final class ShardHost: Sendable {
         guard let entry = ShardTable.Entry(epoch: a.epoch, ranges: a.ranges.map { ($0.lower, $0.shard, $0.card ?? .unassigned) }) else {
             throw DCLError(.protocolError, "shard map of \(a.workload) at epoch \(a.epoch): its ranges do not start at 0 or overlap")
         }
-        var stale: [(instance: String, shard: UInt32)] = []
-        var released: [(instance: String, shard: UInt32, region: UInt32?)] = []
+        var stale: [(instance: String, shard: ShardRange)] = []
+        var released: [(instance: String, shard: ShardRange, region: UInt32?)] = []
         state.withLock { s in
             // Older maps, and the same epoch issued earlier (pushes may arrive out of order), lose.
             if let current = s.workloads[a.workload], current.assignment.epoch > a.epoch || (current.assignment.epoch == a.epoch && current.assignment.issued > a.issued) { return }
@@ -371,11 +379,15 @@ public final class ShardHost: Sendable {
                 guard !a.migrating.contains(id), a.issued > shard.issued else { continue }
                 if shard.fenced { w.shards[id]!.fenced = false }
                 if let incoming = shard.incoming, incoming != owner {
-                    stale.append((incoming, id))
+                    if let range = shard.range { stale.append((incoming, range)) }
                     w.shards[id]!.incoming = nil
                 }
                 if shard.region != nil || shard.target != nil, let source = shard.source ?? owner {
-                    released.append((source, id, shard.region))
+                    if let range = shard.range {
+                        released.append((source, range, shard.region))
+                    } else if let region = shard.region {
+                        _ = bmc.withLock({ $0 })?.regions.deregister(region)
+                    }
                     w.shards[id]!.region = nil
                     w.shards[id]!.target = nil
                     w.shards[id]!.source = nil
@@ -386,12 +398,12 @@ public final class ShardHost: Sendable {
         changed()
         // Best effort, in the background: the map no longer routes to what is cleaned up.
         for (instance, shard) in stale {
-            logger.info("dropping the copy of an abandoned migration", metadata: ["workload": "\(a.workload)", "shard": "\(shard)"])
-            Task { [self] in _ = try? await callApp(instance, ShardAppWire.drop, ShardAppWire.shardBody(shard)) }
+            logger.info("dropping the copy of an abandoned migration", metadata: ["workload": "\(a.workload)", "shard": "\(shard.id)"])
+            Task { [self] in _ = try? await callApp(instance, ShardAppWire.drop, ShardAppWire.rangeBody(shard)) }
         }
         for (instance, shard, region) in released {
             if let region { _ = bmc.withLock({ $0 })?.regions.deregister(region) }
-            Task { [self] in _ = try? await callApp(instance, ShardAppWire.release, ShardAppWire.shardBody(shard)) }
+            Task { [self] in _ = try? await callApp(instance, ShardAppWire.release, ShardAppWire.rangeBody(shard)) }
         }
     }
 
@@ -406,11 +418,23 @@ public final class ShardHost: Sendable {
         guard known else { throw DCLError(.noShardOwner, "this card has no map of \(step.workload) yet") }
     }
 
+    /// The range a step is about: the one the BMC named, else this card's map's.
+    func range(of step: ShardProtocol.Step) throws(DCLError) -> ShardRange {
+        if let lower = step.lower, let upper = step.upper {
+            guard lower <= upper else { throw DCLError(.protocolError, "step of \(step.workload) shard \(step.shard): lower \(lower) is above upper \(upper)") }
+            return ShardRange(id: step.shard, lower: lower, upper: upper)
+        }
+        let r = state.withLock { $0.workloads[step.workload]?.assignment.ranges.first { $0.shard == step.shard } }
+        guard let r else { throw DCLError(.noShardOwner, "this card's map of \(step.workload) has no shard \(step.shard)") }
+        return ShardRange(id: step.shard, lower: r.lower, upper: r.upper)
+    }
+
     // MARK: Migration steps
 
     func snapshot(_ step: ShardProtocol.Step, node: DCLNode) async throws -> ShardProtocol.Snapshot {
         guard let target = step.peer else { throw DCLError(.protocolError, "snapshot: the step names no target card") }
-        let reply = try await callApp(step.instance, ShardAppWire.snapshot, ShardAppWire.shardBody(step.shard), timeout: .seconds(120))
+        let range = try range(of: step)
+        let reply = try await callApp(step.instance, ShardAppWire.snapshot, ShardAppWire.rangeBody(range), timeout: .seconds(120))
         let (sequence, data) = try ShardAppWire.decodeSequenced(reply)
         let id = state.withLock { s -> UInt32 in
             defer { s.nextRegion &+= 1 }
@@ -425,6 +449,7 @@ public final class ShardHost: Sendable {
             s.target = target
             s.source = step.instance
             s.issued = max(s.issued, step.issued ?? 0)
+            s.range = range
         }
         if let old { _ = node.regions.deregister(old) }
         return ShardProtocol.Snapshot(region: id, key: key, length: UInt64(data.readableBytes), sequence: sequence)
@@ -458,7 +483,7 @@ public final class ShardHost: Sendable {
                 if ahead > .zero { try await Task.sleep(for: ahead) }  // the copy's rate limit
             }
         }
-        _ = try await callApp(p.step.instance, ShardAppWire.restore, ShardAppWire.shardBody(p.step.shard, data), timeout: .seconds(120))
+        _ = try await callApp(p.step.instance, ShardAppWire.restore, ShardAppWire.rangeBody(try range(of: p.step), data), timeout: .seconds(120))
         try update(p.step) { $0.applied = p.snapshot.sequence }
         return ShardProtocol.Progress(sequence: p.snapshot.sequence, bytes: p.snapshot.length)
     }
@@ -474,7 +499,7 @@ public final class ShardHost: Sendable {
         let (sequence, changes) = try ShardAppWire.decodeSequenced(reply)
         guard sequence >= since else { throw DCLError(.protocolError, "the source answered sequence \(sequence), behind \(since)") }
         if sequence > since {
-            _ = try await callApp(step.instance, ShardAppWire.apply, ShardAppWire.shardBody(step.shard, changes), timeout: .seconds(60))
+            _ = try await callApp(step.instance, ShardAppWire.apply, ShardAppWire.rangeBody(try range(of: step), changes), timeout: .seconds(60))
         }
         try update(step) { $0.applied = sequence }
         return ShardProtocol.Progress(sequence: sequence, sourceSequence: sequence, bytes: UInt64(changes.readableBytes))
@@ -490,7 +515,7 @@ public final class ShardHost: Sendable {
             try? update(step) { $0.fenced = false }
             throw DCLError(.timeout, "requests inside the app did not finish within \(holdLimit)")
         }
-        var out = try await callApp(step.instance, ShardAppWire.sequence, ShardAppWire.shardBody(step.shard))
+        var out = try await callApp(step.instance, ShardAppWire.sequence, ShardAppWire.rangeBody(try range(of: step)))
         guard let sequence = out.readInteger(as: UInt64.self) else { throw DCLError(.protocolError, "the app's sequence answer is not 8 bytes") }
         return ShardProtocol.Progress(sequence: sequence)
     }
@@ -513,8 +538,8 @@ public final class ShardHost: Sendable {
     }
 
     func abort(_ step: ShardProtocol.Step, node: DCLNode) async throws {
-        let (incoming, hadRegion) = state.withLock { s -> (String?, Bool) in
-            guard var shard = s.workloads[step.workload]?.shards[step.shard] else { return (nil, false) }
+        let (incoming, hadRegion, recorded) = state.withLock { s -> (String?, Bool, ShardRange?) in
+            guard var shard = s.workloads[step.workload]?.shards[step.shard] else { return (nil, false, nil) }
             let owner = s.workloads[step.workload]?.assignment.ranges.first { $0.shard == step.shard }?.owner
             // Never the owner's own data (a copy that became the shard).
             let incoming = shard.incoming == owner ? nil : shard.incoming
@@ -523,15 +548,16 @@ public final class ShardHost: Sendable {
             shard.incoming = nil
             shard.applied = 0
             s.workloads[step.workload]!.shards[step.shard] = shard
-            return (incoming, hadRegion)
+            return (incoming, hadRegion, shard.range)
         }
         changed()
+        let range = try recorded ?? range(of: step)
         if let incoming {
-            _ = try await callApp(incoming, ShardAppWire.drop, ShardAppWire.shardBody(step.shard))
+            _ = try await callApp(incoming, ShardAppWire.drop, ShardAppWire.rangeBody(range))
         }
         if hadRegion {
             release(step, node: node)
-            _ = try? await callApp(step.instance, ShardAppWire.release, ShardAppWire.shardBody(step.shard))
+            _ = try? await callApp(step.instance, ShardAppWire.release, ShardAppWire.rangeBody(range))
         }
     }
 
@@ -549,29 +575,34 @@ public final class ShardHost: Sendable {
 
     func stats() async -> ShardProtocol.Stats {
         let me = bmc.withLock { $0?.cardID }
-        let (owned, apps) = state.withLock { s -> ([(String, UInt32, String, UInt64)], [String]) in
-            var rows: [(String, UInt32, String, UInt64)] = []
+        let (owned, apps) = state.withLock { s -> ([(workload: String, range: ShardRange, instance: String, requests: UInt64)], Set<String>) in
+            var rows: [(workload: String, range: ShardRange, instance: String, requests: UInt64)] = []
             for (workload, w) in s.workloads {
                 for r in w.assignment.ranges where r.card == me {
-                    rows.append((workload, r.shard, r.owner, w.shards[r.shard]?.requests ?? 0))
+                    rows.append((workload, ShardRange(id: r.shard, lower: r.lower, upper: r.upper), r.owner, w.shards[r.shard]?.requests ?? 0))
                 }
             }
-            return (rows, Array(s.apps.keys))
+            return (rows, Set(s.apps.keys))
         }
-        // In parallel, a second each: one hung app blanks only its own rows.
-        let owners = Set(owned.map(\.2))
-        let sizes = await withTaskGroup(of: (String, [UInt32: UInt64]?).self) { group in
-            for instance in apps where owners.contains(instance) {
+        // Each instance is asked for its own ranges, in parallel, a second each: one hung app
+        // blanks only its own rows.
+        let byInstance = Dictionary(grouping: owned.indices.filter { apps.contains(owned[$0].instance) }, by: { owned[$0].instance })
+        let sizes = await withTaskGroup(of: [(Int, UInt64)].self) { group in
+            for (instance, rows) in byInstance {
+                let ranges = rows.map { owned[$0].range }
                 group.addTask { [self] in
-                    let reply = try? await callApp(instance, ShardAppWire.sizes, ByteBuffer(), timeout: .seconds(1))
-                    return (instance, reply.flatMap { try? ShardAppWire.decodeSizes($0) })
+                    guard let reply = try? await callApp(instance, ShardAppWire.sizes, ShardAppWire.sizesRequest(ranges), timeout: .seconds(1)),
+                          let answer = try? ShardAppWire.decodeSizesAnswer(reply, count: ranges.count) else { return [] }
+                    return Array(zip(rows, answer))
                 }
             }
-            var sizes: [String: [UInt32: UInt64]] = [:]
-            for await (instance, answer) in group { sizes[instance] = answer }
+            var sizes: [Int: UInt64] = [:]
+            for await answers in group { for (row, bytes) in answers { sizes[row] = bytes } }
             return sizes
         }
-        return ShardProtocol.Stats(shards: owned.map { ShardProtocol.ShardStats(workload: $0.0, shard: $0.1, instance: $0.2, requests: $0.3, bytes: sizes[$0.2]?[$0.1] ?? 0) })
+        return ShardProtocol.Stats(shards: owned.indices.map { i in
+            ShardProtocol.ShardStats(workload: owned[i].workload, shard: owned[i].range.id, instance: owned[i].instance, requests: owned[i].requests, bytes: sizes[i] ?? 0)
+        })
     }
 
     private func decode<T: Decodable>(_ type: T.Type, _ body: ByteBuffer) throws -> T {

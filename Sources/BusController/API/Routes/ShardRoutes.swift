@@ -55,7 +55,52 @@ extension APIServer {
                 throw APIError(.conflict, refused.message, details: ["reason": refused.message])
             }
         }
+        routes.post("workloads/:name/shards/:shard/split") { request, context in
+            let (tenant, name, shard, object) = try await self.shardChange(request, context, "split shards", allowed: ["at"])
+            var point: UInt64?
+            if let at = object["at"], !(at is NSNull) {
+                guard let text = at as? String, !text.isEmpty, text.count <= 16, let value = UInt64(text, radix: 16) else {
+                    throw APIError(.badRequest, "at: must be a key hash of 1 to 16 hex digits, such as 8000000000000000", details: ["at": "is not 1 to 16 hex digits"])
+                }
+                point = value
+            }
+            do {
+                return try Self.encode(try await self.bmc.shards.split(workload: WorkloadSpec.key(tenant: tenant, name: name), shard: shard, at: point))
+            } catch let refused as ShardService.MigrationRefused {
+                throw APIError(.conflict, refused.message, details: ["reason": refused.message])
+            }
+        }
+        routes.post("workloads/:name/shards/:shard/merge") { request, context in
+            let (tenant, name, shard, _) = try await self.shardChange(request, context, "merge shards", allowed: [])
+            do {
+                return try Self.encode(try await self.bmc.shards.merge(workload: WorkloadSpec.key(tenant: tenant, name: name), shard: shard))
+            } catch let refused as ShardService.MigrationRefused {
+                throw APIError(.conflict, refused.message, details: ["reason": refused.message])
+            }
+        }
         return routes
+    }
+
+    /// The common part of a change to one shard: the workload (sharded), the caller's right,
+    /// the shard id, and a body that is empty or an object with only the `allowed` keys.
+    private func shardChange(_ request: Request, _ context: APIRequestContext, _ action: String, allowed: Set<String>) async throws -> (String, String, UInt32, [String: Any]) {
+        let (tenant, name) = try await existingWorkload(request, context)
+        _ = try context.require(.change, in: tenant, action)
+        let shardText = try context.parameters.require("shard")
+        guard let shard = UInt32(shardText) else {
+            throw APIError(.badRequest, "shard: '\(Quantity.excerpt(shardText))' is not a shard id (a whole number from 0 to \(UInt32.max))", details: ["shard": "is not a shard id"])
+        }
+        let body = try await request.body.collect(upTo: Self.bodyLimit)
+        var object: [String: Any] = [:]
+        if body.readableBytes > 0 {
+            let form = allowed.isEmpty ? "empty or {}" : "an object with only " + allowed.sorted().map { "\"\($0)\"" }.joined(separator: ", ")
+            guard let parsed = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any], parsed.keys.allSatisfy(allowed.contains) else {
+                throw APIError(.badRequest, "body: must be \(form)", details: ["body": "must be \(form)"])
+            }
+            object = parsed
+        }
+        guard (try await bmc.registry.workload(tenant: tenant, name: name))?.shards != nil else { throw Self.notSharded(tenant: tenant, name: name) }
+        return (tenant, name, shard, object)
     }
 
     static func notSharded(tenant: String, name: String) -> APIError {
