@@ -139,6 +139,7 @@ struct CardRun: AsyncParsableCommand {
     @Option(help: "A name for people.") var name = ProcessInfo.processInfo.hostName
     @Option(help: "CPU this card offers, e.g. 2000m or 2.") var cpu = "1000m"
     @Option(help: "Memory this card offers, e.g. 2GiB.") var memory = "1GiB"
+    @Option(help: ArgumentHelp("This card's link to the bus: lanes × rate per lane, e.g. 4x25Gbps.", discussion: "The model of the bus's HyperLink: the card offers lanes × rate as its network capacity (AWB places `resources.network` requests against it), and the Migration Engine picks shard targets by the bandwidth their links have left.")) var link = "1x10Gbps"
     @Option(help: "runc, process or auto.") var runtime = "auto"
     @Option(help: ArgumentHelp("Where images come from (runc).", discussion: "Images are <DIR>/images/<name>/rootfs: busybox (built on first use) and those `backplane image import` adds. Every directory above it must be world-traversable: a container's root is an unprivileged host uid.")) var imageStore = ImageStore.defaultDirectory
     @Option(help: ArgumentHelp("GPU devices this card offers, as comma-separated models (e.g. T4,T4).", discussion: "Declared capacity: AWB places GPU requests on them, but CardOS does not yet pass GPU devices into containers.")) var gpus = ""
@@ -146,6 +147,22 @@ struct CardRun: AsyncParsableCommand {
     @Option(help: .hidden) var token: String?
     @Option(help: ArgumentHelp("A file holding the bus CA's SHA-256 fingerprint (needed only to enroll).", discussion: "Default: $BACKPLANE_CA_FINGERPRINT. `backplane bmc` prints it. The card trusts the BMC only if its certificate chains to that CA; it then keeps the CA, its key and certificate in <state>/tls.")) var caFingerprintFile: String?
     @Flag(help: ArgumentHelp("Plain TCP to the BMC (a BMC run with --insecure).", discussion: InsecureMode.help)) var insecure = false
+
+    /// `LANESxRATE` (`4x25Gbps`): bits a second, lanes 1 to 64.
+    static func parseLink(_ text: String) throws -> Int64 {
+        let parts = text.lowercased().split(separator: "x", maxSplits: 1).map(String.init)
+        let expected = "--link must be LANESxRATE such as 4x25Gbps or 1x10Gbps (1 to 64 lanes), got '\(text.prefix(64))'"
+        guard parts.count == 2, let lanes = Int(parts[0]), (1...64).contains(lanes) else { throw ValidationError(expected) }
+        let rateText = String(text.split(separator: text.contains("x") ? "x" : "X", maxSplits: 1)[1])
+        let rate: Int64
+        do { rate = try Quantity.parseBitRate(rateText) } catch { throw ValidationError("--link: rate per lane: \(error)") }
+        guard rate > 0 else { throw ValidationError("--link: the rate per lane must be above 0") }
+        let (total, overflow) = rate.multipliedReportingOverflow(by: Int64(lanes))
+        guard !overflow, total <= Resources.maximum.networkBitsPerSecond else {
+            throw ValidationError("--link: \(lanes) × \(Quantity.formatBitRate(rate)) is more than \(Quantity.formatBitRate(Resources.maximum.networkBitsPerSecond))")
+        }
+        return total
+    }
 
     static func parseGPUs(_ text: String) throws -> [String] {
         let models = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
@@ -158,12 +175,13 @@ struct CardRun: AsyncParsableCommand {
 
     func run() async throws {
         let state = (self.state as NSString).standardizingPath
-        let capacity: Resources
+        var capacity: Resources
         do {
             capacity = Resources(cpuMillis: try Quantity.parseCPU(cpu), memoryBytes: try Quantity.parseBytes(memory))
         } catch {
             throw ValidationError("--cpu/--memory: \(error)")
         }
+        capacity.networkBitsPerSecond = try Self.parseLink(link)
         let parts = bmc.split(separator: ":")
         guard parts.count == 2, let port = Int(parts[1]) else { throw ValidationError("--bmc must be host:port, got '\(bmc)'") }
         if token != nil { throw ValidationError(JoinToken.notOnArgv) }

@@ -90,6 +90,7 @@ final class DCLChannelHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
         for c in unconsumed.indices where unconsumed[c] > 0 { settle(c) }
         node.traffic.received(frames: framesInPerClass, bytes: bytesInPerClass)
+        connection?.bytesReceived.add(bytesInPerClass.reduce(0, &+), ordering: .relaxed)
         for i in framesInPerClass.indices {
             framesInPerClass[i] = 0
             bytesInPerClass[i] = 0
@@ -283,7 +284,10 @@ final class DCLChannelHandler: ChannelInboundHandler, RemovableChannelHandler {
             connection.drainInbox(into: &scheduler)
         }
         let more = connection.written(writtenPerClass, idle: idle, creditBlocked: idle ? scheduler.creditBlockedClasses : 0)
-        if rounds > 0 { node.traffic.sent(bytes: writtenPerClass) }
+        if rounds > 0 {
+            node.traffic.sent(bytes: writtenPerClass)
+            connection.bytesSent.add(writtenPerClass.reduce(0, &+), ordering: .relaxed)
+        }
         for i in writtenPerClass.indices { writtenPerClass[i] = 0 }
         if (more || rounds >= Self.maxRounds) && context.channel.isWritable {
             context.eventLoop.execute { [self] in flushOutbound() }

@@ -32,6 +32,9 @@ final class DCLConnection: Sendable {
     let highWatermark: Int
     let lowWatermark: Int
     private let _version = Atomic<UInt8>(DCLVersion.current)
+    /// Payload bytes this link carried since it opened, each way (for the link's current use).
+    let bytesReceived = Atomic<Int>(0)
+    let bytesSent = Atomic<Int>(0)
     private let inbox = NIOLockedValueBox(Inbox())
     /// Set once the channel handler is attached; only touched on `eventLoop`.
     let handler: NIOLoopBound<DCLChannelHandler>

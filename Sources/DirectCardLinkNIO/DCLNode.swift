@@ -107,6 +107,14 @@ public final class DCLNode: Sendable {
     /// Cards this node has an established link to.
     public var connectedPeers: [CardID] { state.withLockedValue { Array($0.connections.keys).sorted() } }
 
+    /// Payload bytes each open link carried since it opened (received, sent); a link that opens
+    /// again starts from zero.
+    public var linkBytes: [CardID: (received: Int, sent: Int)] {
+        state.withLockedValue { s in
+            s.connections.mapValues { ($0.bytesReceived.load(ordering: .relaxed), $0.bytesSent.load(ordering: .relaxed)) }
+        }
+    }
+
     /// The last close reasons seen (newest last), for diagnostics and tests.
     public var recentCloses: [(peer: CardID?, close: Close)] { state.withLockedValue { $0.recentCloses } }
 

@@ -137,6 +137,10 @@ struct ShardedWorkloadTests {
             #expect(result.wrong.isEmpty, "wrong answers: \(result.wrong.prefix(5))")
             #expect(result.ok >= 400, "4 writers × 25 keys × 2 rounds × (write + read)")
             #expect(moved.allSatisfy { $0.outcome == "done" }, "\(moved.filter { $0.outcome != "done" }.map { "\($0.shard): \($0.reason ?? "")" })")
+            #expect(moved.allSatisfy { $0.choice?.contains("fewest") == true }, "the engine says why it chose each target")
+            // Each card's link to the BMC counted what it carried (the links' current use).
+            let carried = bus.bmc.node.linkBytes
+            #expect(bus.cards.allSatisfy { (carried[$0.cardID ?? .unassigned]?.received ?? 0) > 0 && (carried[$0.cardID ?? .unassigned]?.sent ?? 0) > 0 }, "\(carried)")
             let after = try #require(try await bus.bmc.shards.view("default/kv", limit: nil))
             #expect(after.epoch == before.epoch + 8, "one epoch per migration")
             for (report, old) in zip(moved, before.shards) {

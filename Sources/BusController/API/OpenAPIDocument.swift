@@ -495,6 +495,13 @@ enum OpenAPIDocument {
      "bytes": {
       "type": "integer"
      },
+     "choice": {
+      "description": "why this target, when the engine chose it: balance (within one shard of the fewest), then the fastest copy over the links' bandwidth left",
+      "type": [
+       "string",
+       "null"
+      ]
+     },
      "epoch": {
       "type": "integer"
      },

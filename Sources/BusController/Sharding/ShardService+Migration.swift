@@ -28,6 +28,8 @@ extension ShardService {
         public var bytes: UInt64
         /// From the fence to the release of held requests: how long the shard's requests waited.
         public var pauseMilliseconds: Double?
+        /// Why this target, when the engine chose it (balance, link bandwidth and use).
+        public var choice: String?
         public var totalMilliseconds: Double
         public var steps: [MigrationStep]
     }
@@ -38,7 +40,7 @@ extension ShardService {
     }
 
     /// Where a migration may go: the workload's running instances, by card.
-    func target(for workload: String, shard: UInt32, card: CardID?, instance: String?) async throws -> (source: String, target: String) {
+    func target(for workload: String, shard: UInt32, card: CardID?, instance: String?) async throws -> (source: String, target: String, choice: String?) {
         guard let map = try await maps()[workload]?.map else { throw MigrationRefused(message: "\(workload) is not a sharded workload (or has no replicas yet)") }
         guard let current = map.shard(id: shard) else {
             throw MigrationRefused(message: "shard: \(workload) has no shard \(shard) (its shards: \(map.shards.map { String($0.id) }.joined(separator: ", ")))")
@@ -46,6 +48,7 @@ extension ShardService {
         let placements = state.withLock { $0.placements }
         let running = placements.filter { Self.isInstance($0.key, of: workload) }
         let target: String
+        var choice: String?
         if let instance {
             guard running[instance] != nil else { throw MigrationRefused(message: "to: instance \(instance) of \(workload) is not running") }
             target = instance
@@ -56,15 +59,23 @@ extension ShardService {
             }
             target = first
         } else {
-            // The running instance owning the fewest shards.
+            // Balance, then the fastest copy (TargetChoice), from the shard's size on its card.
+            guard let sourceCard = running[current.owner] else { throw MigrationRefused(message: "the owner \(current.owner) is not running: nothing to copy from") }
             let counts = Dictionary(map.shards.map { ($0.owner, 1) }, uniquingKeysWith: +)
-            guard let least = running.keys.filter({ $0 != current.owner }).min(by: { (counts[$0] ?? 0, $0) < (counts[$1] ?? 0, $1) }) else {
+            let (links, use) = state.withLock { ($0.links, $0.linkUse) }
+            func link(_ card: CardID) -> TargetChoice.Link { TargetChoice.Link(bitsPerSecond: links[card] ?? 0, useBitsPerSecond: use[card] ?? 0) }
+            let candidates = running.filter { $0.key != current.owner }.map { TargetChoice.Candidate(instance: $0.key, card: $0.value.description, link: link($0.value), shards: counts[$0.key] ?? 0) }
+            let stats = try? await node.command(to: sourceCard, name: ShardProtocol.stats, timeout: .seconds(2))
+            let bytes = stats.flatMap { try? JSONDecoder().decode(ShardProtocol.Stats.self, from: Data($0.readableBytesView)) }?
+                .shards.first { $0.workload == workload && $0.shard == shard && $0.instance == current.owner }?.bytes ?? 0
+            guard let chosen = TargetChoice.choose(bytes: bytes, source: (sourceCard.description, link(sourceCard)), candidates: candidates) else {
                 throw MigrationRefused(message: "to: \(workload) has no other running instance to move shard \(shard) to")
             }
-            target = least
+            target = chosen.instance
+            choice = chosen.reason
         }
         guard target != current.owner else { throw MigrationRefused(message: "to: shard \(shard) is already on \(target)") }
-        return (current.owner, target)
+        return (current.owner, target, choice)
     }
 
     /// Whether `id` is an instance of `workload` (`<tenant>/<name>`): its id for some ordinal,
@@ -82,7 +93,7 @@ extension ShardService {
     /// Moves shard `shard` of `workload` to `target` (an instance of it), make-before-break.
     /// Returns when it is done or aborted; throws ``MigrationRefused`` when it cannot start.
     public func migrate(workload: String, shard: UInt32, toCard card: CardID? = nil, toInstance instance: String? = nil) async throws -> MigrationReport {
-        let (source, target) = try await target(for: workload, shard: shard, card: card, instance: instance)
+        let (source, target, choice) = try await target(for: workload, shard: shard, card: card, instance: instance)
         guard let entry = try await maps()[workload] else { throw MigrationRefused(message: "\(workload) has no shard map") }
         // The map may have moved on since the target was chosen (another migration finished).
         guard entry.map.shard(id: shard)?.owner == source else { throw MigrationRefused(message: "shard \(shard) of \(workload) changed owner while this migration was being set up; ask again") }
@@ -100,7 +111,7 @@ extension ShardService {
         let tenant = workload.split(separator: "/").first.map(String.init)
         let clock = ContinuousClock()
         let begin = clock.now
-        var report = MigrationReport(workload: workload, shard: shard, from: source, to: target, fromCard: sourceCard, toCard: targetCard, outcome: "done", epoch: entry.map.epoch, bytes: 0, totalMilliseconds: 0, steps: [])
+        var report = MigrationReport(workload: workload, shard: shard, from: source, to: target, fromCard: sourceCard, toCard: targetCard, outcome: "done", epoch: entry.map.epoch, bytes: 0, choice: choice, totalMilliseconds: 0, steps: [])
         var migration = try Migration(shard: shard, source: source, target: target, epoch: entry.map.epoch)
         var pending = migration.start()
         var fencedAt: ContinuousClock.Instant?
@@ -109,7 +120,7 @@ extension ShardService {
         var targetStep = ShardProtocol.Step(workload: workload, shard: shard, instance: target, peer: sourceCard, peerInstance: source)
         // The range cannot change while the shard moves (a split or merge waits for it).
         (sourceStep.lower, sourceStep.upper, targetStep.lower, targetStep.upper) = (range.lower, range.upper, range.lower, range.upper)
-        record("shard.migration", "\(workload) shard \(shard): \(source) (\(sourceCard)) → \(target) (\(targetCard)) starts", tenant)
+        record("shard.migration", "\(workload) shard \(shard): \(source) (\(sourceCard)) → \(target) (\(targetCard)) starts\(choice.map { "; chosen: \($0)" } ?? "")", tenant)
 
         func command(_ card: CardID, _ name: String, _ step: ShardProtocol.Step, timeout: Duration = .seconds(30)) async throws -> ByteBuffer {
             var step = step

@@ -30,6 +30,12 @@ public final class ShardService: Sendable {
         var migrating: [String: Set<UInt32>] = [:]
         /// Requests per shard at the last stats read (for rates), and when.
         var lastStats: [String: (at: ContinuousClock.Instant, requests: [UInt32: UInt64])] = [:]
+        /// Each card's link (lanes × rate, its declared network capacity), bits a second.
+        var links: [CardID: Int64] = [:]
+        /// What each card's link to the bus carried lately (the busier direction), bits a second.
+        var linkUse: [CardID: Int64] = [:]
+        /// The link byte counts at the last sample, and when.
+        var linkSample: (at: ContinuousClock.Instant, bytes: [CardID: (received: Int, sent: Int)])?
     }
 
     let registry: Registry
@@ -136,9 +142,36 @@ public final class ShardService: Sendable {
         for r in snapshot.instances where r.instance.state == .running {
             if let card = r.instance.card { placements[r.instance.id] = card }
         }
+        let links = Dictionary(snapshot.cards.map { ($0.id, $0.capacity.networkBitsPerSecond) }, uniquingKeysWith: { a, _ in a })
+        sampleLinks(links)
         state.withLock { $0.placements = placements }
         refreshTable()
         push(to: linkedCards())
+    }
+
+    /// Records the cards' links and how much each carried since the last sample (at least half
+    /// a second apart; a link that opened again meanwhile starts over).
+    func sampleLinks(_ links: [CardID: Int64], now: ContinuousClock.Instant = .now) {
+        let bytes = node.linkBytes
+        state.withLock { s in
+            s.links = links
+            guard let last = s.linkSample else {
+                s.linkSample = (now, bytes)
+                return
+            }
+            let elapsed = now - last.at
+            guard elapsed >= .milliseconds(500) else { return }
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            var use: [CardID: Int64] = [:]
+            for (card, now) in bytes {
+                let before = last.bytes[card] ?? (0, 0)
+                let received = now.received >= before.received ? now.received - before.received : now.received
+                let sent = now.sent >= before.sent ? now.sent - before.sent : now.sent
+                use[card] = Int64(clamping: Int((Double(max(received, sent)) * 8 / seconds).rounded(.down).clamped(to: 0...9e15)))
+            }
+            s.linkUse = use
+            s.linkSample = (now, bytes)
+        }
     }
 
     /// A card linked (again): it is sent every map anew.
@@ -262,4 +295,8 @@ public final class ShardService: Sendable {
         }
         return ShardsView(workload: workload, epoch: map.epoch, shards: rows)
     }
+}
+
+extension Double {
+    func clamped(to range: ClosedRange<Double>) -> Double { Swift.min(Swift.max(self, range.lowerBound), range.upperBound) }
 }
