@@ -11,7 +11,9 @@ struct Shards: AsyncParsableCommand {
         abstract: "Show a sharded workload's shard map: ranges, owners, load.",
         discussion: """
         One row per shard: its range of the 64-bit key-hash space, the instance that owns it and \
-        that instance's card, requests per second (since the previous `backplane shards`), \
+        that instance's card, requests per second (since the previous `backplane shards`, else \
+        as the cards last reported), the forecast: the highest rate expected over the next 5 \
+        minutes (p99; from the cards' reports every 10 s, shown after three of them), \
         requests served and bytes held (as the app reports them). MOVING marks a shard in a \
         migration; SPLIT? one over the spec's shards.max_shard_bytes.
         """)
@@ -26,9 +28,9 @@ struct Shards: AsyncParsableCommand {
             if options.json { printJSON(try await client.request("GET", "v1/workloads/\(name)/shards", query: query)); return }
             let view = try await client.get("v1/workloads/\(name)/shards", query: query, as: ShardService.ShardsView.self)
             print("\(view.workload): \(view.shards.count) shards, epoch \(view.epoch)")
-            print(table(["SHARD", "RANGE", "SHARE", "OWNER", "CARD", "REQ/S", "REQUESTS", "BYTES", "STATE"], view.shards.map { s in
+            print(table(["SHARD", "RANGE", "SHARE", "OWNER", "CARD", "REQ/S", "FORECAST REQ/S", "REQUESTS", "BYTES", "STATE"], view.shards.map { s in
                 ["\(s.id)", "\(s.lower)–\(s.upper)", String(format: "%.2f%%", s.share * 100), s.owner, s.card.map { "\($0)" } ?? "(not running)",
-                 s.requestsPerSecond.map { String(format: "%.0f", $0) } ?? "-", s.requests.map(String.init) ?? "-",
+                 s.requestsPerSecond.map { String(format: "%.0f", $0) } ?? "-", s.forecastRequestsPerSecond.map { String(format: "%.0f", $0) } ?? "-", s.requests.map(String.init) ?? "-",
                  s.bytes.map { Quantity.formatBytes(Int64(clamping: $0)) } ?? "-",
                  s.migrating ? "MOVING" : (s.overLimit ? "SPLIT?" : "ok")]
             }))

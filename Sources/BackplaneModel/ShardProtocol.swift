@@ -34,6 +34,9 @@ public enum ShardProtocol {
     public static let drop = "shard.drop"
     /// BMC → card: empty body; reply ``Stats``.
     public static let stats = "shard.stats"
+    /// Card → BMC, one-way on the telemetry class, every 10 s while the card owns shards:
+    /// ``Stats`` (each shard's cumulative requests and bytes; the BMC makes rates and forecasts).
+    public static let telemetry = "telemetry.shards"
 
     /// One range of a map, with the card its owner runs on (nil while it is not placed).
     public struct Range: Codable, Hashable, Sendable {

@@ -260,6 +260,14 @@ public final class BusManagementController: Service, Sendable {
             if beat.sequence == 0 || changed { sink.yield(.report(d.source, beat)) }
             return ByteBuffer(bytes: try JSONEncoder().encode(CardProtocol.LeaseGrant(leaseMilliseconds: grant.lease.milliseconds, heartbeatMilliseconds: grant.heartbeatInterval.milliseconds)))
         }
+        node.onMessage(ShardProtocol.telemetry) { [shardService] d in
+            guard fromCard(d.source) else { return }
+            do {
+                shardService.ingest(try JSONDecoder().decode(ShardProtocol.Stats.self, from: Data(d.body.readableBytesView)), from: d.source, at: Self.wallSeconds())
+            } catch {
+                logger.warning("undecodable shard report dropped", metadata: ["card": "\(d.source)", "error": "\(error)"])
+            }
+        }
         node.onMessage(CardProtocol.telemetry) { d in
             guard fromCard(d.source) else { return }
             do {

@@ -29,6 +29,8 @@ public final class CardAgent: Service, Sendable {
         public var gpus: [String] = []
         /// Until the BMC's first grant says otherwise.
         public var heartbeatInterval: Duration = .milliseconds(200)
+        /// How often the card reports its shards' counts to the BMC (``ShardProtocol/telemetry``).
+        public var shardReportInterval: Duration = .seconds(10)
         /// DCL link liveness (the link closes after this long without frames).
         public var deadAfter: Duration = .seconds(5)
         /// How long exits are repeated in heartbeats (the BMC applies each once).
@@ -138,6 +140,15 @@ public final class CardAgent: Service, Sendable {
                     } catch {
                         self.logger.debug("telemetry not sent", metadata: ["error": "\(error)"])
                     }
+                }
+            }
+            tasks.addTask {
+                // Each shard's counts, for its rate and forecast at the BMC (best effort).
+                while !Task.isCancelled {
+                    do { try await Task.sleep(for: self.configuration.shardReportInterval) } catch { break }
+                    let stats = await self.shardHost.stats()
+                    guard !stats.shards.isEmpty, let body = try? JSONEncoder().encode(stats) else { continue }
+                    try? self.node.withLock({ $0 })?.send(to: .bmc, endpoint: ShardProtocol.telemetry, body: ByteBuffer(bytes: body), qos: .telemetry)
                 }
             }
             var attempt = 0

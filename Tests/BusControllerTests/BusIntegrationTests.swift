@@ -66,6 +66,7 @@ struct LocalBus {
             : try ProcessRuntime(stateDirectory: state + "/runtime")
         var config = CardAgent.Configuration(name: "card-\(i)", stateDirectory: state, bmc: address, token: "test-token", capacity: Resources(cpuMillis: 1000, memoryBytes: 512 << 20))
         config.deadAfter = .seconds(2)
+        config.shardReportInterval = .milliseconds(Int64(usageStep * 100))
         config.security = ca.map { CardLinkSecurity(caFingerprint: $0.fingerprint, credentialsDirectory: state + "/tls") }
         var profiling = Profiler.Configuration()
         profiling.pointInterval = usageStep

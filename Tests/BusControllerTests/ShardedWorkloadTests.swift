@@ -152,6 +152,13 @@ struct ShardedWorkloadTests {
             }
             let events = bus.bmc.recentEvents.withLock { $0 }.filter { $0.kind.hasPrefix("shard") }
             #expect(events.filter { $0.kind == "shard.migrated" }.count == 8)
+            // The cards report their shards' counts (every second here): the BMC measures rates.
+            let deadline = ContinuousClock.now + .seconds(20)
+            while ContinuousClock.now < deadline, !bus.bmc.shards.state.withLock({ $0.load.series.values.contains { $0.requestsPerSecond ?? 0 > 0 } }) {
+                _ = try? await Self.call(node, "w0-k0", KeyValueWire.request(.get))  // keeps counts moving
+                try await Task.sleep(for: .milliseconds(50))  // polling for a report, not synchronising work
+            }
+            #expect(bus.bmc.shards.state.withLock { $0.load.series.values.contains { $0.requestsPerSecond ?? 0 > 0 } }, "a shard rate from the cards' reports")
             await node.shutdown()
             await Self.stopApps(apps)
             try await bus.stop()

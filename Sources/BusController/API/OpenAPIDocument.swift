@@ -940,6 +940,20 @@ enum OpenAPIDocument {
           "null"
          ]
         },
+        "forecastBytes": {
+         "description": "the largest size expected over the next 5 minutes (p99)",
+         "type": [
+          "number",
+          "null"
+         ]
+        },
+        "forecastRequestsPerSecond": {
+         "description": "the highest request rate expected over the next 5 minutes (p99), from the cards' reports every 10 s; null until three rates were measured",
+         "type": [
+          "number",
+          "null"
+         ]
+        },
         "id": {
          "type": "integer"
         },
@@ -1038,6 +1052,20 @@ enum OpenAPIDocument {
         "card": {
          "type": [
           "string",
+          "null"
+         ]
+        },
+        "forecastBytes": {
+         "description": "the largest size expected over the next 5 minutes (p99)",
+         "type": [
+          "number",
+          "null"
+         ]
+        },
+        "forecastRequestsPerSecond": {
+         "description": "the highest request rate expected over the next 5 minutes (p99), from the cards' reports every 10 s; null until three rates were measured",
+         "type": [
+          "number",
           "null"
          ]
         },

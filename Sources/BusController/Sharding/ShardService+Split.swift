@@ -103,7 +103,7 @@ extension ShardService {
         }
         let rows = changed.map { s in
             ShardRow(id: s.id, lower: String(format: "%016llx", s.lower), upper: String(format: "%016llx", s.upper), share: s.share, owner: s.owner, card: placements[s.owner],
-                     requests: nil, requestsPerSecond: nil, bytes: nil, migrating: false, overLimit: false)
+                     requests: nil, requestsPerSecond: nil, bytes: nil, migrating: false, overLimit: false, forecastRequestsPerSecond: nil, forecastBytes: nil)
         }
         let what = kind == "split"
             ? "\(workload) shard \(expecting.id) split at \(rows[1].lower): shards \(expecting.id) and \(other) on \(expecting.owner), epoch \(next.epoch)"

@@ -34,6 +34,8 @@ public final class ShardService: Sendable {
         var links: [CardID: Int64] = [:]
         /// What each card's link to the bus carried lately (the busier direction), bits a second.
         var linkUse: [CardID: Int64] = [:]
+        /// Each shard's measured load and forecast, from the cards' reports.
+        var load = ShardLoad()
         /// The link byte counts at the last sample, and when.
         var linkSample: (at: ContinuousClock.Instant, bytes: [CardID: (received: Int, sent: Int)])?
     }
@@ -174,6 +176,17 @@ public final class ShardService: Sendable {
         }
     }
 
+    /// A card's report of its shards' counts (``ShardProtocol/telemetry``), at wall-clock `time`.
+    func ingest(_ stats: ShardProtocol.Stats, from card: CardID, at time: Double) {
+        state.withLock { s in
+            s.load.ingest(stats, from: card, at: time)
+            if let maps = s.maps, s.load.series.count > maps.values.reduce(0, { $0 + $1.map.shards.count }) {
+                // Shards that no longer exist (merged away, workload deleted).
+                s.load.keep(only: Set(maps.values.flatMap { m in m.map.shards.map { ShardLoad.Key(workload: m.map.workload, shard: $0.id) } }))
+            }
+        }
+    }
+
     /// A card linked (again): it is sent every map anew.
     func cardLinked(_ card: CardID) {
         state.withLock { _ = $0.sent.removeValue(forKey: card) }
@@ -251,6 +264,11 @@ public final class ShardService: Sendable {
         public var migrating: Bool
         /// Over the workload's `shards.max_shard_bytes`: due for a split.
         public var overLimit: Bool
+        /// The highest request rate expected over the next 5 minutes (p99), from the cards'
+        /// reports every 10 s; nil until three rates were measured.
+        public var forecastRequestsPerSecond: Double?
+        /// The largest size expected over the next 5 minutes (p99).
+        public var forecastBytes: Double?
     }
 
     public struct ShardsView: Codable, Hashable, Sendable {
@@ -282,16 +300,21 @@ public final class ShardService: Sendable {
             defer { s.lastStats[workload] = (now, stats.mapValues(\.requests)) }
             return s.lastStats[workload]
         }
+        let load = state.withLock { $0.load }
         let rows = map.shards.map { shard -> ShardRow in
+            let forecast = load.forecast(ShardLoad.Key(workload: workload, shard: shard.id))
             let s = stats[shard.id].flatMap { $0.instance == shard.owner ? $0 : nil }
             var rate: Double?
             if let s, let previous, let before = previous.requests[shard.id], s.requests >= before {
                 let seconds = Double((now - previous.at).components.seconds) + Double((now - previous.at).components.attoseconds) / 1e18
                 if seconds > 0.05 { rate = Double(s.requests - before) / seconds }
             }
+            // Without a previous read, the rate the cards' reports measured.
+            if rate == nil { rate = load.series[ShardLoad.Key(workload: workload, shard: shard.id)]?.requestsPerSecond }
             return ShardRow(id: shard.id, lower: String(format: "%016llx", shard.lower), upper: String(format: "%016llx", shard.upper), share: shard.share,
                             owner: shard.owner, card: placements[shard.owner], requests: s?.requests, requestsPerSecond: rate, bytes: s?.bytes,
-                            migrating: migrating.contains(shard.id), overLimit: limit.map { Int64(clamping: s?.bytes ?? 0) > $0 } ?? false)
+                            migrating: migrating.contains(shard.id), overLimit: limit.map { Int64(clamping: s?.bytes ?? 0) > $0 } ?? false,
+                            forecastRequestsPerSecond: forecast?.requestsPerSecond, forecastBytes: forecast?.bytes)
         }
         return ShardsView(workload: workload, epoch: map.epoch, shards: rows)
     }
