@@ -100,7 +100,7 @@ struct Split: AsyncParsableCommand {
         abstract: "Split a shard of a sharded workload in two.",
         discussion: """
         The shard keeps the lower part of its key-hash range; the upper part, from --at (a hash \
-        in hex; default: the middle), becomes a new shard with the next unused id. Both stay \
+        in hex; default: the middle), becomes a new shard whose id is the highest id + 1. Both stay \
         with the same instance: apps keep their data by key hash (docs/shard-sdk.md), so \
         nothing is copied and no request waits. Move one part afterwards with \
         `backplane migrate`. `backplane shards` marks SPLIT? the shards over the spec's \
@@ -108,7 +108,7 @@ struct Split: AsyncParsableCommand {
 
         Examples:
           backplane split kv --shard 3
-          backplane split kv --shard 3 --at 0c00000000000000
+          backplane split kv --shard 3 --at 0e00000000000000     (shard 3 of 64 is 0c00…–0fff…)
           backplane split kv --shard 3 && backplane migrate kv --shard 64 --to c-0003-000000
         """)
     @Argument(help: "The workload name.") var name: String

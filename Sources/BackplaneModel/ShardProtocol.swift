@@ -148,9 +148,9 @@ public enum ShardProtocol {
         public var instance: String
         /// Requests served since the shard host started.
         public var requests: UInt64
-        /// The shard's data, as its app reports it.
-        public var bytes: UInt64
-        public init(workload: String, shard: UInt32, instance: String, requests: UInt64, bytes: UInt64) {
+        /// The shard's data, as its app reports it (nil: the app did not answer in time).
+        public var bytes: UInt64?
+        public init(workload: String, shard: UInt32, instance: String, requests: UInt64, bytes: UInt64?) {
             self.workload = workload
             self.shard = shard
             self.instance = instance

@@ -63,11 +63,17 @@ public final class KeyValueStore: ShardApp {
             }
         }
 
-        /// Removes every key in `range`.
-        mutating func removeAll(in range: ShardRange) {
+        /// Removes every key in `range`. Returns the whole buckets taken out, for the caller to
+        /// free after it lets go of the lock (freeing thousands of entries takes milliseconds).
+        @discardableResult
+        mutating func removeAll(in range: ShardRange) -> [Bucket] {
+            var removed: [Bucket] = []
             for b in KeyValueStore.buckets(of: range) {
                 if KeyValueStore.covers(range, bucket: b) {
-                    buckets[b] = Bucket()
+                    if !buckets[b].entries.isEmpty {
+                        removed.append(buckets[b])
+                        buckets[b] = Bucket()
+                    }
                 } else {
                     for (key, entry) in buckets[b].entries where range.contains(entry.hash) {
                         buckets[b].entries[key] = nil
@@ -75,6 +81,7 @@ public final class KeyValueStore: ShardApp {
                     }
                 }
             }
+            return removed
         }
     }
 
@@ -115,10 +122,11 @@ public final class KeyValueStore: ShardApp {
     }
 
     public func prepare(_ shard: ShardRange) async throws {
-        state.withLock { s in
-            s.removeAll(in: shard)
-            s.prepared[shard.id] = shard
+        let garbage = state.withLock { s in
+            defer { s.prepared[shard.id] = shard }
+            return s.removeAll(in: shard)
         }
+        _ = garbage  // freed here, outside the lock
     }
 
     public func snapshot(_ shard: ShardRange) async throws -> (sequence: UInt64, data: ByteBuffer) {
@@ -179,8 +187,9 @@ public final class KeyValueStore: ShardApp {
     public func restore(_ shard: ShardRange, snapshot: ByteBuffer) async throws {
         var b = snapshot
         guard let count = b.readInteger(as: UInt32.self) else { throw KeyValueError("snapshot: count missing") }
-        var entries: [(ByteBuffer, Entry)] = []
-        entries.reserveCapacity(Int(min(count, 1 << 24)))
+        // Whole buckets are built here, outside the lock, and swapped in under it; only the
+        // range's two end buckets (shared with neighbours) are merged entry by entry.
+        var built: [Int: Bucket] = [:]
         for i in 0..<count {
             guard let klen = b.readInteger(as: UInt16.self), let key = b.readSlice(length: Int(klen)),
                   let vlen = b.readInteger(as: UInt32.self), vlen <= KeyValueWire.maximumValueBytes, let value = b.readSlice(length: Int(vlen)) else {
@@ -188,22 +197,34 @@ public final class KeyValueStore: ShardApp {
             }
             let hash = KeyHash.of(key.readableBytesView)
             guard shard.contains(hash) else { throw KeyValueError("snapshot: entry \(i)'s key hashes outside \(shard)") }
-            entries.append((key, Entry(value: value, hash: hash)))
+            let index = Self.bucket(of: hash)
+            if let old = built[index, default: Bucket()].entries.updateValue(Entry(value: value, hash: hash), forKey: key) {
+                built[index]!.bytes -= UInt64(key.readableBytes + old.value.readableBytes)
+            }
+            built[index]!.bytes += UInt64(key.readableBytes + value.readableBytes)
         }
         guard b.readableBytes == 0 else { throw KeyValueError("snapshot: \(b.readableBytes) bytes after the last entry") }
-        try state.withLock { s throws(KeyValueError) in
+        let garbage = try state.withLock { s throws(KeyValueError) -> [Bucket] in
             // Into a prepared range only: an instance that restarted mid-migration has none, and
             // must not become the owner of an empty copy.
             guard s.prepared[shard.id] == shard else { throw KeyValueError("\(shard) was not prepared here (did this instance restart?)") }
-            s.removeAll(in: shard)
-            for (key, entry) in entries {
-                let bucket = Self.bucket(of: entry.hash)
-                if let old = s.buckets[bucket].entries.updateValue(entry, forKey: key) {
-                    s.buckets[bucket].bytes -= UInt64(key.readableBytes + old.value.readableBytes)
+            var garbage = s.removeAll(in: shard)
+            for (index, bucket) in built {
+                if Self.covers(shard, bucket: index) {
+                    garbage.append(s.buckets[index])
+                    s.buckets[index] = bucket
+                } else {
+                    for (key, entry) in bucket.entries {
+                        if let old = s.buckets[index].entries.updateValue(entry, forKey: key) {
+                            s.buckets[index].bytes -= UInt64(key.readableBytes + old.value.readableBytes)
+                        }
+                        s.buckets[index].bytes += UInt64(key.readableBytes + entry.value.readableBytes)
+                    }
                 }
-                s.buckets[bucket].bytes += UInt64(key.readableBytes + entry.value.readableBytes)
             }
+            return garbage
         }
+        _ = garbage  // freed here, outside the lock
     }
 
     public func apply(_ shard: ShardRange, changes: ByteBuffer) async throws {
@@ -234,11 +255,12 @@ public final class KeyValueStore: ShardApp {
     }
 
     public func drop(_ shard: ShardRange) async throws {
-        state.withLock { s in
-            s.removeAll(in: shard)
+        let garbage = state.withLock { s in
             s.logs[shard.id] = nil
             s.prepared[shard.id] = nil
+            return s.removeAll(in: shard)
         }
+        _ = garbage  // freed here, outside the lock
     }
 
     public func sizes(_ shards: [ShardRange]) async -> [UInt64] {

@@ -49,6 +49,10 @@ public struct Migration: Hashable, Sendable {
         /// Fence after this many catch-up rounds even if the tail is larger (a write-hot shard
         /// must still move; its pause is then longer).
         public var maximumRounds = 8
+        /// Final-copy rounds after the fence: the source is fenced and changes nothing, so one
+        /// round is normal; a round that brings nothing new, or more than this many, means the
+        /// source's numbers are wrong, and the migration aborts rather than hold the shard.
+        public var maximumFinalRounds = 3
         public init() {}
     }
 
@@ -64,6 +68,7 @@ public struct Migration: Hashable, Sendable {
     /// The source's last change when it was fenced.
     public private(set) var fencedAt: UInt64?
     public private(set) var rounds = 0
+    public private(set) var finalRounds = 0
     /// Why it aborted, or what failed after the commit.
     public private(set) var failure: String?
 
@@ -123,8 +128,20 @@ public struct Migration: Hashable, Sendable {
             return applied == sourceAt ? commit() : [.sendChanges(since: applied)]
         case (.finalCopy, .changesApplied(let upTo, _)):
             guard let fencedAt, upTo >= applied, upTo <= fencedAt else { throw MigrationError("changes: applied \(upTo) is outside \(applied)...\(fencedAt ?? 0)") }
+            finalRounds += 1
+            if upTo == fencedAt {
+                applied = upTo
+                return commit()
+            }
+            if upTo == applied || finalRounds >= configuration.maximumFinalRounds {
+                // The fenced source said its last change is fencedAt, yet its changes stop short.
+                let reason = "the fenced source's changes end at \(upTo), short of its last change \(fencedAt) (its app's sequence answer is wrong)"
+                failure = reason
+                phase = .aborted
+                return [.abort(reason: reason)]
+            }
             applied = upTo
-            return upTo == fencedAt ? commit() : [.sendChanges(since: upTo)]
+            return [.sendChanges(since: upTo)]
         case (.committing, .committed):
             phase = .committed
             return [.releaseHeld(to: target)]

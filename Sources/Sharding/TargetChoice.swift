@@ -5,8 +5,9 @@
 /// shards, the one whose copy would end soonest. A copy's time is the shard's bytes over the
 /// bandwidth the source's and the target's links have left (a card's link is lanes × rate, as
 /// the bus's HyperLink; what it carries now is taken off, but a copy always gets
-/// ``minimumShare`` of a link, as the bulk class does under DCL's weighted scheduling). An
-/// instance on the source's own card moves no bytes over the bus: its copy takes no link time.
+/// ``minimumShare`` of a link, as the bulk class does under DCL's weighted scheduling). A card's
+/// frames to itself also go through the bus (its default route is the BMC), so a target on the
+/// source's card gets no discount.
 public enum TargetChoice {
     public struct Link: Hashable, Sendable {
         /// The card's link: lanes × rate, bits a second (0: not known, ``assumedBitsPerSecond``).
@@ -43,7 +44,7 @@ public enum TargetChoice {
     public struct Choice: Hashable, Sendable {
         public var instance: String
         public var card: String
-        /// Bytes that cross the bus (0 to an instance on the source's card).
+        /// Bytes that cross the bus.
         public var networkBytes: UInt64
         /// The copy's time at the bandwidth left now.
         public var seconds: Double
@@ -58,7 +59,7 @@ public enum TargetChoice {
 
     /// The copy's time from `source` to `target` for `bytes`.
     public static func seconds(bytes: UInt64, from source: (card: String, link: Link), to target: Candidate) -> Double {
-        guard target.card != source.card, bytes > 0 else { return 0 }
+        guard bytes > 0 else { return 0 }
         return Double(bytes) * 8 / min(source.link.available, target.link.available)
     }
 
@@ -72,11 +73,12 @@ public enum TargetChoice {
             return (x, a.shards, a.instance) < (y, b.shards, b.instance)
         }!
         let time = seconds(bytes: bytes, from: source, to: best)
-        let network: UInt64 = best.card == source.card ? 0 : bytes
-        let rate = min(source.link.available, best.link.available)
-        let how = network == 0 ? "on the source's card: no bytes cross the bus" : "\(bytes) bytes at \(format(rate)) left of its link (\(format(Double(best.link.bitsPerSecond > 0 ? best.link.bitsPerSecond : assumedBitsPerSecond)))): \(decimals(time, 3)) s"
+        // The narrower of the two links bounds the copy: name that one.
+        let bound = source.link.available < best.link.available ? ("the source's", source.link) : ("its", best.link)
+        let capacity = Double(bound.1.bitsPerSecond > 0 ? bound.1.bitsPerSecond : assumedBitsPerSecond)
+        let how = "\(bytes) bytes at \(format(bound.1.available)) left of \(bound.0) link (\(format(capacity))): \(decimals(time, 3)) s"
         let reason = "\(best.instance) on \(best.card): \(best.shards) shards (fewest \(fewest), within one of it), \(how)"
-        return Choice(instance: best.instance, card: best.card, networkBytes: network, seconds: time, reason: reason)
+        return Choice(instance: best.instance, card: best.card, networkBytes: bytes, seconds: time, reason: reason)
     }
 
     static func format(_ bitsPerSecond: Double) -> String {

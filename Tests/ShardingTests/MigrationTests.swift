@@ -32,6 +32,28 @@ import Testing
         }
     }
 
+    @Test func aFinalCopyThatNeverReachesTheFencedSequenceAborts() throws {
+        // No progress: the source's changes stop short of what it said at the fence.
+        var m = try Migration(shard: 1, source: "a", target: "b", epoch: 1)
+        _ = try m.handle(.targetPrepared)
+        _ = try m.handle(.snapshotCopied(upTo: 10))
+        _ = try m.handle(.changesApplied(upTo: 10, sourceAt: 10))
+        #expect(try m.handle(.fenced(sourceAt: 20)) == [.sendChanges(since: 10)])
+        #expect(try m.handle(.changesApplied(upTo: 15, sourceAt: 15)) == [.sendChanges(since: 15)], "progress: another round")
+        guard case .abort = try m.handle(.changesApplied(upTo: 15, sourceAt: 15)).first else { Issue.record("no progress must abort"); return }
+        #expect(m.phase == .aborted && m.failure?.contains("short of") == true)
+        // Progress every round, but never arriving: the round limit aborts.
+        var n = try Migration(shard: 1, source: "a", target: "b", epoch: 1)
+        _ = try n.handle(.targetPrepared)
+        _ = try n.handle(.snapshotCopied(upTo: 0))
+        _ = try n.handle(.changesApplied(upTo: 0, sourceAt: 0))
+        _ = try n.handle(.fenced(sourceAt: 100))
+        var last: [Migration.Action] = []
+        for round in 1...3 { last = try n.handle(.changesApplied(upTo: UInt64(round), sourceAt: UInt64(round))) }
+        guard case .abort = last.first else { Issue.record("the final-round limit must abort"); return }
+        #expect(!n.isCommitted)
+    }
+
     @Test func outOfOrderEventsAreRefusedAndChangeNothing() throws {
         var m = try Migration(shard: 1, source: "a", target: "b", epoch: 1)
         #expect(throws: MigrationError.self) { try m.handle(.committed) }

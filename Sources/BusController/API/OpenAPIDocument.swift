@@ -3715,7 +3715,7 @@ enum OpenAPIDocument {
   },
   "/v1/workloads/{name}/shards/{shard}/split": {
    "post": {
-    "description": "The lower part keeps the shard's id, the upper part `[at, upper]` gets the next unused id; both stay with the owner (migrate one afterwards). `at`: a key hash in hex inside the shard above its first hash; absent: the middle. Apps keep data by key hash, so nothing is copied and no request waits. 409 when it cannot (not sharded, no such shard, `at` outside, the shard is moving).",
+    "description": "The lower part keeps the shard's id, the upper part `[at, upper]` gets the highest id + 1; both stay with the owner (migrate one afterwards). `at`: a key hash in hex inside the shard above its first hash; absent: the middle. Apps keep data by key hash, so nothing is copied and no request waits. 409 when it cannot (not sharded, no such shard, `at` outside, the shard is moving).",
     "parameters": [
      {
       "in": "path",

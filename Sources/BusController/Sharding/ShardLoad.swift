@@ -54,8 +54,8 @@ public struct ShardLoad: Sendable {
 
     var horizonSteps: Int { Int((Self.horizonSeconds / Self.reportInterval).rounded()) }
 
-    /// One card's report at `time` (seconds). Rows of other cards' shards are not this card's to
-    /// report and are ignored, as are rows whose numbers make no sense.
+    /// One card's report at `time` (seconds); the caller passes only the rows the card may speak
+    /// for. A row without bytes (its app did not answer) updates the rate only.
     public mutating func ingest(_ stats: ShardProtocol.Stats, from card: CardID, at time: Double) {
         guard time.isFinite else { return }
         for row in stats.shards {
@@ -65,12 +65,12 @@ public struct ShardLoad: Sendable {
                 series[key] = Series(rateModel: ModelKind.ensemble.make(horizon: horizonSteps, quantile: Self.quantile), bytesModel: ModelKind.ensemble.make(horizon: horizonSteps, quantile: Self.quantile))
             }
             var s = series[key]!
-            s.bytes = row.bytes
+            if let bytes = row.bytes { s.bytes = bytes }
             if let last = s.last, last.instance == row.instance, last.card == card, row.requests >= last.requests, time - last.time >= 1 {
                 let rate = Double(row.requests - last.requests) / (time - last.time)
                 s.requestsPerSecond = rate
                 s.rateModel.observe(rate, at: time)
-                s.bytesModel.observe(Double(row.bytes), at: time)
+                if let bytes = row.bytes { s.bytesModel.observe(Double(bytes), at: time) }
                 s.observed += 1
                 s.last = (row.instance, card, row.requests, time)
             } else if s.last == nil || s.last!.instance != row.instance || s.last!.card != card || row.requests < s.last!.requests {

@@ -64,17 +64,23 @@ extension ShardService {
             let counts = Dictionary(map.shards.map { ($0.owner, 1) }, uniquingKeysWith: +)
             let (links, use) = state.withLock { ($0.links, $0.linkUse) }
             func link(_ card: CardID) -> TargetChoice.Link { TargetChoice.Link(bitsPerSecond: links[card] ?? 0, useBitsPerSecond: use[card] ?? 0) }
-            let candidates = running.filter { $0.key != current.owner }.map { TargetChoice.Candidate(instance: $0.key, card: $0.value.description, link: link($0.value), shards: counts[$0.key] ?? 0) }
+            // Never an instance on the owner's own card (see below).
+            let candidates = running.filter { $0.key != current.owner && $0.value != sourceCard }.map { TargetChoice.Candidate(instance: $0.key, card: $0.value.description, link: link($0.value), shards: counts[$0.key] ?? 0) }
             let stats = try? await node.command(to: sourceCard, name: ShardProtocol.stats, timeout: .seconds(2))
             let bytes = stats.flatMap { try? JSONDecoder().decode(ShardProtocol.Stats.self, from: Data($0.readableBytesView)) }?
-                .shards.first { $0.workload == workload && $0.shard == shard && $0.instance == current.owner }?.bytes ?? 0
+                .shards.first { $0.workload == workload && $0.shard == shard && $0.instance == current.owner }?.bytes ?? nil ?? 0
             guard let chosen = TargetChoice.choose(bytes: bytes, source: (sourceCard.description, link(sourceCard)), candidates: candidates) else {
-                throw MigrationRefused(message: "to: \(workload) has no other running instance to move shard \(shard) to")
+                throw MigrationRefused(message: "to: \(workload) has no running instance on another card than the owner's (\(sourceCard)) to move shard \(shard) to")
             }
             target = chosen.instance
             choice = chosen.reason
         }
         guard target != current.owner else { throw MigrationRefused(message: "to: shard \(shard) is already on \(target)") }
+        // A card's shard host keeps one state per shard (fence, copy, region): a source and a
+        // target on one card would share it.
+        if let here = running[current.owner], running[target] == here {
+            throw MigrationRefused(message: "to: \(target) runs on the owner's card \(here); a migration between two instances on one card is not supported (choose an instance on another card)")
+        }
         return (current.owner, target, choice)
     }
 
@@ -115,6 +121,7 @@ extension ShardService {
         var migration = try Migration(shard: shard, source: source, target: target, epoch: entry.map.epoch)
         var pending = migration.start()
         var fencedAt: ContinuousClock.Instant?
+        var targetLearns: Task<Void, Never>?
         guard let range = entry.map.shard(id: shard) else { throw MigrationRefused(message: "shard: \(workload) has no shard \(shard)") }
         var sourceStep = ShardProtocol.Step(workload: workload, shard: shard, instance: source, peer: targetCard, peerInstance: target)
         var targetStep = ShardProtocol.Step(workload: workload, shard: shard, instance: target, peer: sourceCard, peerInstance: source)
@@ -165,10 +172,13 @@ extension ShardService {
                     switch try await commitMap(workload, expecting: range, { map throws(ShardMapError) in try map.reassigning(shard, to: target) }) {
                     case .some(let next):
                         report.epoch = next.epoch
-                        // The new owner learns first, then the BMC routes to it: a request never
-                        // reaches a card that does not know it owns the shard.
-                        if let a = issuedAssignment(workload) { try? await send(a, to: targetCard) }
+                        // The BMC routes to the new owner at once; the new owner's card learns
+                        // while the source releases what it held. A request that reaches the
+                        // target before its map waits for it there (a newer epoch than it knows).
                         refreshTable()
+                        if let a = issuedAssignment(workload) {
+                            targetLearns = Task { try? await self.send(a, to: targetCard) }
+                        }
                         event = .committed
                     case .none:
                         event = .commitConflict
@@ -178,6 +188,7 @@ extension ShardService {
                     step.epoch = report.epoch
                     _ = try? await command(sourceCard, ShardProtocol.commit, step, timeout: .seconds(5))
                     if let fencedAt { report.pauseMilliseconds = millis(clock.now - fencedAt) }
+                    await targetLearns?.value
                     // Every router (every card) gets the new epoch before the source drops.
                     let linked = linkedCards()
                     if let a = issuedAssignment(workload) {

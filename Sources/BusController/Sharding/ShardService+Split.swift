@@ -4,8 +4,9 @@ import Sharding
 
 /// Splitting and merging shards: a change of ranges in the map, nothing else. Apps keep their
 /// data by key hash (the shard SDK's contract), and both halves of a split (both neighbours of
-/// a merge) belong to the same instance, so no data moves and no request waits: a card that
-/// routes with the older map reaches the same instance, which serves the key from the same data.
+/// a merge) belong to the same instance, so no data moves and no request waits: the owner's card
+/// gets the new map before the BMC routes by it, and a card that routes with the older map
+/// reaches the same instance, which serves the key from the same data.
 extension ShardService {
     /// What a split or a merge did.
     public struct RangeChange: Codable, Hashable, Sendable {
@@ -24,7 +25,7 @@ extension ShardService {
     }
 
     /// Splits shard `shard` of `workload` at hash `point` (nil: the middle of its range). The
-    /// lower part keeps the id; the upper part gets the next unused id; both stay with the
+    /// lower part keeps the id; the upper part gets the highest id + 1; both stay with the
     /// owner (move one afterwards with ``migrate(workload:shard:toCard:toInstance:)``).
     public func split(workload: String, shard: UInt32, at point: UInt64? = nil) async throws -> RangeChange {
         guard let map = try await maps()[workload]?.map else { throw MigrationRefused(message: "\(workload) is not a sharded workload (or has no replicas yet)") }
@@ -87,10 +88,13 @@ extension ShardService {
             throw MigrationRefused(message: error.message)
         }
         guard let next = written else { throw MigrationRefused(message: "shard \(expecting.id) of \(workload) changed while the \(kind) was being written; ask again") }
+        // The owner's card learns first, then the BMC routes by the new map: requests reach the
+        // owner with an epoch it knows (one it does not know would wait there for the map).
+        let placements = state.withLock { $0.placements }
+        if let card = placements[expecting.owner], let a = issuedAssignment(workload) { try? await send(a, to: card) }
         refreshTable()
         push(to: linkedCards(), only: workload)
         let tenant = workload.split(separator: "/").first.map(String.init)
-        let placements = state.withLock { $0.placements }
         let changed: [ShardMap.Shard]
         let other: UInt32
         if kind == "split" {

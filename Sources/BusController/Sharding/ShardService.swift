@@ -179,7 +179,10 @@ public final class ShardService: Sendable {
     /// A card's report of its shards' counts (``ShardProtocol/telemetry``), at wall-clock `time`.
     func ingest(_ stats: ShardProtocol.Stats, from card: CardID, at time: Double) {
         state.withLock { s in
-            s.load.ingest(stats, from: card, at: time)
+            // Only what the card may speak for: shards of instances the BMC placed on it.
+            let placements = s.placements
+            let own = ShardProtocol.Stats(shards: stats.shards.filter { placements[$0.instance] == card })
+            s.load.ingest(own, from: card, at: time)
             if let maps = s.maps, s.load.series.count > maps.values.reduce(0, { $0 + $1.map.shards.count }) {
                 // Shards that no longer exist (merged away, workload deleted).
                 s.load.keep(only: Set(maps.values.flatMap { m in m.map.shards.map { ShardLoad.Key(workload: m.map.workload, shard: $0.id) } }))
@@ -312,8 +315,8 @@ public final class ShardService: Sendable {
             // Without a previous read, the rate the cards' reports measured.
             if rate == nil { rate = load.series[ShardLoad.Key(workload: workload, shard: shard.id)]?.requestsPerSecond }
             return ShardRow(id: shard.id, lower: String(format: "%016llx", shard.lower), upper: String(format: "%016llx", shard.upper), share: shard.share,
-                            owner: shard.owner, card: placements[shard.owner], requests: s?.requests, requestsPerSecond: rate, bytes: s?.bytes,
-                            migrating: migrating.contains(shard.id), overLimit: limit.map { Int64(clamping: s?.bytes ?? 0) > $0 } ?? false,
+                            owner: shard.owner, card: placements[shard.owner], requests: s?.requests, requestsPerSecond: rate, bytes: s?.bytes ?? nil,
+                            migrating: migrating.contains(shard.id), overLimit: limit.map { Int64(clamping: (s?.bytes ?? nil) ?? 0) > $0 } ?? false,
                             forecastRequestsPerSecond: forecast?.requestsPerSecond, forecastBytes: forecast?.bytes)
         }
         return ShardsView(workload: workload, epoch: map.epoch, shards: rows)

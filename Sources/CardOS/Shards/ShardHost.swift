@@ -601,7 +601,7 @@ public final class ShardHost: Sendable {
             return sizes
         }
         return ShardProtocol.Stats(shards: owned.indices.map { i in
-            ShardProtocol.ShardStats(workload: owned[i].workload, shard: owned[i].range.id, instance: owned[i].instance, requests: owned[i].requests, bytes: sizes[i] ?? 0)
+            ShardProtocol.ShardStats(workload: owned[i].workload, shard: owned[i].range.id, instance: owned[i].instance, requests: owned[i].requests, bytes: sizes[i])
         })
     }
 
