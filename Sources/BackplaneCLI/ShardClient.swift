@@ -6,19 +6,29 @@ import Foundation
 import KeyValueApp
 import NIOCore
 import NIOPosix
+import Synchronization
 import X509
 
 /// A data client of the bus: a DCL link to the BMC (mutual TLS's server half: it checks the
 /// BMC's certificate against the bus CA, and shows an API token) over which it sends
-/// shard-routed requests. `backplane load` and `backplane gateway` use it.
+/// shard-routed requests. `backplane load` and `backplane gateway` use it. When the link
+/// closes (the BMC restarted), the next request links again (one attempt at a time, shared by
+/// every request waiting); a request that finds no link fails with `noRoute`, which callers
+/// that retry (`backplane load --retry`) retry.
 final class ShardClient: Sendable {
-    let node: DCLNode
+    /// The current link's node, and the attempt to link again under way, if any.
+    private let link: Mutex<(node: DCLNode, relinking: Task<Void, Never>?)>
+    /// Makes a new linked node (the same address, TLS and token as the first).
+    private let dial: @Sendable () async throws -> DCLNode
     /// `<tenant>/<name>`.
     let workload: String
     let timeout: Duration
 
-    private init(node: DCLNode, workload: String, timeout: Duration) {
-        self.node = node
+    var node: DCLNode { link.withLock { $0.node } }
+
+    private init(node: DCLNode, dial: @escaping @Sendable () async throws -> DCLNode, workload: String, timeout: Duration) {
+        self.link = Mutex((node, nil))
+        self.dial = dial
         self.workload = workload
         self.timeout = timeout
     }
@@ -34,22 +44,58 @@ final class ShardClient: Sendable {
         config.token = credential.token
         config.metadata = [CardProtocol.purposeKey: CardProtocol.dataPurpose]
         config.defaultRequestTimeout = timeout
-        let node = DCLNode(configuration: config, group: group)
-        do {
-            if url.hasPrefix("http://") {
-                try await node.connect(to: address)
-            } else {
-                guard let ca = try BMCOptions.resolveCA(ca: options.ca, environment: environment, loadConfig: ClientConfig.load) else {
-                    throw CLIError("no bus CA to check the BMC against: give --ca, $BACKPLANE_CA or \"ca\" in the client config", exitCode: 2)
-                }
-                try await node.connect(to: address, tls: try BusTLS.client(trusting: ca), serverHostname: BusCA.bmcServerName)
+        var ca: Certificate?
+        if !url.hasPrefix("http://") {
+            guard let found = try BMCOptions.resolveCA(ca: options.ca, environment: environment, loadConfig: ClientConfig.load) else {
+                throw CLIError("no bus CA to check the BMC against: give --ca, $BACKPLANE_CA or \"ca\" in the client config", exitCode: 2)
             }
+            ca = found
+        }
+        let dial: @Sendable () async throws -> DCLNode = { [config, ca] in
+            let node = DCLNode(configuration: config, group: group)
+            do {
+                if let ca {
+                    try await node.connect(to: address, tls: try BusTLS.client(trusting: ca), serverHostname: BusCA.bmcServerName)
+                } else {
+                    try await node.connect(to: address)
+                }
+            } catch {
+                await node.shutdown()
+                throw error
+            }
+            return node
+        }
+        let node: DCLNode
+        do {
+            node = try await dial()
         } catch let error as DCLError {
-            await node.shutdown()
             throw CLIError("cannot link to the bus at \(address): \(error.message)", exitCode: error.status == .unauthorized ? 3 : 1)
         }
         let key = workload.contains("/") ? workload : WorkloadSpec.key(tenant: tenant ?? WorkloadSpec.defaultTenant, name: workload)
-        return ShardClient(node: node, workload: key, timeout: timeout)
+        return ShardClient(node: node, dial: dial, workload: key, timeout: timeout)
+    }
+
+    /// The node to send on: the current one while it is linked; else the result of one attempt to
+    /// link again (shared by every caller that finds the link gone meanwhile).
+    private func linkedNode() async -> DCLNode {
+        let (node, attempt) = link.withLock { l -> (DCLNode, Task<Void, Never>?) in
+            if !l.node.connectedPeers.isEmpty { return (l.node, nil) }
+            if let running = l.relinking { return (l.node, running) }
+            let old = l.node
+            let task = Task { [self] in
+                guard let fresh = try? await dial() else { return }
+                link.withLock { $0.node = fresh }
+                await old.shutdown()
+            }
+            l.relinking = task
+            return (l.node, task)
+        }
+        guard let attempt else { return node }
+        await attempt.value
+        return link.withLock { l in
+            l.relinking = nil
+            return l.node
+        }
     }
 
     static func busAddress(_ bus: String?, apiURL: String) throws -> DCLAddress {
@@ -68,7 +114,7 @@ final class ShardClient: Sendable {
 
     /// One request to the key's shard owner (the app's own bytes in and out).
     func request(key: ByteBuffer, body: ByteBuffer) async throws -> ByteBuffer {
-        try await node.request(workload: workload, shardKey: key, endpoint: ShardProtocol.request, body: body, via: .bmc, timeout: timeout)
+        try await linkedNode().request(workload: workload, shardKey: key, endpoint: ShardProtocol.request, body: body, via: .bmc, timeout: timeout)
     }
 
     func get(_ key: ByteBuffer) async throws -> ByteBuffer? {
@@ -91,5 +137,11 @@ final class ShardClient: Sendable {
         return existed
     }
 
-    func close() async { await node.shutdown() }
+    func close() async {
+        let (node, attempt) = link.withLock { ($0.node, $0.relinking) }
+        attempt?.cancel()
+        await attempt?.value
+        await node.shutdown()
+        await self.node.shutdown()
+    }
 }
