@@ -72,7 +72,7 @@ let package = Package(
         // shard placement by load, and the migration protocol as a state machine.
         .target(name: "Sharding", exclude: ["README.md"]),
         // AWB: placement decisions over an immutable view of the bus (pure).
-        .target(name: "WorkloadBalancer", dependencies: ["BackplaneModel"], exclude: ["README.md"]),
+        .target(name: "WorkloadBalancer", dependencies: ["BackplaneModel", "Forecasting"], exclude: ["README.md"]),
         // Bus CA, card certificates and TLS contexts (swift-certificates, swift-crypto, NIOSSL).
         .target(name: "BusSecurity", dependencies: [
             "BackplaneModel",

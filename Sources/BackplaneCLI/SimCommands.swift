@@ -5,8 +5,8 @@ import WorkloadBalancer
 
 struct Sim: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Simulate placement on recorded traces with the real AWB (no second implementation).",
-        subcommands: [Openb.self, Replay.self]
+        abstract: "Simulate placement (the real AWB) and allocation policies on recorded traces.",
+        subcommands: [Openb.self, Replay.self, Allocate.self]
     )
 
     struct Openb: AsyncParsableCommand {
