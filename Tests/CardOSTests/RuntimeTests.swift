@@ -93,6 +93,39 @@ struct RuncRuntimeTests {
         }
     }
 
+    @Test("runc update changes a running container's CPU and memory limits in place: same PID, no restart; bad limits are refused and change nothing")
+    func resizeInPlace() async throws {
+        let runtime = try runtime()
+        try await watching(runtime) {
+            let exits = Exits()
+            let spec = ContainerSpec(id: "grow-0", image: "busybox", command: ["sleep", "1000"], resources: Resources(cpuMillis: 250, memoryBytes: 64 << 20))
+            let handle = try await runtime.start(spec, onExit: exits.handler)
+            func quota() throws -> String? {
+                guard !CgroupPaths.isV2 else { return nil }
+                return try String(contentsOfFile: "/sys/fs/cgroup/cpu\(handle.cgroupPath)/cpu.cfs_quota_us", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            }
+            try await runtime.resize("grow-0", incarnation: nil, to: Resources(cpuMillis: 1500, memoryBytes: 256 << 20))
+            #expect(CgroupPaths.memoryLimit(of: handle.cgroupPath) == 256 << 20)
+            if !CgroupPaths.isV2 { #expect(try quota() == "150000") }
+            #expect(kill(handle.pid, 0) == 0 && runtime.running().first { $0.id == "grow-0" }?.pid == handle.pid, "the same process goes on")
+            // Down again.
+            try await runtime.resize("grow-0", incarnation: handle.incarnation, to: Resources(cpuMillis: 100, memoryBytes: 32 << 20))
+            #expect(CgroupPaths.memoryLimit(of: handle.cgroupPath) == 32 << 20)
+            if !CgroupPaths.isV2 { #expect(try quota() == "10000") }
+            // Refused: out of range, unknown instance, wrong incarnation; nothing changed.
+            for bad in [Resources(cpuMillis: 0, memoryBytes: 64 << 20), Resources(cpuMillis: 100, memoryBytes: 1024), Resources(cpuMillis: -5, memoryBytes: -1)] {
+                await #expect(throws: RuntimeError.self) { try await runtime.resize("grow-0", incarnation: nil, to: bad) }
+            }
+            await #expect(throws: RuntimeError.self) { try await runtime.resize("nobody-0", incarnation: nil, to: Resources(cpuMillis: 100, memoryBytes: 64 << 20)) }
+            await #expect(throws: RuntimeError.self) { try await runtime.resize("grow-0", incarnation: handle.incarnation + 1, to: Resources(cpuMillis: 100, memoryBytes: 64 << 20)) }
+            #expect(CgroupPaths.memoryLimit(of: handle.cgroupPath) == 32 << 20)
+            #expect(kill(handle.pid, 0) == 0)
+            try await runtime.stop("grow-0", grace: .zero)
+            _ = await exits.next()
+            await runtime.shutdown()
+        }
+    }
+
     @Test("exit codes and output are captured")
     func exitCodeAndLogs() async throws {
         let runtime = try runtime()

@@ -120,6 +120,12 @@ public protocol ContainerRuntime: Sendable {
     /// Stopping an unknown id is not an error.
     func stop(_ id: String, incarnation: UInt64?, grace: Duration) async throws
 
+    /// Changes the CPU and memory limits of the instance's running container in place: the same
+    /// process goes on (the allocator's vertical resize). Throws when no container of it runs,
+    /// when the limits are out of range, or when the kernel refuses them (memory below what the
+    /// container uses and cannot reclaim); then nothing changed.
+    func resize(_ id: String, incarnation: UInt64?, to resources: Resources) async throws
+
     /// The containers this runtime supervises now.
     func running() -> [ContainerHandle]
 

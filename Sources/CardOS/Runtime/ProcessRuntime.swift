@@ -132,6 +132,10 @@ public final class ProcessRuntime: ContainerRuntime {
     }
 
     /// Runs the probe command on the host (this driver has no container to enter).
+    public func resize(_ id: String, incarnation: UInt64?, to resources: Resources) async throws {
+        throw RuntimeError("the process runtime cannot change a running instance's limits (rlimits are set at start); resizing in place needs runc")
+    }
+
     public func exec(_ handle: ContainerHandle, command: [String], timeout: Duration) async -> Bool {
         guard let first = command.first else { return false }
         let path = first.hasPrefix("/") ? first : "/usr/bin/env"

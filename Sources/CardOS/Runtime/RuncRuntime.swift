@@ -322,6 +322,33 @@ public final class RuncRuntime: ContainerRuntime {
         }
     }
 
+    public func resize(_ id: String, incarnation: UInt64?, to resources: Resources) async throws {
+        guard (1...Resources.maximum.cpuMillis).contains(resources.cpuMillis) else {
+            throw RuntimeError("cpu: \(resources.cpuMillis)m is out of range (1m to \(Resources.maximum.cpuMillis)m)")
+        }
+        guard (4 << 20...Resources.maximum.memoryBytes).contains(resources.memoryBytes) else {
+            throw RuntimeError("memory: \(resources.memoryBytes) bytes is out of range (4 MiB to \(Resources.maximum.memoryBytes))")
+        }
+        let entry = tracked.withLock { $0.values.first { $0.handle.id == id && (incarnation == nil || $0.handle.incarnation == incarnation) } }
+        guard let entry else { throw RuntimeError("no running container of instance \(id)\(incarnation.map { " incarnation \($0)" } ?? "") to resize") }
+        let memory = String(resources.memoryBytes)
+        var arguments = ["update",
+                         "--cpu-period", String(OCIConfig.cpuPeriod), "--cpu-quota", String(OCIConfig.cpuQuota(millis: resources.cpuMillis)),
+                         "--cpu-share", String(OCIConfig.cpuShares(millis: resources.cpuMillis)),
+                         "--memory", memory]
+        // cgroup v1: memory + swap may not be below memory; keep the container swap-free, as
+        // started (no swap limit was set, so it is the same as memory's after this).
+        if !CgroupPaths.isV2, FileManager.default.fileExists(atPath: "\(CgroupPaths.root)/memory\(entry.handle.cgroupPath)/memory.memsw.limit_in_bytes") {
+            arguments += ["--memory-swap", memory]
+        }
+        do {
+            _ = try await runc(arguments + [entry.handle.containerID])
+        } catch {
+            throw RuntimeError("runc update of \(entry.handle.containerID) to \(resources) failed: \(error)")
+        }
+        logger.info("resized in place", metadata: ["container": "\(entry.handle.containerID)", "to": "\(resources)"])
+    }
+
     /// Whether the container's exit has been handled within `limit` (its watcher forgot it).
     private func ended(_ cid: String, within limit: Duration) async -> Bool {
         let deadline = ContinuousClock.now + limit
