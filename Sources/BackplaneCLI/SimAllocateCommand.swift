@@ -41,6 +41,8 @@ extension Sim {
         @Option(help: "Steps observed before scoring.") var warmup = 288
         @Option(help: "backplane's scale-down stabilisation, seconds (it sizes down only to the highest recommendation of this window; 0: off).") var stabilisation = 3600.0
         @Option(help: "Use at most this many series (the first by name; 0: all).") var maxSeries = 0
+        @Option(help: "Cards of the simulated bus (0: one per 5 series). Each holds Σ of the series' peaks / cards of each resource.") var cards = 0
+        @Option(help: "Cost of one card-hour.") var cardCost = 1.0
         @Option(help: "Write the cost/unserved curves as an SVG plot here.") var svg: String?
         @Flag(help: "Print one JSON object.") var json = false
 
@@ -48,6 +50,8 @@ extension Sim {
             guard (0...1000).contains(delay) else { throw ValidationError("--delay: 0 to 1000 steps, got \(delay)") }
             guard (1...1_000_000).contains(warmup) else { throw ValidationError("--warmup: 1 to 1,000,000 steps, got \(warmup)") }
             guard stabilisation.isFinite, (0...30 * 86400).contains(stabilisation) else { throw ValidationError("--stabilisation: 0 to 2,592,000 seconds, got \(stabilisation)") }
+            guard (0...1_000_000).contains(cards) else { throw ValidationError("--cards: 0 (one per 5 series) to 1,000,000, got \(cards)") }
+            guard cardCost.isFinite, cardCost >= 0, cardCost <= 1e9 else { throw ValidationError("--card-cost: 0 to 1e9, got \(cardCost)") }
             guard maxSeries >= 0 else { throw ValidationError("--max-series: 0 (all) or more, got \(maxSeries)") }
             _ = try Self.parseHeadrooms(headroom)
             for p in policies where SizingSimulator.Policy(rawValue: p) == nil {
@@ -122,50 +126,99 @@ extension Sim {
             let started = Date()
             // Series in parallel (one task per core at a time); totals per policy, resource, headroom.
             typealias Totals = [String: [SizingSimulator.Outcome]]  // "policy/resource" → per headroom
-            let base = usage, warmup = self.warmup, names = files
-            let (totals, rows, skipped, units, scored) = try await withThrowingTaskGroup(of: (Totals, Int, Int, [String: String], Set<String>).self) { group in
-                var next = 0
-                var totals: Totals = [:], rows = 0, skipped = 0
+            typealias Sums = [String: [[Double]]]  // "policy/resource" → per headroom, Σ allocation per row
+            struct Part: Sendable {
+                var totals: [String: [SizingSimulator.Outcome]] = [:]
+                var sums: [String: [[Double]]] = [:]
+                var rows = 0, skipped = 0
                 var units: [String: String] = [:]
                 var scored = Set<String>()
+                var peaks: [String: Double] = [:]
+                var step: Double?
+            }
+            let base = usage, warmup = self.warmup, names = files
+            let (totals, sums, rows, skipped, units, scored, peaks, stepSeconds) = try await withThrowingTaskGroup(of: Part.self) { group in
+                var next = 0
+                var totals: Totals = [:], rows = 0, skipped = 0
+                var sums: Sums = [:]
+                var units: [String: String] = [:]
+                var scored = Set<String>()
+                var peaks: [String: Double] = [:]
+                var steps: [Double] = []
                 func add() {
                     let file = names[next]
                     next += 1
                     group.addTask { [settings, chosen, headrooms] in
                         let s = try Self.load(base + "/" + file)
-                        var t: Totals = [:]
+                        var part = Part(rows: s.times.count, skipped: s.skipped)
                         var local = settings
                         local.warmup = min(warmup, max(1, s.times.count / 4))
-                        var u: [String: String] = [:]
-                        var kinds = Set<String>()
+                        if s.times.count > 1 {
+                            let gaps = zip(s.times.dropFirst(), s.times).map { $0 - $1 }.sorted()
+                            part.step = gaps[gaps.count / 2]
+                        }
                         for (resource, values, unit) in [(SizingSimulator.Resource.cpu, s.cpu, s.cpuUnit), (.memory, s.memory, s.memoryUnit)] {
                             guard let values, values.count > 1 else { continue }
-                            u[resource.rawValue] = unit
-                            kinds.insert(resource.rawValue)
+                            part.units[resource.rawValue] = unit
+                            part.scored.insert(resource.rawValue)
+                            part.peaks[resource.rawValue] = values.max() ?? 0
                             for policy in chosen {
-                                t["\(policy.rawValue)/\(resource.rawValue)"] = SizingSimulator.run(policy, resource: resource, times: s.times, values: values, headrooms: headrooms, settings: local)
+                                let runs = SizingSimulator.runRecording(policy, resource: resource, times: s.times, values: values, headrooms: headrooms, settings: local, record: true)
+                                part.totals["\(policy.rawValue)/\(resource.rawValue)"] = runs.map(\.outcome)
+                                part.sums["\(policy.rawValue)/\(resource.rawValue)"] = runs.map { $0.allocations ?? [] }
                             }
                         }
-                        return (t, s.times.count, s.skipped, u, kinds)
+                        return part
                     }
                 }
-                for _ in 0..<min(2, files.count) { add() }
-                while let (t, r, k, u, kinds) = try await group.next() {
-                    for (key, outcomes) in t {
+                for _ in 0..<min(2, names.count) { add() }
+                while let part = try await group.next() {
+                    for (key, outcomes) in part.totals {
                         var sum = totals[key] ?? headrooms.map { _ in SizingSimulator.Outcome() }
                         for i in sum.indices { sum[i].add(outcomes[i]) }
                         totals[key] = sum
                     }
-                    rows += r
-                    skipped += k
-                    units.merge(u) { a, _ in a }
-                    scored.formUnion(kinds)
-                    if next < files.count { add() }
+                    for (key, perHeadroom) in part.sums {
+                        var acc = sums[key] ?? headrooms.map { _ in [Double]() }
+                        for (i, allocations) in perHeadroom.enumerated() {
+                            if acc[i].count < allocations.count { acc[i] += [Double](repeating: 0, count: allocations.count - acc[i].count) }
+                            for (t, a) in allocations.enumerated() { acc[i][t] += a }
+                        }
+                        sums[key] = acc
+                    }
+                    rows += part.rows
+                    skipped += part.skipped
+                    units.merge(part.units) { a, _ in a }
+                    scored.formUnion(part.scored)
+                    peaks.merge(part.peaks, uniquingKeysWith: +)
+                    if let step = part.step { steps.append(step) }
+                    if next < names.count { add() }
                 }
-                return (totals, rows, skipped, units, scored)
+                steps.sort()
+                return (totals, sums, rows, skipped, units, scored, peaks, steps.isEmpty ? 0 : steps[steps.count / 2])
+            }
+            // Cards: the allocations of every series, row by row, on `cards` identical cards.
+            let cardCount = cards > 0 ? cards : max(1, (files.count + 4) / 5)
+            var peaksByResource: [SizingSimulator.Resource: Double] = [:]
+            for (name, peak) in peaks { if let r = SizingSimulator.Resource(rawValue: name) { peaksByResource[r] = peak } }
+            let model = CardModel(count: cardCount, peaks: peaksByResource, costPerCardHour: cardCost)
+            var usages: [String: [CardModel.Usage]] = [:]  // policy → per headroom
+            for policy in chosen {
+                usages[policy.rawValue] = headrooms.indices.map { i in
+                    var byResource: [SizingSimulator.Resource: [Double]] = [:]
+                    for r in peaksByResource.keys { if let s = sums["\(policy.rawValue)/\(r.rawValue)"]?[i] { byResource[r] = s } }
+                    return model.usage(byResource, stepSeconds: stepSeconds)
+                }
             }
             let seconds = Date().timeIntervalSince(started)
-            let report = Self.report(totals: totals, policies: chosen, headrooms: headrooms, resources: scored.sorted())
+            var report = Self.report(totals: totals, policies: chosen, headrooms: headrooms, resources: scored.sorted())
+            report["cards"] = [
+                "count": cardCount, "cost_per_card_hour": cardCost, "step_seconds": stepSeconds,
+                "capacity": Dictionary(uniqueKeysWithValues: model.capacity.map { ($0.key.rawValue, Self.round6($0.value)) }),
+                "by_policy": usages.mapValues { list in zip(headrooms, list).map { h, u in
+                    ["headroom": h, "card_hours": Self.round6(u.cardHours), "cost": Self.round6(u.cost), "steps_short": u.stepsShort, "peak_cards": u.peakCards] as [String: Any]
+                } },
+            ] as [String: Any]
             if let svg {
                 try Self.plot(totals: totals, policies: chosen, headrooms: headrooms, resources: scored.sorted(), title: (usage as NSString).lastPathComponent)
                     .write(toFile: svg, atomically: true, encoding: .utf8)
@@ -180,7 +233,13 @@ extension Sim {
                 print(String(decoding: data, as: UTF8.self))
                 return
             }
-            print("\(files.count) series, \(rows) rows (\(skipped) skipped) from \(usage); delay \(delay) steps, warm-up \(warmup) steps; \(String(format: "%.1f", seconds)) s")
+            print("\(files.count) series, \(rows) rows (\(skipped) skipped) from \(usage); delay \(delay) steps, warm-up \(warmup) steps; \(cardCount) cards; \(String(format: "%.1f", seconds)) s")
+            let one = headrooms.firstIndex(of: 1) ?? headrooms.count / 2
+            print("\ncards at headroom 1 (rows of \(Int(stepSeconds)) s; fluid packing on \(cardCount) cards of Σ peaks / \(cardCount)):")
+            print(table(["POLICY", "CARD-HOURS", "COST", "PEAK CARDS", "ROWS SHORT OF CARDS"], chosen.compactMap { p in
+                guard let u = usages[p.rawValue]?[one] else { return nil }
+                return [p.rawValue, String(format: "%.1f", u.cardHours), String(format: "%.1f", u.cost), "\(u.peakCards)", "\(u.stepsShort)"]
+            }))
             for resource in scored.sorted() {
                 print("\n\(resource) (\(units[resource] ?? "?")), headroom 1:")
                 print(table(["POLICY", "UNSERVED", "BREACHES", "PROVISIONED (unit-h)", "RESIZES"], chosen.compactMap { p in

@@ -72,4 +72,21 @@ struct SizingSimulatorTests {
         }
         #expect(S.run(.backplane, resource: .cpu, times: [1], values: [1], headrooms: [1]) == [S.Outcome()], "one row: nothing to score")
     }
+
+    @Test("cards: capacity is Σ peaks / cards; each row needs the fluid bound over resources; rows needing more than the bus are counted")
+    func cards() {
+        let model = CardModel(count: 2, peaks: [.cpu: 10, .memory: 100], costPerCardHour: 3)
+        #expect(model.capacity[.cpu] == 5 && model.capacity[.memory] == 50)
+        // Row 0: cpu 4 (0.8 card), memory 60 (1.2 cards) → 2 cards. Row 1: nothing yet → 0.
+        // Row 2: cpu 11 (2.2) → 3 cards, over the bus's 2.
+        let u = model.usage([.cpu: [4, 0, 11], .memory: [60, 0, 10]], stepSeconds: 1800)
+        #expect(u.cardHours == (2 + 3) * 0.5 && u.cost == 7.5 && u.peakCards == 3 && u.stepsShort == 1)
+        #expect(CardModel(count: 0, peaks: [.cpu: 1]).count == 1, "at least one card")
+        #expect(model.usage([:], stepSeconds: 300) == CardModel.Usage())
+        // Recorded allocations match the scored provisioned total.
+        let times = (0..<6).map { Double($0) * 10 }
+        let runs = S.runRecording(.staticPeak, resource: .cpu, times: times, values: [2, 3, 1, 1, 1, 1], headrooms: [1], settings: Self.settings(warmup: 2), record: true)
+        #expect(runs[0].allocations == [0, 0, 3, 3, 3, 3])
+        #expect(runs[0].outcome.provisioned == 3 * 10 * 4)
+    }
 }

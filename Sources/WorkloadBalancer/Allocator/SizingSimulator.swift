@@ -10,7 +10,8 @@ import Forecasting
 ///   (throttled);
 /// - **breaches** = steps whose demand exceeded the allocation — for memory, an OOM kill;
 /// - **provisioned** = Σ allocation × step length — what the allocation costs;
-/// - **resizes** = allocation changes of more than 1 %.
+/// - **resizes** = allocation changes of more than 1 %;
+/// - **cards** (``CardModel``): the cards the allocations of every series need, step by step.
 ///
 /// Every policy has one headroom knob (its allocation × `headroom`), so policies can be
 /// compared at equal provisioned cost by sweeping it.
@@ -133,13 +134,23 @@ public enum SizingSimulator {
 
     /// Scores one policy on one series for each headroom.
     public static func run(_ policy: Policy, resource: Resource, times: [Double], values: [Double], headrooms: [Double], settings: Settings = Settings()) -> [Outcome] {
-        let n = min(times.count, values.count)
-        guard n > 1 else { return headrooms.map { _ in Outcome() } }
-        let r = recommendations(policy, resource: resource, times: Array(times.prefix(n)), values: Array(values.prefix(n)), settings: settings)
-        return headrooms.map { h in score(policy, r, times: times, values: values, n: n, headroom: h, settings: settings) }
+        runRecording(policy, resource: resource, times: times, values: values, headrooms: headrooms, settings: settings, record: false).map(\.outcome)
     }
 
-    static func score(_ policy: Policy, _ r: Recommendations, times: [Double], values: [Double], n: Int, headroom h: Double, settings: Settings) -> Outcome {
+    /// As ``run(_:resource:times:values:headrooms:settings:)``, and with `record` the allocation
+    /// in force at every step (0 before scoring starts), per headroom.
+    public static func runRecording(_ policy: Policy, resource: Resource, times: [Double], values: [Double], headrooms: [Double], settings: Settings = Settings(), record: Bool) -> [(outcome: Outcome, allocations: [Double]?)] {
+        let n = min(times.count, values.count)
+        guard n > 1 else { return headrooms.map { _ in (Outcome(), record ? [Double](repeating: 0, count: n) : nil) } }
+        let r = recommendations(policy, resource: resource, times: Array(times.prefix(n)), values: Array(values.prefix(n)), settings: settings)
+        return headrooms.map { h in
+            var allocations: [Double]? = record ? [Double](repeating: 0, count: n) : nil
+            let o = score(policy, r, times: times, values: values, n: n, headroom: h, settings: settings) { t, a in allocations?[t] = a }
+            return (o, allocations)
+        }
+    }
+
+    static func score(_ policy: Policy, _ r: Recommendations, times: [Double], values: [Double], n: Int, headroom h: Double, settings: Settings, step: (Int, Double) -> Void = { _, _ in }) -> Outcome {
         var o = Outcome()
         let start = min(max(1, settings.warmup), n - 1)
         // The allocation in force at step t was decided after step t − 1 − delay.
@@ -181,6 +192,7 @@ public enum SizingSimulator {
             o.unserved += max(demand - allocation, 0)
             if demand > allocation * (1 + 1e-9) { o.breaches += 1 }
             o.provisioned += allocation * seconds
+            step(t, allocation)
             o.steps += 1
         }
         return o
@@ -188,4 +200,51 @@ public enum SizingSimulator {
 
     @inline(__always)
     static func clean(_ x: Double) -> Double { x.isFinite && x > 0 ? x : 0 }
+}
+
+/// Cards for the simulator: `count` identical cards whose capacity, per resource, is the sum of
+/// every series' peak demand divided by `count` (so the bus holds every workload at its peak at
+/// once). At each step (the series aligned by row), the cards needed are the fluid lower bound
+/// ceil(max over resources of Σ allocations / capacity), as many as a perfect packer would use;
+/// steps needing more than `count` are card requests. Pure.
+public struct CardModel: Hashable, Sendable {
+    public var count: Int
+    public var capacity: [SizingSimulator.Resource: Double]
+    public var costPerCardHour: Double
+
+    public init(count: Int, peaks: [SizingSimulator.Resource: Double], costPerCardHour: Double = 1) {
+        self.count = max(1, count)
+        self.capacity = peaks.mapValues { $0 / Double(max(1, count)) }
+        self.costPerCardHour = costPerCardHour
+    }
+
+    public struct Usage: Hashable, Sendable, Codable {
+        public var cardHours = 0.0
+        public var cost = 0.0
+        /// Steps that needed more cards than the bus has.
+        public var stepsShort = 0
+        /// The most cards any step needed.
+        public var peakCards = 0
+    }
+
+    /// `allocations[resource][t]`: Σ over series of the allocation at row t; `stepSeconds`: the
+    /// length of a row.
+    public func usage(_ allocations: [SizingSimulator.Resource: [Double]], stepSeconds: Double) -> Usage {
+        var u = Usage()
+        let steps = allocations.values.map(\.count).max() ?? 0
+        for t in 0..<steps {
+            var need = 0.0
+            for (resource, sums) in allocations where t < sums.count {
+                guard let c = capacity[resource], c > 0 else { continue }
+                need = max(need, sums[t] / c)
+            }
+            guard need > 0 else { continue }
+            let cards = Int(min(need.rounded(.up), 1e9))
+            u.peakCards = max(u.peakCards, cards)
+            if cards > count { u.stepsShort += 1 }
+            u.cardHours += Double(cards) * stepSeconds / 3600
+        }
+        u.cost = u.cardHours * costPerCardHour
+        return u
+    }
 }
