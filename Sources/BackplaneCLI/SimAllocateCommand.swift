@@ -79,6 +79,8 @@ extension Sim {
         }
 
         static func load(_ path: String) throws -> Series {
+            let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.int64Value ?? 0
+            guard size <= 1 << 30 else { throw ValidationError("\(path): \(size) bytes; a series file may be at most 1 GiB") }
             guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
                 throw ValidationError("\(path): not readable as UTF-8 text")
             }
