@@ -927,78 +927,7 @@ enum OpenAPIDocument {
      },
      "shards": {
       "items": {
-       "properties": {
-        "bytes": {
-         "type": [
-          "integer",
-          "null"
-         ]
-        },
-        "card": {
-         "type": [
-          "string",
-          "null"
-         ]
-        },
-        "forecastBytes": {
-         "description": "the largest size expected over the next 5 minutes (p99)",
-         "type": [
-          "number",
-          "null"
-         ]
-        },
-        "forecastRequestsPerSecond": {
-         "description": "the highest request rate expected over the next 5 minutes (p99), from the cards' reports every 10 s; null until three rates were measured",
-         "type": [
-          "number",
-          "null"
-         ]
-        },
-        "id": {
-         "type": "integer"
-        },
-        "lower": {
-         "description": "first hash, 16 hex digits",
-         "type": "string"
-        },
-        "migrating": {
-         "type": "boolean"
-        },
-        "overLimit": {
-         "type": "boolean"
-        },
-        "owner": {
-         "type": "string"
-        },
-        "requests": {
-         "type": [
-          "integer",
-          "null"
-         ]
-        },
-        "requestsPerSecond": {
-         "type": [
-          "number",
-          "null"
-         ]
-        },
-        "share": {
-         "type": "number"
-        },
-        "upper": {
-         "type": "string"
-        }
-       },
-       "required": [
-        "id",
-        "lower",
-        "upper",
-        "share",
-        "owner",
-        "migrating",
-        "overLimit"
-       ],
-       "type": "object"
+       "$ref": "#/components/schemas/ShardRow"
       },
       "type": "array"
      },
@@ -1034,6 +963,80 @@ enum OpenAPIDocument {
     },
     "type": "object"
    },
+   "ShardRow": {
+    "properties": {
+     "bytes": {
+      "type": [
+       "integer",
+       "null"
+      ]
+     },
+     "card": {
+      "type": [
+       "string",
+       "null"
+      ]
+     },
+     "forecastBytes": {
+      "description": "the largest size expected over the next 5 minutes (p99)",
+      "type": [
+       "number",
+       "null"
+      ]
+     },
+     "forecastRequestsPerSecond": {
+      "description": "the highest request rate expected over the next 5 minutes (p99), from the cards' reports every 10 s; null until three rates were measured",
+      "type": [
+       "number",
+       "null"
+      ]
+     },
+     "id": {
+      "type": "integer"
+     },
+     "lower": {
+      "description": "first hash, 16 hex digits",
+      "type": "string"
+     },
+     "migrating": {
+      "type": "boolean"
+     },
+     "overLimit": {
+      "type": "boolean"
+     },
+     "owner": {
+      "type": "string"
+     },
+     "requests": {
+      "type": [
+       "integer",
+       "null"
+      ]
+     },
+     "requestsPerSecond": {
+      "type": [
+       "number",
+       "null"
+      ]
+     },
+     "share": {
+      "type": "number"
+     },
+     "upper": {
+      "type": "string"
+     }
+    },
+    "required": [
+     "id",
+     "lower",
+     "upper",
+     "share",
+     "owner",
+     "migrating",
+     "overLimit"
+    ],
+    "type": "object"
+   },
    "ShardsView": {
     "properties": {
      "epoch": {
@@ -1042,78 +1045,7 @@ enum OpenAPIDocument {
      },
      "shards": {
       "items": {
-       "properties": {
-        "bytes": {
-         "type": [
-          "integer",
-          "null"
-         ]
-        },
-        "card": {
-         "type": [
-          "string",
-          "null"
-         ]
-        },
-        "forecastBytes": {
-         "description": "the largest size expected over the next 5 minutes (p99)",
-         "type": [
-          "number",
-          "null"
-         ]
-        },
-        "forecastRequestsPerSecond": {
-         "description": "the highest request rate expected over the next 5 minutes (p99), from the cards' reports every 10 s; null until three rates were measured",
-         "type": [
-          "number",
-          "null"
-         ]
-        },
-        "id": {
-         "type": "integer"
-        },
-        "lower": {
-         "description": "first hash, 16 hex digits",
-         "type": "string"
-        },
-        "migrating": {
-         "type": "boolean"
-        },
-        "overLimit": {
-         "type": "boolean"
-        },
-        "owner": {
-         "type": "string"
-        },
-        "requests": {
-         "type": [
-          "integer",
-          "null"
-         ]
-        },
-        "requestsPerSecond": {
-         "type": [
-          "number",
-          "null"
-         ]
-        },
-        "share": {
-         "type": "number"
-        },
-        "upper": {
-         "type": "string"
-        }
-       },
-       "required": [
-        "id",
-        "lower",
-        "upper",
-        "share",
-        "owner",
-        "migrating",
-        "overLimit"
-       ],
-       "type": "object"
+       "$ref": "#/components/schemas/ShardRow"
       },
       "type": "array"
      },

@@ -169,7 +169,7 @@ public final class ShardService: Sendable {
                 let before = last.bytes[card] ?? (0, 0)
                 let received = now.received >= before.received ? now.received - before.received : now.received
                 let sent = now.sent >= before.sent ? now.sent - before.sent : now.sent
-                use[card] = Int64(clamping: Int((Double(max(received, sent)) * 8 / seconds).rounded(.down).clamped(to: 0...9e15)))
+                use[card] = Int64(min(9e15, max(0, (Double(max(received, sent)) * 8 / seconds).rounded(.down))))
             }
             s.linkUse = use
             s.linkSample = (now, bytes)
@@ -321,8 +321,4 @@ public final class ShardService: Sendable {
         }
         return ShardsView(workload: workload, epoch: map.epoch, shards: rows)
     }
-}
-
-extension Double {
-    func clamped(to range: ClosedRange<Double>) -> Double { Swift.min(Swift.max(self, range.lowerBound), range.upperBound) }
 }
