@@ -16,7 +16,7 @@ public struct Backplane: AsyncParsableCommand {
 
         Exit codes: 0 ok, 1 the request failed (e.g. not found, invalid spec), 2 bad usage, 3 BMC unreachable.
         """,
-        subcommands: [Up.self, Leftovers.self, Image.self, BMCCommand.self, CardCommand.self, Deploy.self, Delete.self, Scale.self, Cards.self, Drain.self, Workloads.self, Instances.self, Logs.self, Events.self, Top.self, Explain.self, Forecast.self, QuotaCommand.self, Audit.self, TokenCommand.self, Sim.self, Shards.self, Migrate.self, Split.self, Merge.self, Load.self, Gateway.self]
+        subcommands: [Up.self, Leftovers.self, Image.self, BMCCommand.self, CardCommand.self, Deploy.self, Delete.self, Scale.self, Cards.self, Drain.self, Workloads.self, Instances.self, Logs.self, Events.self, Top.self, Explain.self, Plan.self, Forecast.self, QuotaCommand.self, Audit.self, TokenCommand.self, Sim.self, Shards.self, Migrate.self, Split.self, Merge.self, Load.self, Gateway.self]
     )
     public init() {}
 }

@@ -9,7 +9,8 @@ struct Explain: AsyncParsableCommand {
         Runs the BMC's AWB on the bus as it is now, without committing anything, for the workload's \
         first pending instance (or, when none is pending, for one more replica): how many cards each \
         filter refused, the verdict per class of identical cards, and the best-scoring cards with \
-        each scorer's contribution.
+        each scorer's contribution; then the Resource Allocator's view of it (its forecasts and what \
+        the next plan would resize, scale or move; see `backplane plan`).
         """
     )
     @Argument(help: "The workload name.") var name: String
@@ -35,6 +36,16 @@ struct Explain: AsyncParsableCommand {
                 print(table(["CARD", "NAME", "SCORE", "BREAKDOWN"], e.top.map { t in
                     ["\(t.card)", t.name, String(format: "%.3f", t.score), t.breakdown.sorted { $0.key < $1.key }.map { "\($0.key) \(String(format: "%.3f", $0.value))" }.joined(separator: ", ")]
                 }))
+            }
+            if let a = e.allocator {
+                print("\nALLOCATOR (vertical: \(a.vertical)\(a.autoscale.map { "; autoscale \($0.min)–\($0.max) at \($0.target)% of requested CPU" } ?? ""))")
+                if let f = a.forecast {
+                    print("  cpu now \(cores(f.usageCPUMillicores)), p99 next 5 min \(f.shortCPUMillicores.map(cores) ?? "-"), next hour \(f.longCPUMillicores.map(cores) ?? "-"); memory now \(mib(f.usageMemoryBytes)), next 5 min \(f.shortMemoryBytes.map(mib) ?? "-") (\(f.observedPoints) points seen)")
+                }
+                for z in a.resizes { print("  \(z.applied ? "resize" : "hold") \(z.instance): \(z.reason)\(z.held.map { " — \($0)" } ?? "")") }
+                if let s = a.scale { print("  replicas \(s.from) → \(s.to): \(s.reason)") }
+                for m in a.moves { print("  move \(m.instance) \(m.from) → \(m.to) (planned only): \(m.reason)") }
+                if a.resizes.isEmpty && a.scale == nil && a.moves.isEmpty { print("  nothing to change now") }
             }
         }
     }

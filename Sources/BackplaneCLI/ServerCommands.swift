@@ -28,9 +28,24 @@ struct BMCCommand: AsyncParsableCommand {
     @Option(name: .customLong("heartbeat-ms"), help: ArgumentHelp("How often cards heartbeat, in milliseconds.", discussion: "The BMC tells every card in each lease grant. Feeds the phi-accrual failure detector (suspect at phi 8).")) var heartbeatMs = 200
     @Option(name: .customLong("lease-ms"), help: ArgumentHelp("How long one heartbeat lets a card keep its instances running without hearing from the BMC, in milliseconds.", discussion: "When it lapses the card's shims fence (kill) its instances; the BMC re-places them only after lease + fence margin. At least 3 heartbeats.")) var leaseMs = 2000
     @Option(name: .customLong("fence-margin-ms"), help: ArgumentHelp("Extra wait after a lease lapses before re-placing, in milliseconds.", discussion: "Covers the shims' 50 ms poll, the kill, and clock-rate drift between hosts.")) var fenceMarginMs = 300
+    @Option(name: .customLong("allocator-interval"), help: ArgumentHelp("Seconds between the Resource Allocator's plans; 0 turns it off.", discussion: "Each plan resizes instances of `vertical: auto` workloads in place, sets the replicas of `autoscale:` workloads from the forecast, and reports planned moves, idle cards and card requests as events. `backplane plan` shows the next plan whether or not it is on.")) var allocatorInterval = 10
+    @Option(name: .customLong("allocator-churn"), help: ArgumentHelp("At most this many resizes per plan.", discussion: "The churn budget: growing instances go first (higher priority first), then the largest savings.")) var allocatorChurn = 10
+    @Option(name: .customLong("allocator-cooldown"), help: ArgumentHelp("Seconds after a resize before the allocator shrinks that instance again.", discussion: "Growing is never held back. Kubernetes' HPA waits 300 s before scaling down, too.")) var allocatorCooldown = 300
+    @Option(name: .customLong("allocator-floor-horizon"), help: ArgumentHelp("The forecast horizon a shrink never goes under: 1m, 5m or 1h.", discussion: "A shrink goes no lower than the p99 forecast over this horizon, so a limit is not taken away just before the demand it will need comes back. Shorter horizons shrink sooner and save more, at more risk.")) var allocatorFloorHorizon = "1h"
+    @Option(help: ArgumentHelp("An executable the allocator runs to add or release machines.", discussion: "Run without a shell, at most 60 s, its output in the event allocator.provisioner: `PATH request COUNT CPU_MILLICORES MEMORY_BYTES` when the plan first asks for cards (and when the count changes), `PATH release CARD_ID NAME` for a card idle (running nothing, nothing waiting) for 60 s. `backplane up --max-cards` does the same for local cards without it.")) var provisioner: String?
     @Flag(help: ArgumentHelp("Plain TCP for DCL and plain HTTP for the API.", discussion: InsecureMode.help)) var insecure = false
 
+    static let floorHorizons = ["1m": 60, "5m": 300, "1h": 3600]
+
     func validate() throws {
+        if let provisioner {
+            guard provisioner.hasPrefix("/") else { throw ValidationError("--provisioner must be an absolute path to an executable, got '\(provisioner.prefix(80))'") }
+            guard FileManager.default.isExecutableFile(atPath: provisioner) else { throw ValidationError("--provisioner \(provisioner.prefix(200)): not an executable file") }
+        }
+        guard (0...86_400).contains(allocatorCooldown) else { throw ValidationError("--allocator-cooldown must be 0 to 86400 seconds, got \(allocatorCooldown)") }
+        guard Self.floorHorizons[allocatorFloorHorizon] != nil else { throw ValidationError("--allocator-floor-horizon must be one of 1m, 5m, 1h, got '\(allocatorFloorHorizon.prefix(40))'") }
+        guard (0...86_400).contains(allocatorInterval) else { throw ValidationError("--allocator-interval must be 0 (off) to 86400 seconds, got \(allocatorInterval)") }
+        guard (0...10_000).contains(allocatorChurn) else { throw ValidationError("--allocator-churn must be 0 to 10000, got \(allocatorChurn)") }
         if token != nil { throw ValidationError(JoinToken.notOnArgv) }
         guard (20...60_000).contains(heartbeatMs) else { throw ValidationError("--heartbeat-ms must be 20 to 60000, got \(heartbeatMs)") }
         guard leaseMs >= 3 * heartbeatMs, leaseMs <= 3_600_000 else { throw ValidationError("--lease-ms must be at least 3 heartbeats (\(3 * heartbeatMs)) and at most 3600000, got \(leaseMs)") }
@@ -51,6 +66,11 @@ struct BMCCommand: AsyncParsableCommand {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
         var configuration = BusManagementController.Configuration(listen: .tcp(host: dclHost, port: dclPort), token: token)
         configuration.health = CardHealth.Configuration(heartbeatInterval: .milliseconds(heartbeatMs), lease: .milliseconds(leaseMs), fenceMargin: .milliseconds(fenceMarginMs))
+        configuration.allocator.interval = allocatorInterval == 0 ? nil : .seconds(allocatorInterval)
+        configuration.allocator.settings.vertical.churn = allocatorChurn
+        configuration.allocator.settings.vertical.cooldown = Double(allocatorCooldown)
+        configuration.allocator.longHorizon = WorkloadSeries.Horizon(seconds: Self.floorHorizons[allocatorFloorHorizon]!)
+        configuration.allocator.provisioner = provisioner
         let tokens = TokenStore(store: store)
         configuration.authenticateClient = { (try? await tokens.dataClientTenant($0)) ?? nil }
         var apiTLS: TLSConfiguration?

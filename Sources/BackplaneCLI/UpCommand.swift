@@ -27,6 +27,10 @@ struct Up: AsyncParsableCommand {
         """
     )
     @Option(help: "How many cards.") var cards = 3
+    @Option(name: .customLong("max-cards"), help: ArgumentHelp("Start extra cards, up to this many in all, when the allocator asks for more; stop them when idle.", discussion: "Every 10 s `up` reads the allocator's plan (`backplane plan`): when what waits for room fits on no card it starts as many extra cards (card-N, same shape) as the plan's card request says; an extra card the plan reports idle for 60 s is drained and stopped. Default: --cards (no extra cards).")) var maxCards: Int?
+    @Option(name: .customLong("allocator-interval"), help: ArgumentHelp("Seconds between the allocator's plans (passed to the BMC); 0 turns it off.")) var allocatorInterval = 10
+    @Option(name: .customLong("allocator-cooldown"), help: ArgumentHelp("Seconds after a resize before a shrink (passed to the BMC).")) var allocatorCooldown = 300
+    @Option(name: .customLong("allocator-floor-horizon"), help: ArgumentHelp("The forecast horizon a shrink never goes under: 1m, 5m or 1h (passed to the BMC).")) var allocatorFloorHorizon = "1h"
     @Option(help: "State directory for the bus (store, logs, card state).") var state = ".backplane"
     @Option(help: "API port; cards use the next port for DCL.") var port = 7070
     @Option(help: "CPU each card offers.") var cardCPU = "1000m"
@@ -39,6 +43,10 @@ struct Up: AsyncParsableCommand {
 
     func validate() throws {
         guard (1...64).contains(cards) else { throw ValidationError("--cards must be 1 to 64") }
+        if let maxCards, !(cards...64).contains(maxCards) { throw ValidationError("--max-cards must be --cards (\(cards)) to 64, got \(maxCards)") }
+        guard (0...86_400).contains(allocatorInterval) else { throw ValidationError("--allocator-interval must be 0 (off) to 86400 seconds, got \(allocatorInterval)") }
+        guard (0...86_400).contains(allocatorCooldown) else { throw ValidationError("--allocator-cooldown must be 0 to 86400 seconds, got \(allocatorCooldown)") }
+        guard BMCCommand.floorHorizons[allocatorFloorHorizon] != nil else { throw ValidationError("--allocator-floor-horizon must be one of 1m, 5m, 1h, got '\(allocatorFloorHorizon.prefix(40))'") }
         guard (1...65534).contains(port) else { throw ValidationError("--port must be 1 to 65534") }
     }
 
@@ -69,25 +77,30 @@ struct Up: AsyncParsableCommand {
         if let ca { cardEnvironment["BACKPLANE_CA_FINGERPRINT"] = ca.fingerprint }
         let logger = Logger(label: "backplane.up")
         let cardNames = (0..<cards).map { "card-\($0)" }
+        let extraNames = (cards..<(maxCards ?? cards)).map { "card-\($0)" }
         let (cards, timeout, cardCPU, cardMemory, runtime, cardGPUs, port) = (self.cards, self.timeout, self.cardCPU, self.cardMemory, self.runtime, self.cardGPUs, self.port)
 
         let bmc = SupervisedChild(
             name: "bmc", executable: exe,
-            arguments: ["bmc", "--state", state + "/bmc", "--api-port", "\(port)", "--dcl-port", "\(port + 1)"] + insecureFlag,
+            arguments: ["bmc", "--state", state + "/bmc", "--api-port", "\(port)", "--dcl-port", "\(port + 1)", "--allocator-interval", "\(allocatorInterval)",
+                        "--allocator-cooldown", "\(allocatorCooldown)", "--allocator-floor-horizon", allocatorFloorHorizon] + insecureFlag,
             environment: [JoinToken.environmentVariable: token],
             log: state + "/bmc.log", stoppingMessage: "stopping the BMC...", logger: logger
         )
-        let cardChildren = cardNames.map { name in
+        let imageStore = self.imageStore
+        let cardEnv = cardEnvironment
+        let makeCard = { @Sendable (name: String) in
             SupervisedChild(
                 name: name, executable: exe,
                 arguments: [
                     "card", "--bmc", "127.0.0.1:\(port + 1)", "--state", state + "/" + name, "--name", name,
                     "--cpu", cardCPU, "--memory", cardMemory, "--runtime", runtime, "--gpus", cardGPUs, "--image-store", imageStore,
                 ] + insecureFlag,
-                environment: cardEnvironment,
+                environment: cardEnv,
                 log: state + "/\(name).log", stoppingMessage: nil, logger: logger
             )
         }
+        let cardChildren = cardNames.map(makeCard)
         let cardSet = CardSupervisors(cards: cardChildren) {
             try await Self.waitFor("the BMC API at \(api)", seconds: timeout, log: state + "/bmc.log") { (try? await adminClient()?.request("GET", "v1/cards")) != nil }
         }
@@ -101,7 +114,7 @@ struct Up: AsyncParsableCommand {
                 line.contains("runtime runc") ? "runc" : line.contains("runtime process") ? "process (no isolation)" : nil
             })
             say("""
-            Backplane is up: 1 BMC and \(cards) card(s) on loopback (runtime: \(kinds.sorted().joined(separator: ", "))).
+            Backplane is up: 1 BMC and \(cards) card(s) on loopback (runtime: \(kinds.sorted().joined(separator: ", ")))\(extraNames.isEmpty ? "" : "; up to \(extraNames.count) more on the allocator's request").
               API:    \(api)   (OpenAPI at \(api)/v1/openapi.json)
               state:  \(state)   (logs: bmc.log, card-N.log)
               client: \(config)   (the API URL and the bus-admin token, mode 0600)
@@ -116,7 +129,12 @@ struct Up: AsyncParsableCommand {
         }
 
         // Shutdown runs in reverse order: readiness, then every card in parallel, then the BMC.
-        let services: [any Service] = [bmc, cardSet, readiness]
+        var services: [any Service] = [bmc, cardSet, readiness]
+        if !extraNames.isEmpty {
+            services.append(ExtraCards(names: extraNames, makeChild: makeCard, client: adminClient) {
+                try await Self.waitFor("the BMC API at \(api)", seconds: timeout, log: state + "/bmc.log") { (try? await adminClient()?.request("GET", "v1/cards")) != nil }
+            })
+        }
         let configurations = services.map { service in
             ServiceGroupConfiguration.ServiceConfiguration(service: service, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup)
         }
@@ -131,9 +149,9 @@ struct Up: AsyncParsableCommand {
 
         // The truth from the host, whatever the processes said.
         let host = HostLeftovers()
-        let leftovers = await host.scan(stateDirectory: state, cardNames: cardNames)
+        let leftovers = await host.scan(stateDirectory: state, cardNames: cardNames + extraNames)
         if !leftovers.isEmpty {
-            let remaining = await host.clean(leftovers, stateDirectory: state, cardNames: cardNames)
+            let remaining = await host.clean(leftovers, stateDirectory: state, cardNames: cardNames + extraNames)
             var report = "bus stopped, but the cards left \(leftovers.count) thing(s) on the host:\n" + HostLeftovers.describe(leftovers)
             report += remaining.isEmpty ? "\nall of them are removed now." : "\ncould not remove \(remaining.count) of them:\n" + HostLeftovers.describe(remaining)
             throw CLIError(report, exitCode: 1)
@@ -434,4 +452,124 @@ private final class PidfdWatch: @unchecked Sendable {  // DispatchSource is thre
         }
         if started { source.cancel() }
     }
+}
+
+// MARK: - Extra cards on demand (`up --max-cards`)
+
+/// When `up --max-cards` starts and stops extra local cards (pure; the caller gives the time):
+/// as many as the allocator's card request asks for, up to the maximum; an extra card that the
+/// allocator has reported idle (running nothing, nothing waiting) for `idleFor` is stopped, the
+/// newest first — as Cluster Autoscaler's scale-down-unneeded-time. A card started less than
+/// `idleFor` ago is never stopped (it may not have been placed on yet).
+struct ExtraCardPolicy: Sendable, Equatable {
+    var maximum: Int
+    var idleFor: Double = 60
+    /// Extra cards running: name → start time (seconds).
+    private(set) var running: [String: Double] = [:]
+    /// Extra cards seen idle: name → since when.
+    private(set) var idleSince: [String: Double] = [:]
+    /// Names to use, in order.
+    let names: [String]
+
+    init(names: [String], idleFor: Double = 60) {
+        self.names = names
+        self.maximum = names.count
+        self.idleFor = idleFor
+    }
+
+    /// One look at the plan: the cards to start and the cards to stop now.
+    mutating func decide(requested: Int, idle: Set<String>, now: Double) -> (start: [String], stop: [String]) {
+        for name in running.keys {
+            if idle.contains(name) { idleSince[name] = idleSince[name] ?? now } else { idleSince[name] = nil }
+        }
+        var start: [String] = []
+        if requested > 0 {
+            for name in names where running[name] == nil && start.count < requested { start.append(name) }
+            for name in start { running[name] = now }
+            return (start, [])
+        }
+        let stop = running.keys.filter { name in
+            guard let since = idleSince[name], now - since >= idleFor, now - running[name]! >= idleFor else { return false }
+            return true
+        }.sorted { (running[$0]!, $0) > (running[$1]!, $1) }
+        for name in stop {
+            running[name] = nil
+            idleSince[name] = nil
+        }
+        return ([], stop)
+    }
+}
+
+/// Starts extra cards when the allocator asks for more and stops the idle ones
+/// (``ExtraCardPolicy``), looking at `GET /v1/plan` every `interval`.
+struct ExtraCards: Service {
+    let names: [String]
+    let makeChild: @Sendable (String) -> SupervisedChild
+    let client: @Sendable () -> BMCClient?
+    /// Returns once the BMC answers.
+    let bmcReady: @Sendable () async throws -> Void
+    var interval: Duration = .seconds(10)
+    var idleFor: Double = 60
+
+    func run() async throws {
+        do {
+            try await cancelWhenGracefulShutdown(bmcReady)
+        } catch is CancellationError {
+            return
+        }
+        let stops = LockedStops()
+        await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
+                var policy = ExtraCardPolicy(names: names, idleFor: idleFor)
+                let origin = ContinuousClock.now
+                while !Task.isShuttingDownGracefully && !Task.isCancelled {
+                    do { try await Task.sleep(for: interval) } catch { break }
+                    guard let client = client(), let plan = try? await client.get("v1/plan", as: AllocatorService.Report.self) else { continue }
+                    let cards = (try? await client.get("v1/cards", as: [APIServer.CardStatus].self)) ?? []
+                    let byID = Dictionary(cards.map { ($0.id, $0.name) }, uniquingKeysWith: { a, _ in a })
+                    let idle = Set(plan.idleCards.compactMap { byID[$0.card] ?? $0.name })
+                    let elapsed = ContinuousClock.now - origin
+                    let now = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+                    let (start, stop) = policy.decide(requested: plan.cardRequest?.count ?? 0, idle: idle, now: now)
+                    for name in start {
+                        say("up: starting \(name): the allocator asks for \(plan.cardRequest?.count ?? 0) more card(s) (\(plan.cardRequest?.reason ?? ""))")
+                        let child = makeChild(name)
+                        let stopped = stops.add(name)
+                        group.addTask {
+                            // The first to end (the stop signal, or the child at shutdown) ends
+                            // both: cancelling the child stops its process (SIGTERM, then SIGKILL).
+                            await withTaskGroup(of: Void.self) { inner in
+                                inner.addTask { try? await child.run() }
+                                inner.addTask { for await _ in stopped {} }
+                                _ = await inner.next()
+                                inner.cancelAll()
+                            }
+                        }
+                    }
+                    for name in stop {
+                        if let card = cards.first(where: { $0.name == name }) {
+                            _ = try? await client.request("POST", "v1/cards/\(card.id)/drain")
+                        }
+                        say("up: stopping \(name): idle for \(Int(idleFor)) s (the allocator reports it runs nothing and nothing waits)")
+                        stops.stop(name)
+                    }
+                }
+                stops.stopAll()
+            }
+        } onGracefulShutdown: {
+            stops.stopAll()
+        }
+    }
+}
+
+/// The stop signal of each extra card.
+final class LockedStops: Sendable {
+    private let box = Mutex<[String: AsyncStream<Void>.Continuation]>([:])
+    func add(_ name: String) -> AsyncStream<Void> {
+        let (stream, continuation) = AsyncStream<Void>.makeStream()
+        box.withLock { $0[name] = continuation }
+        return stream
+    }
+    func stop(_ name: String) { box.withLock { $0.removeValue(forKey: name) }?.finish() }
+    func stopAll() { for c in box.withLock({ state in defer { state = [:] }; return Array(state.values) }) { c.finish() } }
 }

@@ -3,6 +3,9 @@
 public enum CardProtocol {
     public static let startInstance = "instance.start"
     public static let stopInstance = "instance.stop"
+    /// BMC → card: change a running instance's CPU and memory limits in place (body
+    /// ``ResizeInstance``, empty reply). Refused by a runtime that cannot (the process driver).
+    public static let resizeInstance = "instance.resize"
     public static let instanceExited = "instance.exited"
     /// Body: the instance id (UTF-8). Reply: the tail of its stdout and stderr, interleaved by
     /// stream (stdout first), at most 64 KiB.
@@ -154,6 +157,18 @@ public enum CardProtocol {
             self.id = id
             self.incarnation = incarnation
             self.graceMilliseconds = graceMilliseconds
+        }
+    }
+
+    public struct ResizeInstance: Codable, Hashable, Sendable {
+        public var id: String
+        public var incarnation: UInt64
+        /// The new limits (CPU and memory are applied; the rest stay as started).
+        public var resources: Resources
+        public init(id: String, incarnation: UInt64, resources: Resources) {
+            self.id = id
+            self.incarnation = incarnation
+            self.resources = resources
         }
     }
 

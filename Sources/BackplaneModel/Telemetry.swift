@@ -23,6 +23,11 @@ public struct UsagePoint: Codable, Hashable, Sendable {
     /// Network bytes received + sent per second; nil when the instance shares the host's
     /// network namespace (its traffic cannot be told apart from the host's).
     public var networkBytesPerSecond: Double?
+    /// Share of the interval's CFS periods in which the CPU limit throttled it (0–1); nil
+    /// without a CPU controller (the process driver).
+    public var cpuThrottledFraction: Double?
+    /// Seconds per second it waited throttled (cgroup `cpu.stat` throttled time over the interval).
+    public var cpuThrottledSeconds: Double?
 
     public init(instance: String, workload: String, time: Double, seconds: Double, cpuMillicores: Double, memoryBytes: Double, memoryMaxBytes: Double, memoryPeakBytes: Double? = nil, ioBytesPerSecond: Double? = nil, pids: Int? = nil, networkBytesPerSecond: Double? = nil) {
         self.instance = instance

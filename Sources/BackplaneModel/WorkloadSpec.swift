@@ -33,6 +33,10 @@ public struct WorkloadSpec: Hashable, Sendable, Codable {
     public var readiness: Probe?
     /// A sharded workload: its replicas own the shards of its key space between them.
     public var shards: ShardSpec?
+    /// Whether the allocator resizes its instances in place (nil: `recommend`).
+    public var vertical: VerticalMode?
+    /// Replicas the allocator sets from the forecast (nil: `replicas` as given).
+    public var autoscale: Autoscale?
 
     public static let defaultTenant = "default"
     public static let defaultPriority = 500
@@ -103,11 +107,29 @@ public struct WorkloadSpec: Hashable, Sendable, Codable {
         public var restart: String?
         public var probes: ProbesDocument?
         public var shards: ShardsDocument?
+        public var vertical: String?
+        public var autoscale: AutoscaleDocument?
         /// Fields that could not be read: wrong types, unknown fields (see the type's comment).
         public var problems: [SpecError] = []
 
         enum CodingKeys: String, CodingKey, CaseIterable {
-            case name, tenant, priority, image, command, env, resources, replicas, restart, probes, shards
+            case name, tenant, priority, image, command, env, resources, replicas, restart, probes, shards, vertical, autoscale
+        }
+
+        /// `autoscale: {min: 1, max: 10, target: 70}`.
+        public struct AutoscaleDocument: Hashable, Sendable, Decodable {
+            public var min: Int?
+            public var max: Int?
+            public var target: Int?
+            public var problems: [SpecError] = []
+            enum CodingKeys: String, CodingKey, CaseIterable { case min, max, target }
+            public init(from decoder: any Decoder) throws {
+                var reader = try FieldReader<CodingKeys>(decoder, prefix: "autoscale.")
+                min = reader.read(.min, Int.self, expected: "a whole number of replicas from 0 to 1000")
+                max = reader.read(.max, Int.self, expected: "a whole number of replicas from 1 to 1000")
+                target = reader.read(.target, Int.self, expected: "a whole percentage from 10 to 100 (of the requested CPU)")
+                problems = reader.problems
+            }
         }
 
         /// `shards: {count: N, max_shard_bytes: 64Mi}`.
@@ -212,6 +234,22 @@ public struct WorkloadSpec: Hashable, Sendable, Codable {
                     reader.fail(.shards, expected: "a map with count and optionally max_shard_bytes")
                 }
             }
+            // YAML 1.1 reads a bare `off` as false: that is what anyone writing it means. Only
+            // in YAML (a JSON `false` is refused, as the API's schema says).
+            let yaml = decoder.userInfo[TypedScalars.key] != nil
+            if yaml, reader.container.contains(.vertical), (try? reader.container.decode(String.self, forKey: .vertical))?.lowercased() == "off" {
+                vertical = VerticalMode.off.rawValue
+            } else {
+                vertical = reader.text(.vertical, expected: "one of \(VerticalMode.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            if reader.holdsValue(.autoscale) {
+                do {
+                    autoscale = try reader.container.decode(AutoscaleDocument.self, forKey: .autoscale)
+                    reader.problems += autoscale?.problems ?? []
+                } catch {
+                    reader.fail(.autoscale, expected: "a map with min, max and target")
+                }
+            }
             if reader.holdsValue(.probes) {
                 do {
                     probes = try reader.container.decode(ProbesDocument.self, forKey: .probes)
@@ -277,6 +315,17 @@ public struct WorkloadSpec: Hashable, Sendable, Codable {
             }
             if let count = shards.count { spec.shards = ShardSpec(count: count, maxShardBytes: limit) }
         }
+        if let text = d.vertical {
+            if let mode = VerticalMode(rawValue: text) { spec.vertical = mode } else {
+                fail("vertical", "'\(Quantity.excerpt(text))' is not one of \(VerticalMode.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+        }
+        if let a = d.autoscale {
+            if a.max == nil && unread("autoscale.max") { fail("autoscale.max", "is required: the most replicas the allocator may run, e.g. 10") }
+            // A min above max is read as max: JSON Schema cannot say min ≤ max, and the API's
+            // document is its whole contract (a schema-valid spec is accepted).
+            if let max = a.max { spec.autoscale = Autoscale(min: Swift.min(a.min ?? 1, max), max: max, target: a.target ?? Autoscale.defaultTarget) }
+        }
         // Value rules, for the fields that were read and parsed (one message per field).
         let reported = Set(errors.map(\.field))
         let rules = spec.problems.filter { e in
@@ -325,7 +374,15 @@ public struct WorkloadSpec: Hashable, Sendable, Codable {
             if !ShardSpec.countRange.contains(shards.count) { fail("shards.count", "is \(shards.count); must be \(ShardSpec.countRange.lowerBound) to \(ShardSpec.countRange.upperBound)") }
             if let limit = shards.maxShardBytes, limit < 1 << 20 { fail("shards.max_shard_bytes", "is \(limit) bytes; at least 1Mi") }
         }
-        let (total, overflow) = resources.multipliedReportingOverflow(by: Int64(clamping: replicas))
+        if let a = autoscale {
+            if !Self.replicaRange.contains(a.min) { fail("autoscale.min", "is \(a.min); must be 0 to 1000") }
+            if !(1...1000).contains(a.max) { fail("autoscale.max", "is \(a.max); must be 1 to 1000") } else if Self.replicaRange.contains(a.min), a.min > a.max {
+                fail("autoscale.min", "is \(a.min), more than autoscale.max (\(a.max))")
+            }
+            if !Autoscale.targetRange.contains(a.target) { fail("autoscale.target", "is \(a.target)%; must be \(Autoscale.targetRange.lowerBound) to \(Autoscale.targetRange.upperBound) (percent of the requested CPU)") }
+            if shards != nil { fail("autoscale", "is not for sharded workloads: their replicas own shards (split and migrate them instead)") }
+        }
+        let (total, overflow) = resources.multipliedReportingOverflow(by: Int64(clamping: autoscale.map { Swift.max(replicas, $0.max) } ?? replicas))
         if overflow || !total.dimensions(outside: .maximumTotal).isEmpty, errors.isEmpty {
             fail("resources", "× \(replicas) replicas exceeds what one workload may ask for in all (\(Resources.maximumTotal))")
         }
@@ -380,6 +437,30 @@ public struct WorkloadSpec: Hashable, Sendable, Codable {
     static func isEnvName(_ key: String) -> Bool {
         guard let first = key.unicodeScalars.first, !("0"..."9").contains(first), key.utf8.count <= 255 else { return false }
         return key.unicodeScalars.allSatisfy { $0 == "_" || ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) }
+    }
+}
+
+/// Whether the allocator changes a workload's instances' CPU and memory limits in place
+/// (`runc update`), as Kubernetes' VPA update modes: `auto` applies, `recommend` only shows the
+/// recommendation (`backplane plan`), `off` leaves the workload out.
+public enum VerticalMode: String, Hashable, Sendable, Codable, CaseIterable {
+    case auto, recommend, off
+}
+
+/// Replicas set by the allocator from the workload's CPU forecast (Kubernetes' HPA, but on the
+/// forecast): as many as keep the forecast at `target` percent of the replicas' requested CPU,
+/// between `min` and `max`.
+public struct Autoscale: Hashable, Sendable, Codable {
+    public var min: Int
+    public var max: Int
+    /// Percent of each replica's requested CPU the forecast should use.
+    public var target: Int
+    public static let defaultTarget = 70
+    public static let targetRange = 10...100
+    public init(min: Int, max: Int, target: Int = Autoscale.defaultTarget) {
+        self.min = min
+        self.max = max
+        self.target = target
     }
 }
 

@@ -45,6 +45,8 @@ public final class BusManagementController: Service, Sendable {
         public var authenticateClient: (@Sendable (String) async -> String?)?
         /// How fast a shard migration copies its snapshot, bytes a second (nil: unpaced).
         public var migrationCopyRate: UInt64?
+        /// The Resource Allocator (interval, guardrails, horizons).
+        public var allocator = AllocatorService.Configuration()
         public init(listen: DCLAddress, token: String) {
             self.listen = listen
             self.token = token
@@ -62,12 +64,20 @@ public final class BusManagementController: Service, Sendable {
         /// No answer (timeout, or the link closed first): the card may run it (see ``sendStart``).
         case startUnanswered(id: String, incarnation: UInt64, card: CardID, message: String)
         case stopped(id: String, incarnation: UInt64)
+        /// The allocator's interval: plan and carry out.
+        case allocate
+        /// A card made (or refused) an in-place resize the allocator asked for.
+        case resized(VerticalPlanner.Resize, incarnation: UInt64, outcome: ResizeOutcome)
     }
 
     /// Commands the loop sends after handling an event.
     enum Action: Sendable {
         /// A copy the BMC did not ask for (unknown, stale or placed elsewhere): stop it.
         case stopStray(CardProtocol.RunningInstance, card: CardID)
+        /// An in-place resize the allocator decided (its room is reserved in the record).
+        case resize(VerticalPlanner.Resize, incarnation: UInt64)
+        /// The provisioner hook: executable and arguments.
+        case provision(String, [String])
     }
 
     public let configuration: Configuration
@@ -77,17 +87,17 @@ public final class BusManagementController: Service, Sendable {
     public let monitor: Monitor
     let reconciler: Reconciler
     private let events: AsyncStream<Event>
-    private let sink: AsyncStream<Event>.Continuation
+    let sink: AsyncStream<Event>.Continuation
     /// Instance ids with a start or stop command on its way.
     /// `<id>.<incarnation>` of each command on its way (per incarnation: a new incarnation's
     /// start never waits for an old one's command to a dead card to time out).
-    private let inFlight = Mutex<Set<String>>([])
+    let inFlight = Mutex<Set<String>>([])
     /// Starts sent and not answered, by `<id>.<incarnation>` (see ``Event/startUnanswered``).
     private let unanswered = Mutex<[String: Int]>([:])
     /// After this many unanswered starts on a linked card, the instance is stopped there (a
     /// confirmed stop, or the lease lapsing, frees it) and placed again with backoff.
     static let maximumUnansweredStarts = 3
-    private static func flight(_ id: String, _ incarnation: UInt64) -> String { "\(id).\(incarnation)" }
+    static func flight(_ id: String, _ incarnation: UInt64) -> String { "\(id).\(incarnation)" }
     /// Hello metadata between admission and the link's establishment.
     /// Recent things that happened on the bus, newest last (at most 1,000).
     let recentEvents: LockedBox<[BusEvent]>
@@ -97,6 +107,8 @@ public final class BusManagementController: Service, Sendable {
     let clients = LockedBox<[CardID: String]>([:])
     /// Shard maps, routing and the Migration Engine.
     public let shards: ShardService
+    /// The Resource Allocator's memory (resize times, replica recommendations) and settings.
+    public let allocator: AllocatorService
     private let joining = LockedBox<[CardID: (name: String, capacity: Resources, inventory: Inventory?, gpus: [String])]>([:])
     /// Liveness and leases of every card (pure; the heartbeat handler and the health ticker
     /// feed it, the loop persists its transitions).
@@ -115,6 +127,7 @@ public final class BusManagementController: Service, Sendable {
         self.monitor = monitor
         self.registry = Registry(store: store)
         self.reconciler = reconciler
+        self.allocator = AllocatorService(configuration: configuration.allocator)
         (events, sink) = AsyncStream.makeStream()
         let health = LockedBox(CardHealth(configuration: configuration.health))
         self.health = health
@@ -345,6 +358,14 @@ public final class BusManagementController: Service, Sendable {
                 }
             }
             tasks.addTask { try await self.monitorLoop() }
+            if let interval = self.configuration.allocator.interval, interval > .zero {
+                tasks.addTask {
+                    while !Task.isCancelled {
+                        try await Task.sleep(for: interval)
+                        self.sink.yield(.allocate)
+                    }
+                }
+            }
             tasks.addTask {
                 while !Task.isCancelled {
                     try await Task.sleep(for: self.configuration.healthTick)
@@ -360,6 +381,10 @@ public final class BusManagementController: Service, Sendable {
                         switch action {
                         case .stopStray(let running, let card):
                             tasks.addTask { await self.sendStop(running.id, incarnation: running.incarnation, to: card, confirm: false) }
+                        case .resize(let resize, let incarnation):
+                            tasks.addTask { await self.sendResize(resize, incarnation: incarnation) }
+                        case .provision(let executable, let arguments):
+                            tasks.addTask { await self.runProvisioner(executable, arguments) }
                         }
                     }
                     try await reconcile(tasks: &tasks)
@@ -539,6 +564,10 @@ public final class BusManagementController: Service, Sendable {
                 r.instance.exitReason = "its card answered none of \(attempts) starts"
                 return true
             }
+        case .allocate:
+            return try await allocate()
+        case .resized(let resize, let incarnation, let outcome):
+            try await finishResize(resize, incarnation: incarnation, outcome: outcome)
         case .stopped(let id, let incarnation):
             inFlight.withLock { _ = $0.remove(Self.flight(id, incarnation)) }
             try await updateInstance(id) { r in
@@ -620,7 +649,7 @@ public final class BusManagementController: Service, Sendable {
     }
 
     /// Read-modify-write of one instance with compare-and-swap, retried on conflict.
-    private func updateInstance(_ id: String, _ change: (inout InstanceRecord) -> Bool) async throws {
+    func updateInstance(_ id: String, _ change: (inout InstanceRecord) -> Bool) async throws {
         for _ in 0..<10 {
             guard var r = try await registry.instance(id) else { return }
             guard change(&r) else { return }

@@ -358,6 +358,13 @@ public final class CardAgent: Service, Sendable {
             try await runtime.stop(stop.id, incarnation: stop.incarnation, grace: .milliseconds(max(0, min(stop.graceMilliseconds, 600_000))))
             return ByteBuffer()
         })
+        node.onRequest(CardProtocol.resizeInstance, async: { d in
+            try Self.fromBMC(d)
+            let resize = try JSONDecoder().decode(CardProtocol.ResizeInstance.self, from: Data(d.body.readableBytesView))
+            guard ContainerID.isValidInstanceID(resize.id) else { throw RuntimeError("'\(resize.id.prefix(80))' is not an instance id") }
+            try await runtime.resize(resize.id, incarnation: resize.incarnation, to: resize.resources)
+            return ByteBuffer()
+        })
         shardHost.attach(to: node)
         self.node.withLock { $0 = node }
         return (node, links)

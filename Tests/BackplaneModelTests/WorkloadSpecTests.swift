@@ -49,6 +49,17 @@ struct WorkloadSpecTests {
         (#"{"name":"w","image":"busybox","command":["x"],"resources":{"cpu":"1","memory":"1Mi"},"shards":{"count":4,"max_shard_bytes":"1k"}}"#, "shards.max_shard_bytes"),
         (#"{"name":"w","image":"busybox","command":["x"],"resources":{"cpu":"1","memory":"1Mi"},"shards":{"count":4,"split_at":1}}"#, "shards.split_at"),
         (#"{"name":"w","image":"busybox","command":["x"],"resources":{"cpu":"1","memory":"1Mi"},"shards":8}"#, "shards"),
+        (#"{"name":"w","image":"busybox","command":["x"],"resources":{"cpu":"1","memory":"1Mi"},"vertical":"sometimes"}"#, "vertical"),
+        (#"{"name":"w","image":"busybox","command":["x"],"resources":{"cpu":"1","memory":"1Mi"},"vertical":3}"#, "vertical"),
+        (#"{"name":"w","image":"busybox","command":["x"],"resources":{"cpu":"1","memory":"1Mi"},"vertical":false}"#, "vertical"),
+        (#"{"name":"w","image":"busybox","command":["x"],"resources":{"cpu":"1","memory":"1Mi"},"autoscale":{"min":1}}"#, "autoscale.max"),
+        (#"{"name":"w","image":"busybox","command":["x"],"resources":{"cpu":"1","memory":"1Mi"},"autoscale":{"max":0}}"#, "autoscale.max"),
+        (#"{"name":"w","image":"busybox","command":["x"],"resources":{"cpu":"1","memory":"1Mi"},"autoscale":{"max":4,"target":5}}"#, "autoscale.target"),
+        (#"{"name":"w","image":"busybox","command":["x"],"resources":{"cpu":"1","memory":"1Mi"},"autoscale":{"max":4,"target":101}}"#, "autoscale.target"),
+        (#"{"name":"w","image":"busybox","command":["x"],"resources":{"cpu":"1","memory":"1Mi"},"autoscale":{"max":4,"step":1}}"#, "autoscale.step"),
+        (#"{"name":"w","image":"busybox","command":["x"],"resources":{"cpu":"1","memory":"1Mi"},"autoscale":7}"#, "autoscale"),
+        (#"{"name":"w","image":"busybox","command":["x"],"resources":{"cpu":"1","memory":"1Mi"},"autoscale":{"max":4},"shards":{"count":4}}"#, "autoscale"),
+        (#"{"name":"w","image":"busybox","command":["x"],"resources":{"cpu":"1","memory":"1Mi"},"autoscale":{"max":99999999999}}"#, "autoscale.max"),
     ])
     func badField(json: String, field: String) {
         do {
@@ -67,6 +78,17 @@ struct WorkloadSpecTests {
         // A stored record from before sharding decodes without the field.
         let old = try JSONEncoder().encode(WorkloadSpec(name: "w", image: "busybox", command: ["x"], resources: Resources(cpuMillis: 1000, memoryBytes: 1 << 20)))
         #expect(try JSONDecoder().decode(WorkloadSpec.self, from: old).shards == nil)
+    }
+
+    @Test("the allocator's fields: vertical (default recommend; a bare YAML off is tested with the API) and autoscale (min 1 and target 70 by default)")
+    func allocatorFields() throws {
+        let spec = try WorkloadSpec.fromJSON(Data(#"{"name":"w","image":"busybox","command":["x"],"resources":{"cpu":"1","memory":"1Mi"},"vertical":"auto","autoscale":{"max":6}}"#.utf8))
+        #expect(spec.vertical == .auto && spec.autoscale == Autoscale(min: 1, max: 6, target: 70))
+        // min above max: read as max (the API's schema cannot say min ≤ max, and a schema-valid spec is accepted).
+        #expect(try WorkloadSpec.fromJSON(Data(#"{"name":"w","image":"busybox","command":["x"],"resources":{"cpu":"1","memory":"1Mi"},"autoscale":{"min":5,"max":2}}"#.utf8)).autoscale == Autoscale(min: 2, max: 2))
+        let old = try JSONEncoder().encode(WorkloadSpec(name: "w", image: "busybox", command: ["x"], resources: Resources(cpuMillis: 1000, memoryBytes: 1 << 20)))
+        let decoded = try JSONDecoder().decode(WorkloadSpec.self, from: old)
+        #expect(decoded.vertical == nil && decoded.autoscale == nil, "a record from before the allocator")
     }
 
     @Test("GPUs: whole devices, a share of one device, and allowed models")

@@ -37,6 +37,34 @@ struct APITests {
         }
     }
 
+    @Test("the allocator's plan: a spec's vertical and autoscale (a bare YAML off is off), and a card request for what waits for room")
+    func plan() async throws {
+        try await withAPI { client, bmc in
+            try await bmc.registry.putCard(Card(id: CardID(0x1_000000), name: "small", state: .ready, capacity: Resources(cpuMillis: 1000, memoryBytes: 1 << 30)))
+            let yaml = "name: db\nimage: busybox\ncommand: sleep 1000\nresources:\n  cpu: 800m\n  memory: 64Mi\nreplicas: 3\nvertical: off\n"
+            try await client.execute(uri: "/v1/workloads", method: .post, headers: [.contentType: "application/yaml"], body: ByteBuffer(string: yaml)) { response in
+                #expect(response.status == .created)
+            }
+            #expect(try await bmc.registry.workload(tenant: "default", name: "db")?.vertical == .off)
+            let bad = "name: api\nimage: busybox\ncommand: sleep 1000\nresources: {cpu: 100m, memory: 16Mi}\nautoscale: {min: 3, max: 2, target: 5}\n"
+            try await client.execute(uri: "/v1/workloads", method: .post, headers: [.contentType: "application/yaml"], body: ByteBuffer(string: bad)) { response in
+                #expect(response.status == .badRequest)
+                let e = try error(response)
+                #expect(e.details.keys.contains("autoscale.target"), "\(e)")
+            }
+            let state = try await bmc.registry.read()
+            #expect(try await bmc.registry.apply(bmc.reconciler.reconcile(state.snapshot, now: BusManagementController.wallClock()), readAt: state))
+            try await client.execute(uri: "/v1/plan", method: .get) { response in
+                #expect(response.status == .ok)
+                let plan = try JSONDecoder().decode(AllocatorService.Report.self, from: Data(response.body.readableBytesView))
+                // One 800m replica fits the 1-core card; two wait: two more cards of its shape.
+                #expect(plan.cardRequest?.count == 2 && plan.cardRequest?.shape == Resources(cpuMillis: 1000, memoryBytes: 1 << 30), "\(plan)")
+                #expect(plan.forecasts.map(\.workload) == ["default/db"] && plan.resizes.isEmpty && plan.idleCards.isEmpty)
+            }
+            try await client.execute(uri: "/v1/plan?tenant=BAD_", method: .get) { response in #expect(response.status == .badRequest) }
+        }
+    }
+
     @Test("YAML deploy, status with the pending reason, scale, delete")
     func lifecycle() async throws {
         try await withAPI { client, bmc in

@@ -54,12 +54,42 @@ struct VerticalPlannerTests {
         let plan = P.plan([high, low, idle], cards: cards, now: 0)
         let byID = Dictionary(uniqueKeysWithValues: plan.map { ($0.instance, $0) })
         #expect(byID["high-0"]?.applied == true && byID["high-0"]?.to.cpuMillis == 2300)
-        #expect(byID["low-0"]?.applied == false && byID["low-0"]?.held?.contains("full") == true)
+        // The lower priority grows only into what is left (1.88 − 1.3 = 0.58), and says so.
+        #expect(byID["low-0"]?.applied == true && byID["low-0"]?.to.cpuMillis == 1580 && byID["low-0"]?.wanted?.cpuMillis == 2300)
+        #expect(byID["low-0"]?.reason.contains("full") == true)
         #expect(byID["idle-0"]?.applied == true && byID["idle-0"]?.to.cpuMillis == 120)
         // Never over-committed: what is applied fits the card.
         let applied = plan.filter(\.applied)
         let used = [high, low, idle].reduce(Resources()) { sum, i in sum + (applied.first { $0.instance == i.id }?.to ?? i.current) }
         #expect(used.cpuMillis <= 4000)
+    }
+
+    @Test("a card with no room left: the increase is held, with the reason")
+    func heldWhenNoRoom() throws {
+        let cards = [Self.card: Resources(cpuMillis: 2000, memoryBytes: 16 << 30)]
+        let plan = P.plan([instance("a-0", cpu: 1000, forecastCPU: 2000), instance("b-0", cpu: 1000, usageCPU: 900, forecastCPU: 900)], cards: cards, now: 0)
+        let a = try #require(plan.first { $0.instance == "a-0" })
+        #expect(!a.applied && a.held?.contains("full") == true && a.to.cpuMillis == 2300)
+    }
+
+    @Test("throttling: CPU usage is censored at the limit, so a throttled instance grows by a step even when its usage and forecast do not ask for it")
+    func throttledGrows() throws {
+        var i = instance("t-0", cpu: 400, usageCPU: 380, forecastCPU: 370)
+        i.throttled = 0.6
+        let r = try #require(P.plan([i], cards: Self.big, now: 0).first)
+        #expect(r.applied && r.to.cpuMillis == 600 && r.reason.contains("throttled in 60% of periods"))
+        i.throttled = 0.02  // noise: below the 10 % threshold
+        #expect(P.plan([i], cards: Self.big, now: 0).allSatisfy { $0.to.cpuMillis == 400 })
+    }
+
+    @Test("a decrease goes no lower than the next hour's forecast")
+    func longHorizonFloor() throws {
+        var i = instance("d-0", cpu: 2000, usageCPU: 100, forecastCPU: 100)
+        i.longForecastCPU = 1500
+        let r = try #require(P.plan([i], cards: Self.big, now: 0).first)
+        #expect(r.to.cpuMillis == 1500)
+        i.longForecastCPU = 1900  // within the band of 2.0: no change
+        #expect(P.plan([i], cards: Self.big, now: 0).allSatisfy { $0.to.cpuMillis == 2000 })
     }
 
     @Test("the churn budget: at most N resizes applied, increases first; recommend mode is reported, never applied; off is left out")

@@ -50,6 +50,7 @@ public struct APIServer: Sendable {
         (.get, "/v1/tokens"), (.post, "/v1/tokens"), (.delete, "/v1/tokens/:id"),
         (.get, "/v1/workloads/:name/shards"), (.post, "/v1/workloads/:name/shards/:shard/migrate"),
         (.post, "/v1/workloads/:name/shards/:shard/split"), (.post, "/v1/workloads/:name/shards/:shard/merge"),
+        (.get, "/v1/plan"),
     ]
 
     public func router() -> Router<APIRequestContext> {

@@ -102,6 +102,244 @@ enum OpenAPIDocument {
    }
   },
   "schemas": {
+   "AllocatorForecast": {
+    "properties": {
+     "longCPUMillicores": {
+      "type": "number"
+     },
+     "longMemoryBytes": {
+      "type": "number"
+     },
+     "observedPoints": {
+      "type": "integer"
+     },
+     "shortCPUMillicores": {
+      "type": "number"
+     },
+     "shortMemoryBytes": {
+      "type": "number"
+     },
+     "usageCPUMillicores": {
+      "type": "number"
+     },
+     "usageMemoryBytes": {
+      "type": "number"
+     },
+     "workload": {
+      "type": "string"
+     }
+    },
+    "required": [
+     "workload",
+     "observedPoints",
+     "usageCPUMillicores",
+     "usageMemoryBytes"
+    ],
+    "type": "object"
+   },
+   "AllocatorMove": {
+    "properties": {
+     "applied": {
+      "type": "boolean"
+     },
+     "from": {
+      "type": "string"
+     },
+     "held": {
+      "type": [
+       "string",
+       "null"
+      ]
+     },
+     "instance": {
+      "type": "string"
+     },
+     "reason": {
+      "type": "string"
+     },
+     "to": {
+      "type": "string"
+     }
+    },
+    "required": [
+     "instance",
+     "from",
+     "to",
+     "applied",
+     "reason"
+    ],
+    "type": "object"
+   },
+   "AllocatorPlan": {
+    "description": "the Resource Allocator's next plan, not applied (ARCHITECTURE.md, The allocator)",
+    "properties": {
+     "cardRequest": {
+      "description": "bus-admin only: more cards needed, of the bus's usual shape",
+      "properties": {
+       "count": {
+        "type": "integer"
+       },
+       "reason": {
+        "type": "string"
+       },
+       "shape": {
+        "$ref": "#/components/schemas/Resources"
+       }
+      },
+      "type": [
+       "object",
+       "null"
+      ]
+     },
+     "consolidated": {
+      "description": "bus-admin only: cards the planned consolidation moves would empty",
+      "items": {
+       "type": "string"
+      },
+      "type": [
+       "array",
+       "null"
+      ]
+     },
+     "forecasts": {
+      "items": {
+       "$ref": "#/components/schemas/AllocatorForecast"
+      },
+      "type": "array"
+     },
+     "idleCards": {
+      "description": "bus-admin only: ready cards running nothing that nothing waits for",
+      "items": {
+       "properties": {
+        "card": {
+         "type": "string"
+        },
+        "costPerHour": {
+         "type": "number"
+        },
+        "name": {
+         "type": "string"
+        }
+       },
+       "type": "object"
+      },
+      "type": "array"
+     },
+     "intervalSeconds": {
+      "description": "seconds between plans; absent when the allocator is off",
+      "type": [
+       "number",
+       "null"
+      ]
+     },
+     "moves": {
+      "items": {
+       "$ref": "#/components/schemas/AllocatorMove"
+      },
+      "type": "array"
+     },
+     "resizes": {
+      "items": {
+       "$ref": "#/components/schemas/AllocatorResize"
+      },
+      "type": "array"
+     },
+     "scales": {
+      "items": {
+       "$ref": "#/components/schemas/AllocatorScale"
+      },
+      "type": "array"
+     },
+     "time": {
+      "properties": {
+       "nanoseconds": {
+        "description": "since 1970",
+        "type": "integer"
+       }
+      },
+      "type": "object"
+     }
+    },
+    "required": [
+     "time",
+     "resizes",
+     "scales",
+     "moves",
+     "idleCards",
+     "forecasts"
+    ],
+    "type": "object"
+   },
+   "AllocatorResize": {
+    "properties": {
+     "applied": {
+      "type": "boolean"
+     },
+     "card": {
+      "type": "string"
+     },
+     "from": {
+      "$ref": "#/components/schemas/Resources"
+     },
+     "held": {
+      "description": "why it is not made now (recommend mode, card full, churn budget)",
+      "type": [
+       "string",
+       "null"
+      ]
+     },
+     "instance": {
+      "type": "string"
+     },
+     "reason": {
+      "description": "the forecast and usage behind it",
+      "type": "string"
+     },
+     "to": {
+      "$ref": "#/components/schemas/Resources"
+     },
+     "wanted": {
+      "$ref": "#/components/schemas/Resources",
+      "description": "what it would grow to with room on its card, when that is more than to"
+     }
+    },
+    "required": [
+     "instance",
+     "card",
+     "from",
+     "to",
+     "applied",
+     "reason"
+    ],
+    "type": "object"
+   },
+   "AllocatorScale": {
+    "properties": {
+     "from": {
+      "type": "integer"
+     },
+     "reason": {
+      "type": "string"
+     },
+     "recommended": {
+      "type": "integer"
+     },
+     "to": {
+      "type": "integer"
+     },
+     "workload": {
+      "type": "string"
+     }
+    },
+    "required": [
+     "workload",
+     "from",
+     "to",
+     "recommended",
+     "reason"
+    ],
+    "type": "object"
+   },
    "AuditEntry": {
     "description": "one change asked of the API (POST, PUT, DELETE to a known route), refused ones included",
     "properties": {
@@ -1218,6 +1456,14 @@ enum OpenAPIDocument {
       "description": "average CPU (1000 = one core)",
       "type": "number"
      },
+     "cpuThrottledFraction": {
+      "description": "share of the interval's CFS periods throttled by the CPU limit (0-1); absent without a CPU controller",
+      "type": "number"
+     },
+     "cpuThrottledSeconds": {
+      "description": "seconds per second spent throttled (cpu.stat)",
+      "type": "number"
+     },
      "instance": {
       "type": "string"
      },
@@ -1268,6 +1514,56 @@ enum OpenAPIDocument {
    "WorkloadExplanation": {
     "description": "AWB run on the bus as it is, nothing committed: the first pending instance, else one more replica.",
     "properties": {
+     "allocator": {
+      "description": "what the allocator's next plan does with it",
+      "properties": {
+       "autoscale": {
+        "type": [
+         "object",
+         "null"
+        ]
+       },
+       "forecast": {
+        "oneOf": [
+         {
+          "$ref": "#/components/schemas/AllocatorForecast"
+         },
+         {
+          "type": "null"
+         }
+        ]
+       },
+       "moves": {
+        "items": {
+         "$ref": "#/components/schemas/AllocatorMove"
+        },
+        "type": "array"
+       },
+       "resizes": {
+        "items": {
+         "$ref": "#/components/schemas/AllocatorResize"
+        },
+        "type": "array"
+       },
+       "scale": {
+        "oneOf": [
+         {
+          "$ref": "#/components/schemas/AllocatorScale"
+         },
+         {
+          "type": "null"
+         }
+        ]
+       },
+       "vertical": {
+        "type": "string"
+       }
+      },
+      "type": [
+       "object",
+       "null"
+      ]
+     },
      "cards": {
       "type": "integer"
      },
@@ -1517,6 +1813,20 @@ enum OpenAPIDocument {
    },
    "WorkloadSpec": {
     "properties": {
+     "autoscale": {
+      "properties": {
+       "max": {
+        "type": "integer"
+       },
+       "min": {
+        "type": "integer"
+       },
+       "target": {
+        "type": "integer"
+       }
+      },
+      "type": "object"
+     },
      "command": {
       "items": {
        "type": "string"
@@ -1577,13 +1887,71 @@ enum OpenAPIDocument {
      },
      "tenant": {
       "type": "string"
+     },
+     "vertical": {
+      "enum": [
+       "auto",
+       "recommend",
+       "off"
+      ],
+      "type": "string"
      }
     },
     "type": "object"
    },
    "WorkloadSpecDocument": {
     "additionalProperties": false,
+    "not": {
+     "properties": {
+      "autoscale": {
+       "type": "object"
+      },
+      "shards": {
+       "type": "object"
+      }
+     },
+     "required": [
+      "autoscale",
+      "shards"
+     ]
+    },
     "properties": {
+     "autoscale": {
+      "additionalProperties": false,
+      "description": "replicas set by the allocator from the CPU forecast: enough to keep it at target percent of the requested CPU, between min and max (HPA's rule, 10% tolerance, 5-minute scale-down window); a min above max is read as max. Not with shards",
+      "properties": {
+       "max": {
+        "maximum": 1000,
+        "minimum": 1,
+        "type": "integer"
+       },
+       "min": {
+        "default": 1,
+        "maximum": 1000,
+        "minimum": 0,
+        "type": [
+         "integer",
+         "null"
+        ]
+       },
+       "target": {
+        "default": 70,
+        "maximum": 100,
+        "minimum": 10,
+        "type": [
+         "integer",
+         "null"
+        ]
+       }
+      },
+      "required": [
+       "max"
+      ],
+      "type": [
+       "object",
+       "null"
+      ]
+     },
      "command": {
       "oneOf": [
        {
@@ -1832,6 +2200,20 @@ enum OpenAPIDocument {
       "maxLength": 63,
       "minLength": 1,
       "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$",
+      "type": [
+       "string",
+       "null"
+      ]
+     },
+     "vertical": {
+      "default": "recommend",
+      "description": "whether the Resource Allocator resizes the instances' CPU and memory limits in place (runc update): auto applies, recommend only shows it in `backplane plan`, off leaves the workload out",
+      "enum": [
+       "auto",
+       "recommend",
+       "off",
+       null
+      ],
       "type": [
        "string",
        "null"
@@ -2467,6 +2849,61 @@ enum OpenAPIDocument {
     },
     "security": [],
     "summary": "This document"
+   }
+  },
+  "/v1/plan": {
+   "get": {
+    "parameters": [
+     {
+      "in": "query",
+      "name": "tenant",
+      "required": false,
+      "schema": {
+       "description": "only this tenant's (default: the token's tenant; a bus-admin: every tenant). Another tenant's: 403",
+       "examples": [
+        "team-a"
+       ],
+       "maxLength": 63,
+       "minLength": 1,
+       "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$",
+       "type": "string"
+      }
+     }
+    ],
+    "responses": {
+     "200": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/AllocatorPlan"
+        }
+       }
+      },
+      "description": "the next plan"
+     },
+     "400": {
+      "$ref": "#/components/responses/BadRequest"
+     },
+     "401": {
+      "$ref": "#/components/responses/Unauthorized"
+     },
+     "403": {
+      "$ref": "#/components/responses/Forbidden"
+     },
+     "404": {
+      "$ref": "#/components/responses/NotFound"
+     },
+     "405": {
+      "$ref": "#/components/responses/MethodNotAllowed"
+     },
+     "413": {
+      "$ref": "#/components/responses/PayloadTooLarge"
+     },
+     "default": {
+      "$ref": "#/components/responses/Error"
+     }
+    },
+    "summary": "The Resource Allocator's next plan (resizes, replica changes, moves, idle cards, card requests), not applied"
    }
   },
   "/v1/quotas": {

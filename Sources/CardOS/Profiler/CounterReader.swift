@@ -15,6 +15,11 @@ public struct CounterSample: Hashable, Sendable {
     /// Network bytes received + sent (all interfaces but loopback) when the instance has its own
     /// network namespace; nil when it shares the host's.
     public var networkBytes: UInt64?
+    /// CFS bandwidth counters from `cpu.stat` (cgroup v1 and v2): periods, periods throttled and
+    /// nanoseconds throttled since the start; nil without a CPU controller.
+    public var cpuPeriods: UInt64?
+    public var cpuThrottledPeriods: UInt64?
+    public var cpuThrottledNanoseconds: UInt64?
 
     public init(time: Double, cpuNanoseconds: UInt64, memoryBytes: UInt64, memoryPeakBytes: UInt64? = nil, ioBytes: UInt64? = nil, pids: Int? = nil, networkBytes: UInt64? = nil) {
         self.time = time
@@ -24,6 +29,15 @@ public struct CounterSample: Hashable, Sendable {
         self.ioBytes = ioBytes
         self.pids = pids
         self.networkBytes = networkBytes
+    }
+}
+
+extension CounterSample {
+    mutating func addThrottling(_ stat: [Substring: UInt64], nanosecondsKey: Substring, scale: UInt64) {
+        guard let periods = stat["nr_periods"], let throttled = stat["nr_throttled"] else { return }
+        cpuPeriods = periods
+        cpuThrottledPeriods = throttled
+        cpuThrottledNanoseconds = stat[nanosecondsKey].map { $0.multipliedReportingOverflow(by: scale).partialValue }
     }
 }
 
@@ -57,7 +71,9 @@ public struct CounterReader: Sendable {
                 if f.count == 2, f[0] == "Total" { io = UInt64(f[1]) }
             }
         }
-        return CounterSample(time: time, cpuNanoseconds: cpu, memoryBytes: memory, memoryPeakBytes: Self.integer("\(root)/memory\(path)/memory.max_usage_in_bytes"), ioBytes: io, pids: Self.integer("\(root)/pids\(path)/pids.current").map(Int.init))
+        var sample = CounterSample(time: time, cpuNanoseconds: cpu, memoryBytes: memory, memoryPeakBytes: Self.integer("\(root)/memory\(path)/memory.max_usage_in_bytes"), ioBytes: io, pids: Self.integer("\(root)/pids\(path)/pids.current").map(Int.init))
+        if let stat = Self.text("\(root)/cpu\(path)/cpu.stat") { sample.addThrottling(Self.fields(stat), nanosecondsKey: "throttled_time", scale: 1) }
+        return sample
     }
 
     func readV2(_ path: String, at time: Double) -> CounterSample? {
@@ -74,7 +90,19 @@ public struct CounterReader: Sendable {
             }
             io = total
         }
-        return CounterSample(time: time, cpuNanoseconds: usec * 1000, memoryBytes: memory, memoryPeakBytes: Self.integer("\(dir)/memory.peak"), ioBytes: io, pids: Self.integer("\(dir)/pids.current").map(Int.init))
+        var sample = CounterSample(time: time, cpuNanoseconds: usec * 1000, memoryBytes: memory, memoryPeakBytes: Self.integer("\(dir)/memory.peak"), ioBytes: io, pids: Self.integer("\(dir)/pids.current").map(Int.init))
+        sample.addThrottling(Self.fields(stat), nanosecondsKey: "throttled_usec", scale: 1000)
+        return sample
+    }
+
+    /// `key value` lines (`cpu.stat`) as a map.
+    static func fields(_ text: String) -> [Substring: UInt64] {
+        var out: [Substring: UInt64] = [:]
+        for line in text.split(separator: "\n") {
+            let f = line.split(separator: " ")
+            if f.count == 2, let v = UInt64(f[1]) { out[f[0]] = v }
+        }
+        return out
     }
 
     func readProc(pid: Int32, at time: Double) -> CounterSample? {

@@ -13,6 +13,9 @@ public struct UsageAggregator: Sendable {
     private var cpu: UInt64 = 0
     private var io: UInt64 = 0
     private var network: UInt64 = 0
+    private var periods: UInt64 = 0
+    private var throttledPeriods: UInt64 = 0
+    private var throttledNanoseconds: UInt64 = 0
     private var memorySum = 0.0
     private var memoryMax: UInt64 = 0
     private var samples = 0
@@ -35,13 +38,16 @@ public struct UsageAggregator: Sendable {
         cpu &+= Self.delta(previous.cpuNanoseconds, s.cpuNanoseconds)
         io &+= Self.delta(previous.ioBytes ?? 0, s.ioBytes ?? 0)
         network &+= Self.delta(previous.networkBytes ?? 0, s.networkBytes ?? 0)
+        periods &+= Self.delta(previous.cpuPeriods ?? 0, s.cpuPeriods ?? 0)
+        throttledPeriods &+= Self.delta(previous.cpuThrottledPeriods ?? 0, s.cpuThrottledPeriods ?? 0)
+        throttledNanoseconds &+= Self.delta(previous.cpuThrottledNanoseconds ?? 0, s.cpuThrottledNanoseconds ?? 0)
         memorySum += Double(s.memoryBytes)
         memoryMax = max(memoryMax, s.memoryBytes)
         samples += 1
         last = s
         let seconds = s.time - first.time
         guard seconds >= interval - 0.25 else { return nil }
-        let point = UsagePoint(
+        var point = UsagePoint(
             instance: instance, workload: workload, time: wallTime, seconds: seconds,
             cpuMillicores: Double(cpu) / 1e6 / seconds,
             memoryBytes: memorySum / Double(samples),
@@ -50,10 +56,17 @@ public struct UsageAggregator: Sendable {
             ioBytesPerSecond: s.ioBytes == nil ? nil : Double(io) / seconds,
             pids: s.pids,
             networkBytesPerSecond: s.networkBytes == nil ? nil : Double(network) / seconds)
+        if s.cpuPeriods != nil {
+            point.cpuThrottledFraction = periods == 0 ? 0 : min(1, Double(throttledPeriods) / Double(periods))
+            point.cpuThrottledSeconds = Double(throttledNanoseconds) / 1e9 / seconds
+        }
         start = s
         cpu = 0
         io = 0
         network = 0
+        periods = 0
+        throttledPeriods = 0
+        throttledNanoseconds = 0
         memorySum = 0
         memoryMax = 0
         samples = 0

@@ -56,6 +56,13 @@ extension APIServer {
             let (tenant, name) = try await self.existingWorkload(request, context)
             return try Self.encode(try await self.explain(tenant: tenant, name: name))
         }
+        // The Resource Allocator's next plan, not applied. Scoped: a tenant's caller sees its
+        // own workloads' rows; idle cards and card requests are bus-wide (bus-admin only).
+        routes.get("plan") { request, context in
+            let scope = try Self.listScope(request, context, .read, "read the allocator's plan")
+            let (plan, forecasts, _) = try await self.bmc.allocatorPlan()
+            return try Self.encode(Self.report(plan, forecasts: forecasts, scope: scope, interval: self.bmc.configuration.allocator.interval))
+        }
         return routes
     }
 
@@ -125,6 +132,30 @@ extension APIServer {
         public var refusedBy: [String: Int]
         public var classes: [ClassVerdict]
         public var top: [ScoredCard]
+        /// What the Resource Allocator's next plan does with it.
+        public var allocator: AllocatorView?
+    }
+
+    /// The plan as a caller in `scope` (nil: every tenant) may see it.
+    static func report(_ plan: Allocator.Plan, forecasts: [AllocatorService.WorkloadForecast], scope: String?, interval: Duration?) -> AllocatorService.Report {
+        func mine(instance: String) -> Bool { scope.map { InstanceRecord.tenant(ofInstance: instance) == $0 } ?? true }
+        func mine(workload: String) -> Bool { scope.map { workload.hasPrefix($0 + "/") } ?? true }
+        return AllocatorService.Report(
+            time: BusManagementController.wallClock(), intervalSeconds: interval.map { Double($0.components.seconds) },
+            resizes: plan.resizes.filter { mine(instance: $0.instance) }, scales: plan.scales.filter { mine(workload: $0.workload) },
+            moves: plan.moves.filter { mine(instance: $0.instance) }, idleCards: scope == nil ? plan.idleCards : [],
+            cardRequest: scope == nil ? plan.cardRequest : nil, consolidated: scope == nil ? plan.consolidated : nil,
+            forecasts: forecasts.filter { mine(workload: $0.workload) })
+    }
+
+    /// The allocator's view of one workload (part of `explain`).
+    public struct AllocatorView: Codable, Sendable {
+        public var vertical: String
+        public var autoscale: Autoscale?
+        public var forecast: AllocatorService.WorkloadForecast?
+        public var resizes: [VerticalPlanner.Resize]
+        public var scale: Allocator.Scale?
+        public var moves: [Allocator.Move]
     }
 
     func explain(tenant: String, name: String) async throws -> WorkloadExplanation {
@@ -148,6 +179,15 @@ extension APIServer {
             decision: decision, cards: e.cards, feasibleCards: e.feasibleCards,
             refusedBy: Dictionary(uniqueKeysWithValues: e.refusedBy.map { ($0.key.description, $0.value) }),
             classes: e.classes.map { .init(cards: $0.cards, example: $0.example, exampleName: $0.exampleName, refusals: $0.refusals.map(\.description), score: $0.score) },
-            top: e.top.map { .init(card: $0.card, name: $0.name, score: $0.score, breakdown: $0.breakdown) })
+            top: e.top.map { .init(card: $0.card, name: $0.name, score: $0.score, breakdown: $0.breakdown) },
+            allocator: allocatorView(spec, bus: state.snapshot))
+    }
+
+    func allocatorView(_ spec: WorkloadSpec, bus: Reconciler.Snapshot) -> AllocatorView {
+        let (plan, forecasts, _) = bmc.plan(bus, now: BusManagementController.wallSeconds())
+        let ids = Set(bus.instances.filter { $0.workloadKey == spec.key }.map(\.instance.id))
+        return AllocatorView(vertical: (spec.vertical ?? .recommend).rawValue, autoscale: spec.autoscale, forecast: forecasts.first { $0.workload == spec.key },
+                             resizes: plan.resizes.filter { ids.contains($0.instance) }, scale: plan.scales.first { $0.workload == spec.key },
+                             moves: plan.moves.filter { ids.contains($0.instance) })
     }
 }
