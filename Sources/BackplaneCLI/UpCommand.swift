@@ -477,14 +477,17 @@ struct ExtraCardPolicy: Sendable, Equatable {
         self.idleFor = idleFor
     }
 
-    /// One look at the plan: the cards to start and the cards to stop now.
-    mutating func decide(requested: Int, idle: Set<String>, now: Double) -> (start: [String], stop: [String]) {
+    /// One look at the plan: the cards to start and the cards to stop now. `ready` names the
+    /// cards the BMC has as ready: an extra card started and not ready yet is on its way, and
+    /// counts against the request (else a slow join would start one card per look).
+    mutating func decide(requested: Int, idle: Set<String>, ready: Set<String>, now: Double) -> (start: [String], stop: [String]) {
         for name in running.keys {
             if idle.contains(name) { idleSince[name] = idleSince[name] ?? now } else { idleSince[name] = nil }
         }
         var start: [String] = []
+        let joining = running.keys.filter { !ready.contains($0) }.count
         if requested > 0 {
-            for name in names where running[name] == nil && start.count < requested { start.append(name) }
+            for name in names where running[name] == nil && start.count < requested - joining { start.append(name) }
             for name in start { running[name] = now }
             return (start, [])
         }
@@ -523,14 +526,15 @@ struct ExtraCards: Service {
                 var policy = ExtraCardPolicy(names: names, idleFor: idleFor)
                 let origin = ContinuousClock.now
                 while !Task.isShuttingDownGracefully && !Task.isCancelled {
-                    do { try await Task.sleep(for: interval) } catch { break }
+                    do { try await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) } } catch { break }
                     guard let client = client(), let plan = try? await client.get("v1/plan", as: AllocatorService.Report.self) else { continue }
                     let cards = (try? await client.get("v1/cards", as: [APIServer.CardStatus].self)) ?? []
                     let byID = Dictionary(cards.map { ($0.id, $0.name) }, uniquingKeysWith: { a, _ in a })
                     let idle = Set(plan.idleCards.compactMap { byID[$0.card] ?? $0.name })
                     let elapsed = ContinuousClock.now - origin
                     let now = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-                    let (start, stop) = policy.decide(requested: plan.cardRequest?.count ?? 0, idle: idle, now: now)
+                    let ready = Set(cards.filter { $0.state == .ready }.map(\.name))
+                    let (start, stop) = policy.decide(requested: plan.cardRequest?.count ?? 0, idle: idle, ready: ready, now: now)
                     for name in start {
                         say("up: starting \(name): the allocator asks for \(plan.cardRequest?.count ?? 0) more card(s) (\(plan.cardRequest?.reason ?? ""))")
                         let child = makeChild(name)

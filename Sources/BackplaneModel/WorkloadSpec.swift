@@ -125,7 +125,7 @@ public struct WorkloadSpec: Hashable, Sendable, Codable {
             enum CodingKeys: String, CodingKey, CaseIterable { case min, max, target }
             public init(from decoder: any Decoder) throws {
                 var reader = try FieldReader<CodingKeys>(decoder, prefix: "autoscale.")
-                min = reader.read(.min, Int.self, expected: "a whole number of replicas from 0 to 1000")
+                min = reader.read(.min, Int.self, expected: "a whole number of replicas from 1 to 1000")
                 max = reader.read(.max, Int.self, expected: "a whole number of replicas from 1 to 1000")
                 target = reader.read(.target, Int.self, expected: "a whole percentage from 10 to 100 (of the requested CPU)")
                 problems = reader.problems
@@ -375,8 +375,8 @@ public struct WorkloadSpec: Hashable, Sendable, Codable {
             if let limit = shards.maxShardBytes, limit < 1 << 20 { fail("shards.max_shard_bytes", "is \(limit) bytes; at least 1Mi") }
         }
         if let a = autoscale {
-            if !Self.replicaRange.contains(a.min) { fail("autoscale.min", "is \(a.min); must be 0 to 1000") }
-            if !(1...1000).contains(a.max) { fail("autoscale.max", "is \(a.max); must be 1 to 1000") } else if Self.replicaRange.contains(a.min), a.min > a.max {
+            if !(1...1000).contains(a.min) { fail("autoscale.min", "is \(a.min); must be 1 to 1000 (at 0 replicas there is no usage to scale up from)") }
+            if !(1...1000).contains(a.max) { fail("autoscale.max", "is \(a.max); must be 1 to 1000") } else if a.min > a.max {
                 fail("autoscale.min", "is \(a.min), more than autoscale.max (\(a.max))")
             }
             if !Autoscale.targetRange.contains(a.target) { fail("autoscale.target", "is \(a.target)%; must be \(Autoscale.targetRange.lowerBound) to \(Autoscale.targetRange.upperBound) (percent of the requested CPU)") }

@@ -52,6 +52,7 @@ struct WorkloadSpecTests {
         (#"{"name":"w","image":"busybox","command":["x"],"resources":{"cpu":"1","memory":"1Mi"},"vertical":"sometimes"}"#, "vertical"),
         (#"{"name":"w","image":"busybox","command":["x"],"resources":{"cpu":"1","memory":"1Mi"},"vertical":3}"#, "vertical"),
         (#"{"name":"w","image":"busybox","command":["x"],"resources":{"cpu":"1","memory":"1Mi"},"vertical":false}"#, "vertical"),
+        (#"{"name":"w","image":"busybox","command":["x"],"resources":{"cpu":"1","memory":"1Mi"},"autoscale":{"min":0,"max":3}}"#, "autoscale.min"),
         (#"{"name":"w","image":"busybox","command":["x"],"resources":{"cpu":"1","memory":"1Mi"},"autoscale":{"min":1}}"#, "autoscale.max"),
         (#"{"name":"w","image":"busybox","command":["x"],"resources":{"cpu":"1","memory":"1Mi"},"autoscale":{"max":0}}"#, "autoscale.max"),
         (#"{"name":"w","image":"busybox","command":["x"],"resources":{"cpu":"1","memory":"1Mi"},"autoscale":{"max":4,"target":5}}"#, "autoscale.target"),

@@ -98,6 +98,17 @@ struct AllocatorTests {
         #expect(none.consolidated.isEmpty && none.moves.isEmpty)
     }
 
+    @Test("consolidation never empties a card that takes another's instances in the same plan")
+    func consolidationChain() {
+        // Three under-used cards of one cost: A's instance goes to B (or C); that card is not emptied too.
+        let three = [instance("a-0", on: 0, cpu: 500, usageCPU: 400, forecastCPU: 400), instance("b-0", on: 1, cpu: 500, usageCPU: 400, forecastCPU: 400),
+                     instance("c-0", on: 2, cpu: 500, usageCPU: 400, forecastCPU: 400)]
+        let plan = A.plan(A.Snapshot(now: 0, cards: [card(0), card(1), card(2)], instances: three, workloads: []))
+        let targets = Set(plan.moves.map(\.to))
+        #expect(!plan.consolidated.isEmpty)
+        #expect(targets.isDisjoint(with: plan.consolidated), "\(plan.moves) \(plan.consolidated)")
+    }
+
     @Test("properties on seeded random buses: deterministic whatever the order; never two moves of one instance; applied resizes never over-commit a card")
     func properties() {
         var rng = SplitMix64(seed: 2026)
@@ -118,6 +129,7 @@ struct AllocatorTests {
             let b = A.plan(A.Snapshot(now: 1000, cards: cards.reversed(), instances: instances.reversed(), workloads: workloads.reversed(), waiting: waiting.reversed()))
             #expect(a == b)
             #expect(Set(a.moves.map(\.instance)).count == a.moves.count, "one move per instance at most")
+            #expect(Set(a.moves.map(\.to)).isDisjoint(with: a.consolidated), "an emptied card takes no moves")
             for c in cards {
                 let mine = instances.filter { $0.sizing.card == c.id }.map(\.sizing)
                 let before = mine.reduce(Resources()) { $0 + $1.current }

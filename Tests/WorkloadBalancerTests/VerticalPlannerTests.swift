@@ -44,24 +44,27 @@ struct VerticalPlannerTests {
         #expect(later.first?.to.cpuMillis == 230 && later.first?.applied == true)
     }
 
-    @Test("a full card: the higher priority grows, the lower yields with the reason; decreases on the card make room first")
+    @Test("a full card: the higher priority grows into the room there is, the lower yields with the reason; a decrease's room is for the next plan")
     func priorityAndRoom() throws {
         let cards = [Self.card: Resources(cpuMillis: 4000, memoryBytes: 16 << 30)]
         let high = instance("high-0", priority: 10, cpu: 1000, forecastCPU: 2000)   // wants 2.3
         let low = instance("low-0", priority: 1, cpu: 1000, forecastCPU: 2000)      // wants 2.3
-        let idle = instance("idle-0", cpu: 2000, usageCPU: 100, forecastCPU: 100)  // gives back 1.88 (to 0.12: 0.1 × 1.15, rounded up)
-        // Without the idle one's decrease: 4.0 − (1 + 1 + 2) = 0 free; with it: 1.88 free → high only.
+        let idle = instance("idle-0", cpu: 1500, usageCPU: 100, forecastCPU: 100)  // gives back 1.38 (to 0.12)
+        // 4.0 − (1 + 1 + 1.5) = 0.5 free now. The idle one's decrease is not counted: the card
+        // might refuse it. High grows into the 0.5 (to 1.5, said so); low gets nothing and waits.
         let plan = P.plan([high, low, idle], cards: cards, now: 0)
         let byID = Dictionary(uniqueKeysWithValues: plan.map { ($0.instance, $0) })
-        #expect(byID["high-0"]?.applied == true && byID["high-0"]?.to.cpuMillis == 2300)
-        // The lower priority grows only into what is left (1.88 − 1.3 = 0.58), and says so.
-        #expect(byID["low-0"]?.applied == true && byID["low-0"]?.to.cpuMillis == 1580 && byID["low-0"]?.wanted?.cpuMillis == 2300)
-        #expect(byID["low-0"]?.reason.contains("full") == true)
+        #expect(byID["high-0"]?.applied == true && byID["high-0"]?.to.cpuMillis == 1500 && byID["high-0"]?.wanted?.cpuMillis == 2300)
+        #expect(byID["high-0"]?.reason.contains("full") == true)
+        #expect(byID["low-0"]?.applied == false && byID["low-0"]?.held?.contains("full") == true)
         #expect(byID["idle-0"]?.applied == true && byID["idle-0"]?.to.cpuMillis == 120)
-        // Never over-committed: what is applied fits the card.
-        let applied = plan.filter(\.applied)
-        let used = [high, low, idle].reduce(Resources()) { sum, i in sum + (applied.first { $0.instance == i.id }?.to ?? i.current) }
-        #expect(used.cpuMillis <= 4000)
+        // Never over-committed, even if the decrease is refused: what is applied fits the card.
+        let grown = plan.filter { $0.applied && $0.to.cpuMillis > $0.from.cpuMillis }
+        let worst = [high, low, idle].reduce(Resources()) { sum, i in sum + (grown.first { $0.instance == i.id }?.to ?? i.current) }
+        #expect(worst.cpuMillis <= 4000)
+        // The next plan, with the decrease made: low grows into the room it freed.
+        let after = P.plan([instance("high-0", priority: 10, cpu: 1500, forecastCPU: 2000), low, instance("idle-0", cpu: 120, usageCPU: 100, forecastCPU: 100)], cards: cards, now: 10)
+        #expect(after.first { $0.instance == "low-0" }?.applied == true)
     }
 
     @Test("a card with no room left: the increase is held, with the reason")

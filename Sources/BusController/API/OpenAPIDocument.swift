@@ -1928,7 +1928,7 @@ enum OpenAPIDocument {
        "min": {
         "default": 1,
         "maximum": 1000,
-        "minimum": 0,
+        "minimum": 1,
         "type": [
          "integer",
          "null"

@@ -88,8 +88,11 @@ public final class AllocatorService: Sendable {
         var forecasts: [WorkloadForecast] = []
         var allocatorWorkloads: [Allocator.Workload] = []
         var perWorkload: [String: (short: (Double, Double)?, long: (Double, Double)?, usage: (Double, Double), count: Int)] = [:]
+        // Grouped once: a bus has 100,000 instances (a filter per workload was quadratic).
+        var runningByWorkload: [String: [InstanceRecord]] = [:]
+        for r in bus.instances where r.instance.state == .running { runningByWorkload[r.workloadKey, default: []].append(r) }
         for spec in bus.workloads.sorted(by: { $0.key < $1.key }) {
-            let mine = bus.instances.filter { $0.workloadKey == spec.key && $0.instance.state == .running }
+            let mine = runningByWorkload[spec.key] ?? []
             let points = mine.compactMap { usageByInstance[$0.instance.id]?.point }
             let use = (points.reduce(0) { $0 + Self.finite($1.cpuMillicores) }, points.reduce(0) { $0 + Self.finite($1.memoryMaxBytes) })
             var short: (Double, Double)?
@@ -194,8 +197,9 @@ public final class AllocatorService: Sendable {
         }
     }
 
-    /// Of `lines` (key → message), those not said in the previous plan; forgets what is gone.
-    func fresh(_ lines: [String: String]) -> [String] {
+    /// Of `lines` (key → what to say), those not said in the previous plan, in key order;
+    /// forgets what is gone.
+    func fresh<Line>(_ lines: [String: Line]) -> [Line] {
         state.withLock { state in
             let new = lines.keys.filter { !state.said.contains($0) }.sorted().map { lines[$0]! }
             state.said = Set(lines.keys)

@@ -47,8 +47,9 @@ extension BusManagementController {
         let (plan, _, snapshot) = plan(state.snapshot, now: now)
         var actions: [Action] = []
         var made = plan
+        let records = Dictionary(state.snapshot.instances.map { ($0.instance.id, $0) }, uniquingKeysWith: { a, _ in a })
         for (index, r) in plan.resizes.enumerated() where r.applied {
-            guard let record = state.snapshot.instances.first(where: { $0.instance.id == r.instance }), record.instance.card == r.card,
+            guard let record = records[r.instance], record.instance.card == r.card,
                   record.instance.state == .running, record.instance.requested == r.from,
                   inFlight.withLock({ $0.insert("resize:\(r.instance)").inserted }) else {
                 made.resizes[index].applied = false
@@ -58,8 +59,11 @@ extension BusManagementController {
             if reserve != r.from {
                 var next = record
                 next.instance.requested = reserve
-                guard try await registry.updateInstance(next) else {
-                    // Changed since the read: planned again next interval.
+                // Each row on its own: a store error here must not drop the rows already
+                // reserved (their commands are in `actions`) nor leave this one claimed.
+                let reserved = (try? await registry.updateInstance(next)) ?? false
+                guard reserved else {
+                    // Changed since the read, or the store failed: planned again next interval.
                     inFlight.withLock { _ = $0.remove("resize:\(r.instance)") }
                     made.resizes[index].applied = false
                     continue
@@ -67,13 +71,17 @@ extension BusManagementController {
             }
             actions.append(.resize(r, incarnation: record.instance.incarnation))
         }
+        let specs = Dictionary(state.snapshot.workloads.map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
         for s in plan.scales where s.to != s.from {
-            guard var spec = state.snapshot.workloads.first(where: { $0.key == s.workload }), spec.replicas == s.from,
-                  let revision = state.revisions[Registry.workloadKey(s.workload)] else { continue }
+            guard var spec = specs[s.workload], spec.replicas == s.from, let revision = state.revisions[Registry.workloadKey(s.workload)] else { continue }
             spec.replicas = s.to
-            if try await registry.store.compareAndSwap(Registry.workloadKey(s.workload), expecting: revision, try Registry.encode(spec)) != nil {
-                record("allocator.scale", "\(s.workload): replicas \(s.from) → \(s.to): \(s.reason)", tenant: spec.tenant)
-                logger.notice("allocator scaled", metadata: ["workload": "\(s.workload)", "from": "\(s.from)", "to": "\(s.to)", "reason": "\(s.reason)"])
+            do {
+                if try await registry.store.compareAndSwap(Registry.workloadKey(s.workload), expecting: revision, try Registry.encode(spec)) != nil {
+                    record("allocator.scale", "\(s.workload): replicas \(s.from) → \(s.to): \(s.reason)", tenant: spec.tenant)
+                    logger.notice("allocator scaled", metadata: ["workload": "\(s.workload)", "from": "\(s.from)", "to": "\(s.to)", "reason": "\(s.reason)"])
+                }
+            } catch {
+                logger.error("replica change not written; planned again next interval", metadata: ["workload": "\(s.workload)", "error": "\(error)"])
             }
         }
         allocator.remember(made, workloads: snapshot.workloads, now: now)
@@ -101,11 +109,7 @@ extension BusManagementController {
         if let provisioner = allocator.configuration.provisioner {
             for call in allocator.provisionerCalls(made, now: now) { actions.append(.provision(provisioner, call)) }
         }
-        let said = allocator.fresh(lines.mapValues { "\($0.kind)\u{1}\($0.message)\u{1}\($0.tenant ?? "")" })
-        for line in said {
-            let parts = line.split(separator: "\u{1}", omittingEmptySubsequences: false).map(String.init)
-            record(parts[0], parts[1], tenant: parts[2].isEmpty ? nil : parts[2])
-        }
+        for line in allocator.fresh(lines) { record(line.kind, line.message, tenant: line.tenant) }
         return actions
     }
 

@@ -265,10 +265,13 @@ public enum Allocator {
         // moves are planned, and it is then releasable.
         if plan.cardRequest == nil {
             var emptied: Set<CardID> = []
-            let used = schedulable.filter { c in !(residents[c.id] ?? []).isEmpty && !plan.moves.contains { $0.from == c.id || $0.to == c.id } }
+            // Cards moves leave from or go to: never emptied in the same plan.
+            var involved = Set(plan.moves.flatMap { [$0.from, $0.to] })
+            let used = schedulable.filter { c in !(residents[c.id] ?? []).isEmpty && !involved.contains(c.id) }
             // At most twice the move budget of cards are tried per plan (each try looks at every card).
             var tries = 0
             for card in used.sorted(by: { ($0.costPerHour, $1.id) > ($1.costPerHour, $0.id) }) where tries < 2 * settings.moveBudget && plan.moves.count < settings.moveBudget {
+                guard !involved.contains(card.id) else { continue }  // it took another card's instances
                 let l = load[card.id] ?? Resources()
                 guard Double(l.cpuMillis) < settings.underUsed * Double(card.capacity.cpuMillis), Double(l.memoryBytes) < settings.underUsed * Double(card.capacity.memoryBytes) else { continue }
                 let movers = (residents[card.id] ?? []).sorted { (-Self.weight(need[$0]), sizing[$0].id) < (-Self.weight(need[$1]), sizing[$1].id) }
@@ -288,6 +291,7 @@ public enum Allocator {
                 guard planned.count == movers.count else { continue }
                 free = trial
                 emptied.insert(card.id)
+                for m in planned { involved.insert(m.to) }
                 plan.moves += planned
                 plan.consolidated.append(card.id)
             }

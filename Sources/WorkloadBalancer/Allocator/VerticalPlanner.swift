@@ -10,9 +10,9 @@ import BackplaneModel
 ///   now (memory never under its working set);
 /// - a change smaller than `band` of the current limit is not made (hysteresis);
 /// - up at once; down only `cooldown` seconds after the instance's last resize;
-/// - an increase must fit in its card's free capacity after this plan's decreases; when it does
-///   not, higher priority goes first and lower priority yields ("card full": a move is the
-///   allocator's next tool);
+/// - an increase must fit in its card's free capacity now (not counting this plan's decreases,
+///   which the card may refuse); when it does not, it grows into what is free, higher priority
+///   first, and what is left is held ("card full": a move is the allocator's next tool);
 /// - at most `churn` resizes are applied per plan: increases first (priority, then shortfall),
 ///   then decreases (largest saving first).
 /// Instances in `recommend` mode get the same rows, marked not applied, and take no churn or
@@ -129,13 +129,10 @@ public enum VerticalPlanner {
         decreases.sort { ($0.saving, $1.position) > ($1.saving, $0.position) }
         increases.sort { ($0.priority, $0.shortfall, $1.position) > ($1.priority, $1.shortfall, $0.position) }
         var rows = [Resize?](repeating: nil, count: wanted.count)
-        // Increases take the churn budget first, but their room comes from every decrease that
-        // will be made, so decreases are counted against the budget after them.
-        let decreasesMade = max(0, budget - min(budget, increases.count))
-        for d in decreases.prefix(decreasesMade) {
-            let w = wanted[d.position], i = instances[w.index]
-            free[i.card] = (free[i.card] ?? Resources()) + (i.current - w.to)
-        }
+        // Increases go first and take the churn budget; decreases take what is left. An
+        // increase gets only the room its card has now, not what this plan's decreases will
+        // free: a decrease the card refuses (or never answers) would leave the card
+        // over-committed. The room a decrease frees is there for the next plan.
         for inc in increases {
             let w = wanted[inc.position], i = instances[w.index]
             let extra = w.to - i.current
@@ -146,8 +143,8 @@ public enum VerticalPlanner {
             } else if extra.cpuMillis > room.cpuMillis || extra.memoryBytes > room.memoryBytes {
                 // Grow into what the card has left, when that is a change worth making.
                 var part = w.to
-                part.cpuMillis = min(w.to.cpuMillis, i.current.cpuMillis + max(0, room.cpuMillis))
-                part.memoryBytes = min(w.to.memoryBytes, i.current.memoryBytes + max(0, room.memoryBytes))
+                part.cpuMillis = min(w.to.cpuMillis, i.current.cpuMillis.saturatingAdd(max(0, room.cpuMillis)))
+                part.memoryBytes = min(w.to.memoryBytes, i.current.memoryBytes.saturatingAdd(max(0, room.memoryBytes)))
                 let full = "card \(i.card) full (needs \(extra), has \(Resources(cpuMillis: max(0, room.cpuMillis), memoryBytes: max(0, room.memoryBytes))) free)"
                 if Double(part.cpuMillis) > Double(max(i.current.cpuMillis, 1)) * (1 + settings.band) || Double(part.memoryBytes) > Double(max(i.current.memoryBytes, 1)) * (1 + settings.band) {
                     budget -= 1
@@ -163,9 +160,9 @@ public enum VerticalPlanner {
             }
             rows[inc.position] = Resize(instance: i.id, card: i.card, from: i.current, to: w.to, applied: held == nil, held: held, reason: w.reason, wanted: w.to)
         }
-        for (rank, d) in decreases.enumerated() {
+        for d in decreases {
             let w = wanted[d.position], i = instances[w.index]
-            let made = budget > 0 && rank < decreasesMade
+            let made = budget > 0
             if made { budget -= 1 }
             rows[d.position] = Resize(instance: i.id, card: i.card, from: i.current, to: w.to, applied: made,
                                       held: made ? nil : "churn budget of \(settings.churn) resizes used", reason: w.reason)
