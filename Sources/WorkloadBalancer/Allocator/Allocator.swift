@@ -319,13 +319,11 @@ public enum Allocator {
                 wanted = Int(min((load / target).rounded(.up), 1e6))
             }
             wanted = min(max(wanted, a.min), a.max)
-            var to = wanted
-            if wanted > current {
-                to = min(wanted, current + max(1, settings.maxStepUp))
-            } else {
-                let recent = w.history.filter { now - $0.time < settings.scaleDownWindow }.map(\.replicas).max() ?? wanted
-                to = max(wanted, min(recent, current))
-            }
+            // The step limit and the scale-down window are AWB's HorizontalScaling (HPA's rule).
+            let hpa = HorizontalScaling(targetUtilisation: target, tolerance: settings.tolerance, minReplicas: a.min, maxReplicas: a.max,
+                                        scaleDownWindow: .milliseconds(Int64(max(0, min(settings.scaleDownWindow, 1e9)) * 1000)), maxStepUp: max(1, settings.maxStepUp))
+            func instant(_ t: Double) -> Instant { Instant(nanoseconds: UInt64(t.isFinite ? max(0, min(t, 1e10)) * 1e9 : 0)) }
+            let to = hpa.recommend(current: current, forecastLoad: load, history: w.history.map { (instant($0.time), $0.replicas) }, now: instant(now))
             guard to != current || wanted != current else { continue }
             let reason = "cpu p99 forecast \(VerticalPlanner.fmt(forecast / 1000)) cores (using \(VerticalPlanner.fmt(max(0, w.usageCPU) / 1000))) over \(current) × \(VerticalPlanner.fmt(Double(w.requestCPU) / 1000)) requested is \(Int((utilisation * 100).rounded()))%, target \(a.target)% → \(wanted) replica(s)"
                 + (to != wanted ? (to > current ? " (at most \(settings.maxStepUp) more per interval)" : " (held at \(to) by the \(Int(settings.scaleDownWindow)) s scale-down window)") : "")
